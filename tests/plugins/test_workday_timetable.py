@@ -212,6 +212,11 @@ def test_dag_loads_and_serialises(tmp_path: Path) -> None:
         restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
     )
     assert info is not None and info.run_after == nine("2023-05-04")
+    # the backfill path
+    backfill = restored.iter_dagrun_infos_between(at("2023-04-28 00:00"), at("2023-05-08 23:00"))
+    assert [i.run_after for i in backfill] == [
+        nine(d) for d in ["2023-04-28", "2023-05-04", "2023-05-05", "2023-05-06", "2023-05-08"]
+    ]
 
 
 def test_dag_with_missing_override_file_is_an_import_error(tmp_path: Path) -> None:
