@@ -1,0 +1,191 @@
+"""Content-addressed blob store (SHA-256 keys): a local folder by default, or an S3 bucket through boto3.
+
+Everything inbound is written here before it is parsed. Writing the same bytes twice stores them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """Where a blob lives: its SHA-256, size and URI."""
+
+    sha256: str
+    size: int
+    uri: str
+
+
+class BlobNotFound(KeyError):
+    """No blob with that SHA-256."""
+
+
+class BlobStore(Protocol):
+    """What every backend offers."""
+
+    def put_bytes(self, data: bytes) -> BlobRef: ...
+    def put_file(self, path: Path) -> BlobRef: ...
+    def get_bytes(self, sha256: str) -> bytes: ...
+    def open(self, sha256: str) -> IO[bytes]: ...
+    def exists(self, sha256: str) -> bool: ...
+    def uri(self, sha256: str) -> str: ...
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Hex SHA-256 and size of a file, streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _check_sha(sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return sha256
+
+
+class LocalBlobStore:
+    """Blobs as files ``<root>/<aa>/<sha256>``, written atomically."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        _check_sha(sha256)
+        return self.root / sha256[:2] / sha256
+
+    def uri(self, sha256: str) -> str:
+        return self.path(sha256).as_uri()
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def _install(self, tmp: Path, sha256: str, size: int) -> BlobRef:
+        target = self.path(sha256)
+        if target.exists():
+            tmp.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        return BlobRef(sha256, size, target.as_uri())
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        sha = sha256_bytes(data)
+        if self.exists(sha):
+            return BlobRef(sha, len(data), self.uri(sha))
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return self._install(Path(tmp), sha, len(data))
+
+    def put_file(self, path: Path) -> BlobRef:
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        return self._install(Path(tmp), digest.hexdigest(), size)
+
+    def get_bytes(self, sha256: str) -> bytes:
+        try:
+            return self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def open(self, sha256: str) -> IO[bytes]:
+        try:
+            return open(self.path(sha256), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def copy_to(self, sha256: str, dest: Path) -> None:
+        """Copy a blob to a file (streamed)."""
+        with self.open(sha256) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+
+
+class S3BlobStore:
+    """Blobs as objects ``s3://<bucket>/<prefix><aa>/<sha256>`` through a boto3 S3 client."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "blobs/") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    def key(self, sha256: str) -> str:
+        _check_sha(sha256)
+        return f"{self.prefix}{sha256[:2]}/{sha256}"
+
+    def uri(self, sha256: str) -> str:
+        return f"s3://{self.bucket}/{self.key(sha256)}"
+
+    def exists(self, sha256: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        sha = sha256_bytes(data)
+        if not self.exists(sha):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key(sha), Body=data, Metadata={"sha256": sha}
+            )
+        return BlobRef(sha, len(data), self.uri(sha))
+
+    def put_file(self, path: Path) -> BlobRef:
+        sha, size = sha256_file(path)
+        if not self.exists(sha):
+            self.client.upload_file(str(path), self.bucket, self.key(sha), ExtraArgs={"Metadata": {"sha256": sha}})
+        return BlobRef(sha, size, self.uri(sha))
+
+    def get_bytes(self, sha256: str) -> bytes:
+        with self.open(sha256) as fh:
+            return fh.read()
+
+    def open(self, sha256: str) -> IO[bytes]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise BlobNotFound(sha256) from None
+            raise
+
+    def copy_to(self, sha256: str, dest: Path) -> None:
+        self.client.download_file(self.bucket, self.key(sha256), str(dest))
+
+
+def iter_chunks(fh: IO[bytes]) -> Iterator[bytes]:
+    """Read a stream in 1 MiB chunks."""
+    while chunk := fh.read(CHUNK):
+        yield chunk

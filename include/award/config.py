@@ -1,0 +1,228 @@
+"""The season configuration: one YAML file per award season, validated with pydantic.
+
+A wrong or missing key fails the load with a message naming the key (``SeasonConfigError``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+
+TZ_NAME = "Asia/Shanghai"
+TZ = ZoneInfo(TZ_NAME)
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SEASON_FILE = PACKAGE_DIR / "seasons" / "cqa-5-2023.yaml"
+
+CategoryId = Literal["organization", "education", "sme", "team", "individual"]
+MaterialKind = Literal[
+    "form_docx", "form_pdf", "evidence", "publicity_proof", "unit_opinion", "city_recommendation", "other"
+]
+GroupId = Literal["organization", "individual"]
+
+
+class SeasonConfigError(ValueError):
+    """The season file is missing, unreadable or invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AwardInfo(_Strict):
+    name: str
+    edition: str
+
+
+class RecommendingUnit(_Strict):
+    name: str
+    contact: str
+    phone: str
+    email: EmailStr
+    address: str
+    doc_prefix: str = Field(description="document number prefix, e.g. 某市监质函〔2023〕")
+    ops_email: EmailStr = Field(description="where failure notices and staff alerts go")
+
+
+class Province(_Strict):
+    name: str
+    cities: list[str] = Field(min_length=1)
+
+
+class Dates(_Strict):
+    application_open: date
+    provincial_deadline: datetime
+    national_deadline: datetime
+    export_lead_workdays: int = Field(default=5, ge=0)
+
+    @field_validator("provincial_deadline", "national_deadline", mode="after")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=TZ) if value.tzinfo is None else value.astimezone(TZ)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Dates:
+        if self.provincial_deadline.date() < self.application_open:
+            raise ValueError("dates.provincial_deadline is before dates.application_open")
+        if self.national_deadline < self.provincial_deadline:
+            raise ValueError("dates.national_deadline is before dates.provincial_deadline")
+        return self
+
+
+class Category(_Strict):
+    label: str
+    form: Literal["form1", "form2", "form3", "form4", "form5"]
+    group: GroupId
+    required_materials: list[MaterialKind]
+    rules: list[str] = Field(default_factory=list, description="rule ids checked for this category")
+
+
+class Quota(_Strict):
+    award: int = Field(ge=0)
+    nomination: int = Field(ge=0)
+
+
+class Department(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    email: EmailStr
+    categories: list[CategoryId]
+    reply_workdays: int = Field(default=5, ge=1)
+    reminder_workdays_before: list[int] = Field(default_factory=lambda: [2])
+    default_on_silence: Literal["no_objection", "follow_up"] = "no_objection"
+
+
+class Publicity(_Strict):
+    min_workdays: int = Field(default=5, ge=1)
+    cutoff: time = time(12, 0)
+    objection_email: EmailStr
+    contact: str
+    contact_phone: str
+    location: str = Field(description="where the notice is published (shared-storage prefix)")
+
+
+class Correction(_Strict):
+    workdays: int = Field(default=5, ge=1)
+    reminder_workdays_before: int = Field(default=2, ge=0)
+
+
+class National(_Strict):
+    recipient_email: EmailStr
+    storage_uri: str
+    attachment_limit_mb: int = Field(default=20, ge=1)
+    recipient_name: str = "国家市场监督管理总局质量发展局"
+
+
+class PriorityWinner(_Strict):
+    name: str
+    key: str = Field(description="credit code or ID number")
+    award: str = Field(default="省政府质量奖")
+
+
+class Scores(_Strict):
+    required_columns: list[str] = Field(default_factory=lambda: ["申报编号", "名称", "统一代码", "得分"])
+    minimum: float = 0
+    maximum: float = 1000
+
+
+class Limits(_Strict):
+    max_file_mb: int = Field(default=50, ge=1)
+    zip_max_total_mb: int = Field(default=200, ge=1)
+    zip_max_ratio: int = Field(default=100, ge=2)
+    zip_max_members: int = Field(default=500, ge=1)
+
+
+class Season(_Strict):
+    """A whole season's configuration."""
+
+    season_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    submission_prefix: str = Field(default="GS", pattern=r"^[A-Z]{1,4}$")
+    timezone: Literal["Asia/Shanghai"] = TZ_NAME
+    award: AwardInfo
+    recommending_unit: RecommendingUnit
+    province: Province
+    dates: Dates
+    categories: dict[CategoryId, Category]
+    quotas: dict[GroupId, Quota]
+    departments: list[Department] = Field(default_factory=list)
+    publicity: Publicity
+    correction: Correction = Correction()
+    national: National
+    priority_winners: list[PriorityWinner] = Field(default_factory=list)
+    scores: Scores = Scores()
+    limits: Limits = Limits()
+    calendar_overrides: list[str] = Field(default_factory=list)
+
+    @property
+    def year(self) -> int:
+        return self.dates.provincial_deadline.year
+
+    def category(self, category_id: str) -> Category:
+        """Return a category's settings or raise KeyError naming it."""
+        try:
+            return self.categories[category_id]  # type: ignore[index]
+        except KeyError:
+            raise KeyError(f"unknown category {category_id!r}") from None
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        elif kind == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"]
+        lines.append(f"{path}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_season(data: dict, source: str | Path = "<season>") -> Season:
+    """Validate an already-loaded mapping as a season."""
+    try:
+        return Season.model_validate(data)
+    except ValidationError as exc:
+        raise SeasonConfigError(_format_errors(Path(str(source)), exc)) from None
+
+
+def load_season(path: str | Path | None = None) -> Season:
+    """Load and validate a season file (default: $AWARD_SEASON_FILE or the shipped 2023 example)."""
+    path = Path(path or os.environ.get("AWARD_SEASON_FILE") or DEFAULT_SEASON_FILE)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeasonConfigError(f"{path}: season file not found") from None
+    except yaml.YAMLError as exc:
+        raise SeasonConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SeasonConfigError(f"{path}: the season file must be a mapping of keys")
+    season = parse_season(data, path)
+    _check_rules(season, path)
+    return season
+
+
+def _check_rules(season: Season, path: Path) -> None:
+    """Unknown rule ids fail the load, naming the id (the rule registry lives in award.checks)."""
+    try:
+        from award.checks import RULES  # local import: checks may import config
+    except ImportError:
+        return
+    for cat_id, cat in season.categories.items():
+        for rule_id in cat.rules:
+            if rule_id not in RULES:
+                raise SeasonConfigError(f"{path}: categories.{cat_id}.rules: unknown rule id {rule_id!r}")
+
+
+@lru_cache(maxsize=8)
+def cached_season(path: str | None = None) -> Season:
+    """Load a season once per process (DAG tasks call this)."""
+    return load_season(path)

@@ -1,0 +1,223 @@
+"""The outbox: every e-mail is queued with an idempotency key, then sent by a drain with retries and backoff.
+
+Enqueueing the same key twice keeps the first e-mail; a drained e-mail is never sent again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from award.clock import now
+from award.store.models import OutboxEmail
+from award.templating import render_mail
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+STALE_SENDING = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    """An attachment by content (from the blob store) and the name the recipient sees."""
+
+    filename: str
+    data: bytes
+
+
+class Sender(Protocol):
+    """Anything that sends one e-mail and returns its Message-ID."""
+
+    def send(
+        self,
+        *,
+        to: Sequence[str],
+        cc: Sequence[str],
+        subject: str,
+        text: str,
+        attachments: Sequence[OutgoingAttachment],
+        message_id: str,
+    ) -> str: ...
+
+
+def message_id_for(key: str, domain: str = "award.local") -> str:
+    """A deterministic Message-ID, so a receiver can drop a duplicate after a crash mid-send."""
+    import hashlib
+
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    template: str,
+    to: Sequence[str],
+    context: dict[str, Any],
+    application_id: int | None = None,
+    cc: Sequence[str] = (),
+    attachments: Sequence[dict[str, str]] = (),
+) -> tuple[OutboxEmail, bool]:
+    """Queue an e-mail rendered from ``templates/mail/<template>.txt.j2``; returns (row, created).
+
+    ``attachments`` are ``{"sha256": ..., "filename": ...}`` of blobs. The same key never queues twice.
+    """
+    existing = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
+    if existing is not None:
+        return existing, False
+    subject, body = render_mail(f"mail/{template}.txt.j2", **context)
+    row = OutboxEmail(
+        idempotency_key=key, template=template, application_id=application_id,
+        to_addrs=list(to), cc_addrs=list(cc), subject=subject, body_text=body,
+        attachments=list(attachments), status="pending", attempts=0, next_attempt_at=now(), created_at=now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # a concurrent run queued it first
+        existing = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
+        assert existing is not None
+        return existing, False
+    return row, True
+
+
+@dataclass
+class DrainResult:
+    """What one drain did."""
+
+    sent: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def drain(
+    session_factory: Callable[[], Any],
+    sender: Sender,
+    load_blob: Callable[[str], bytes],
+    *,
+    limit: int = 100,
+    max_attempts: int = MAX_ATTEMPTS,
+    domain: str = "award.local",
+) -> DrainResult:
+    """Send due e-mails one by one; each is claimed first so two drains never send the same row."""
+    result = DrainResult()
+    with session_factory() as session:
+        # an e-mail left "sending" by a crashed worker goes back to the queue
+        session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.status == "sending", OutboxEmail.next_attempt_at < now() - STALE_SENDING)
+            .values(status="pending")
+        )
+        ids = session.scalars(
+            select(OutboxEmail.id)
+            .where(OutboxEmail.status == "pending", OutboxEmail.next_attempt_at <= now())
+            .order_by(OutboxEmail.id)
+            .limit(limit)
+        ).all()
+    for email_id in ids:
+        with session_factory() as session:
+            claimed = session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == email_id, OutboxEmail.status == "pending")
+                .values(status="sending", next_attempt_at=now())
+            ).rowcount
+            if not claimed:
+                continue
+            row = session.get(OutboxEmail, email_id)
+            assert row is not None
+            mail = dict(
+                to=list(row.to_addrs), cc=list(row.cc_addrs), subject=row.subject, text=row.body_text,
+                attachments=[OutgoingAttachment(a["filename"], load_blob(a["sha256"])) for a in row.attachments],
+                message_id=message_id_for(row.idempotency_key, domain),
+            )
+        try:
+            message_id = sender.send(**mail)
+        except Exception as exc:  # noqa: BLE001 - any send failure is retried, then shown as failed
+            with session_factory() as session:
+                row = session.get(OutboxEmail, email_id)
+                assert row is not None
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                if row.attempts >= max_attempts:
+                    row.status = "failed"
+                    result.failed.append(email_id)
+                else:
+                    row.status = "pending"
+                    row.next_attempt_at = now() + timedelta(minutes=2 ** row.attempts)
+                    result.retried.append(email_id)
+            log.warning("outbox e-mail %s not sent (attempt failed): %s", email_id, type(exc).__name__)
+            continue
+        with session_factory() as session:
+            row = session.get(OutboxEmail, email_id)
+            assert row is not None
+            row.status = "sent"
+            row.attempts += 1
+            row.sent_at = now()
+            row.message_id = message_id
+            row.last_error = None
+        result.sent.append(email_id)
+    return result
+
+
+class YagmailSender:
+    """Sends through SMTP with yagmail (the connection's host, port, login and TLS settings)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        from_addr: str,
+        from_name: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        ssl: bool = False,
+        starttls: bool = False,
+        timeout: int = 30,
+    ) -> None:
+        self.host, self.port, self.from_addr, self.from_name = host, port, from_addr, from_name
+        self.user, self.password, self.ssl, self.starttls, self.timeout = user, password, ssl, starttls, timeout
+
+    def send(
+        self,
+        *,
+        to: Sequence[str],
+        cc: Sequence[str],
+        subject: str,
+        text: str,
+        attachments: Sequence[OutgoingAttachment],
+        message_id: str,
+    ) -> str:
+        import yagmail
+
+        files = []
+        for att in attachments:
+            handle = io.BytesIO(att.data)
+            handle.name = att.filename
+            files.append(handle)
+        address = self.user or self.from_addr  # yagmail logs in as the sender address
+        user = {address: self.from_name} if self.from_name else address
+        client = yagmail.SMTP(
+            user=user, password=self.password, host=self.host, port=self.port,
+            smtp_ssl=self.ssl, smtp_starttls=self.starttls, smtp_skip_login=self.password is None,
+            soft_email_validation=False, timeout=self.timeout,
+        )
+        try:
+            client.send(
+                to=list(to), cc=list(cc) or None, subject=subject, contents=[yagmail.raw(text)],
+                attachments=files or None, message_id=message_id, group_messages=False,
+                prettify_html=False,
+            )
+        finally:
+            client.close()
+        return message_id

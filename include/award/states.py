@@ -1,0 +1,184 @@
+"""The one state machine of an application's life, with every transition written to the audit log.
+
+Nothing else assigns ``Application.state``: call :func:`transition` (or :func:`create_application_state`).
+The diagram in README.md is generated from ``TRANSITIONS`` (``award states --mermaid``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from award.clock import now
+from award.store.models import Application, AuditEvent
+
+
+class State(StrEnum):
+    """Application states (values are stored in the database)."""
+
+    RECEIVED = "received"  # 已接收: archived and parsed, not yet checked
+    INCOMPLETE = "incomplete"  # 待补正: problems sent, waiting for corrections
+    COMPLETE = "complete"  # 形式审查通过
+    CLOSED_INCOMPLETE = "closed_incomplete"  # 逾期未补正，终止
+    INELIGIBLE = "ineligible"  # 不符合申报条件 (e.g. defence industry, school type)
+    LATE = "late"  # 逾期不再受理
+    WITHDRAWN = "withdrawn"  # 申请人撤回
+    DEPT_REVIEW = "dept_review"  # 征求相关部门意见中
+    DEPT_OBJECTION = "dept_objection"  # 部门有异议，待研究决定
+    DEPT_CLEARED = "dept_cleared"  # 部门无异议（或按默认处理）
+    IN_PUBLICITY = "in_publicity"  # 省级公示中
+    OBJECTION_PENDING = "objection_pending"  # 公示异议待处理
+    PUBLICITY_PASSED = "publicity_passed"  # 公示无异议，待评审
+    REVIEWED = "reviewed"  # 第三方评审已打分
+    CANDIDATE = "candidate"  # 拟推荐（名额内）
+    CANDIDATE_PUBLICITY = "candidate_publicity"  # 拟推荐名单公示中
+    CANDIDATE_OBJECTION = "candidate_objection"  # 拟推荐名单公示异议待处理
+    CANDIDATE_CONFIRMED = "candidate_confirmed"  # 公示通过，待领导小组审定
+    RECOMMENDED = "recommended"  # 领导小组审定推荐
+    NOT_RECOMMENDED = "not_recommended"  # 未获推荐
+    REMOVED = "removed"  # 因部门意见或公示异议取消
+    EXPORTED = "exported"  # 已报送国家市场监管总局
+
+
+S = State
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    S.RECEIVED: frozenset({S.INCOMPLETE, S.COMPLETE, S.INELIGIBLE, S.LATE, S.WITHDRAWN}),
+    S.INCOMPLETE: frozenset({S.COMPLETE, S.CLOSED_INCOMPLETE, S.INELIGIBLE, S.WITHDRAWN}),
+    S.COMPLETE: frozenset({S.INCOMPLETE, S.INELIGIBLE, S.DEPT_REVIEW, S.WITHDRAWN}),
+    S.DEPT_REVIEW: frozenset({S.DEPT_CLEARED, S.DEPT_OBJECTION, S.WITHDRAWN}),
+    S.DEPT_OBJECTION: frozenset({S.DEPT_CLEARED, S.REMOVED, S.WITHDRAWN}),
+    S.DEPT_CLEARED: frozenset({S.DEPT_OBJECTION, S.IN_PUBLICITY, S.WITHDRAWN}),
+    S.IN_PUBLICITY: frozenset({S.OBJECTION_PENDING, S.PUBLICITY_PASSED, S.WITHDRAWN}),
+    S.OBJECTION_PENDING: frozenset({S.PUBLICITY_PASSED, S.REMOVED, S.WITHDRAWN}),
+    S.PUBLICITY_PASSED: frozenset({S.REVIEWED, S.WITHDRAWN}),
+    S.REVIEWED: frozenset({S.CANDIDATE, S.NOT_RECOMMENDED, S.WITHDRAWN}),
+    S.CANDIDATE: frozenset({S.CANDIDATE_PUBLICITY, S.NOT_RECOMMENDED, S.WITHDRAWN}),
+    S.CANDIDATE_PUBLICITY: frozenset({S.CANDIDATE_OBJECTION, S.CANDIDATE_CONFIRMED, S.WITHDRAWN}),
+    S.CANDIDATE_OBJECTION: frozenset({S.CANDIDATE_CONFIRMED, S.REMOVED, S.WITHDRAWN}),
+    S.CANDIDATE_CONFIRMED: frozenset({S.RECOMMENDED, S.NOT_RECOMMENDED, S.WITHDRAWN}),
+    S.RECOMMENDED: frozenset({S.EXPORTED, S.NOT_RECOMMENDED, S.WITHDRAWN}),
+    # terminal states
+    S.CLOSED_INCOMPLETE: frozenset(),
+    S.INELIGIBLE: frozenset(),
+    S.LATE: frozenset(),
+    S.WITHDRAWN: frozenset(),
+    S.REMOVED: frozenset(),
+    S.NOT_RECOMMENDED: frozenset(),
+    S.EXPORTED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+INITIAL_STATES = frozenset({S.RECEIVED, S.LATE, S.INELIGIBLE})
+
+LABELS_ZH: dict[State, str] = {
+    S.RECEIVED: "已接收",
+    S.INCOMPLETE: "待补正",
+    S.COMPLETE: "形式审查通过",
+    S.CLOSED_INCOMPLETE: "逾期未补正",
+    S.INELIGIBLE: "不符合申报条件",
+    S.LATE: "逾期不予受理",
+    S.WITHDRAWN: "已撤回",
+    S.DEPT_REVIEW: "征求部门意见中",
+    S.DEPT_OBJECTION: "部门有异议待决定",
+    S.DEPT_CLEARED: "部门无异议",
+    S.IN_PUBLICITY: "公示中",
+    S.OBJECTION_PENDING: "公示异议待处理",
+    S.PUBLICITY_PASSED: "公示通过待评审",
+    S.REVIEWED: "已评审",
+    S.CANDIDATE: "拟推荐",
+    S.CANDIDATE_PUBLICITY: "拟推荐名单公示中",
+    S.CANDIDATE_OBJECTION: "拟推荐公示异议待处理",
+    S.CANDIDATE_CONFIRMED: "待领导小组审定",
+    S.RECOMMENDED: "推荐",
+    S.NOT_RECOMMENDED: "未推荐",
+    S.REMOVED: "已取消",
+    S.EXPORTED: "已报送",
+}
+
+
+class IllegalTransition(ValueError):
+    """A transition the state machine does not allow."""
+
+
+def can_transition(current: str | State, target: str | State) -> bool:
+    """Whether ``current -> target`` is allowed."""
+    return State(target) in TRANSITIONS[State(current)]
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    entity_type: str,
+    entity_id: int | None,
+    action: str,
+    reason: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the audit log (in the caller's transaction)."""
+    event = AuditEvent(
+        at=now(), actor=actor, entity_type=entity_type, entity_id=entity_id, action=action, reason=reason,
+        from_state=from_state, to_state=to_state, details=details or {},
+    )
+    session.add(event)
+    return event
+
+
+def create_application_state(
+    session: Session, app: Application, state: State, *, actor: str, reason: str, details: dict[str, Any] | None = None
+) -> None:
+    """Give a new application its first state and audit it (flushes to get the id)."""
+    if state not in INITIAL_STATES:
+        raise IllegalTransition(f"an application cannot start in {state.value!r}")
+    app.state = state.value
+    app.state_changed_at = now()
+    session.add(app)
+    session.flush()
+    audit(session, actor=actor, entity_type="application", entity_id=app.id, action="create",
+          to_state=state.value, reason=reason, details=details)
+
+
+def transition(
+    session: Session,
+    app: Application,
+    target: State | str,
+    *,
+    actor: str,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Move ``app`` to ``target`` and audit it. Same state: no-op, returns False. Illegal: raises."""
+    target = State(target)
+    current = State(app.state)
+    if current == target:
+        return False
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(
+            f"application {app.submission_no or app.id}: {current.value} -> {target.value} is not allowed"
+        )
+    if not reason or not actor:
+        raise ValueError("a transition needs an actor and a reason")
+    app.state = target.value
+    app.state_changed_at = now()
+    audit(session, actor=actor, entity_type="application", entity_id=app.id, action="transition",
+          from_state=current.value, to_state=target.value, reason=reason, details=details)
+    return True
+
+
+def mermaid() -> str:
+    """The state diagram as Mermaid text (for the README)."""
+    lines = ["stateDiagram-v2", "    [*] --> received", "    [*] --> late", "    [*] --> ineligible"]
+    for source, targets in TRANSITIONS.items():
+        for target in sorted(targets, key=lambda t: list(State).index(t)):
+            if target is S.WITHDRAWN and source is not S.RECEIVED:
+                continue  # drawn once below to keep the diagram readable
+            lines.append(f"    {source.value} --> {target.value}")
+    lines.append("    note right of withdrawn: reachable from every non-terminal state")
+    for state in sorted(TERMINAL, key=lambda t: list(State).index(t)):
+        lines.append(f"    {state.value} --> [*]")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The outbox: idempotent enqueue, drain through yagmail to a real SMTP server, retries with backoff."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sqlalchemy import select
+
+from award.blobs import LocalBlobStore
+from award.mail.outbox import drain, enqueue
+from award.store import session_scope
+from award.store.models import OutboxEmail
+
+
+def _ctx(season) -> dict:  # type: ignore[no-untyped-def]
+    return {"greeting": "王经理", "unit": season.recommending_unit, "season_label": "第五届中国质量奖",
+            "title": "材料已收到", "text": "您的申报材料已收到。", "items": ["申报表.docx"]}
+
+
+def test_enqueue_twice_keeps_one(sqlite_url: str, season) -> None:
+    with session_scope(sqlite_url) as session:
+        first, created = enqueue(session, key="k1", template="staff_notice", to=["a@example.com"], context=_ctx(season))
+        again, created2 = enqueue(session, key="k1", template="staff_notice", to=["b@example.com"], context=_ctx(season))
+    assert created and not created2 and first.id == again.id
+    with session_scope(sqlite_url) as session:
+        assert len(session.scalars(select(OutboxEmail)).all()) == 1
+
+
+def test_drain_sends_once_with_chinese_attachment(db_url: str, season, smtp_server, tmp_path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    ref = blobs.put_bytes(b"%PDF-1.4 test")
+    with session_scope(db_url) as session:
+        enqueue(session, key="ack:1", template="staff_notice", to=["applicant@example.com"], context=_ctx(season),
+                attachments=[{"sha256": ref.sha256, "filename": "受理回执.pdf"}])
+    factory = partial(session_scope, db_url)
+    result = drain(factory, smtp_server.sender(), blobs.get_bytes)
+    again = drain(factory, smtp_server.sender(), blobs.get_bytes)
+    assert len(result.sent) == 1 and not again.sent
+    (mail,) = smtp_server.messages
+    assert mail.rcpt_tos == ["applicant@example.com"]
+    assert mail.subject == "【第五届中国质量奖】材料已收到"
+    assert "您的申报材料已收到。" in mail.text()
+    assert mail.attachments() == {"受理回执.pdf": b"%PDF-1.4 test"}
+    assert mail.message["Message-ID"].endswith("@award.local>")
+
+
+class BrokenSender:
+    def send(self, **_: object) -> str:
+        raise ConnectionRefusedError("smtp down")
+
+
+def test_failed_send_is_retried_then_marked_failed(sqlite_url: str, season) -> None:
+    with session_scope(sqlite_url) as session:
+        enqueue(session, key="k", template="staff_notice", to=["a@example.com"], context=_ctx(season))
+    factory = partial(session_scope, sqlite_url)
+    first = drain(factory, BrokenSender(), lambda _: b"")
+    assert first.retried and not first.sent
+    assert not drain(factory, BrokenSender(), lambda _: b"").retried  # backing off: not due yet
+    with session_scope(sqlite_url) as session:
+        row = session.scalars(select(OutboxEmail)).one()
+        assert row.status == "pending" and row.attempts == 1 and "smtp down" in row.last_error
+    result = drain(factory, BrokenSender(), lambda _: b"", max_attempts=1)
+    assert not result.failed  # still not due

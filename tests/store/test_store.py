@@ -1,0 +1,104 @@
+"""The domain store on SQLite and PostgreSQL: migrations, natural keys, aware times, the append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from award.clock import TZ
+from award.states import State, create_application_state, transition
+from award.store import session_scope
+from award.store.models import Applicant, Application, AppendOnlyError, AuditEvent, Material
+
+
+def _app(session, key: str = "91330100MA27XXXX00", n: int = 1) -> Application:
+    applicant = Applicant(kind="organization", key=key, name="杭州示例科技有限公司", city="杭州市")
+    app = Application(season="cqa-5-2023", applicant=applicant, category="organization",
+                      submission_no=f"GS-2023-{n:04d}", channel="mail")
+    session.add(app)
+    create_application_state(session, app, State.RECEIVED, actor="intake", reason="test")
+    return app
+
+
+def test_migration_is_idempotent(db_url: str) -> None:
+    from award.store.db import migrate
+
+    migrate(db_url)  # second time: nothing to do, no error
+    with session_scope(db_url) as session:
+        assert session.execute(text("select count(*) from applicant")).scalar() == 0
+
+
+def test_natural_keys_are_unique(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        _app(session)
+    with pytest.raises(IntegrityError):
+        with session_scope(db_url) as session:
+            session.add(Applicant(kind="organization", key="91330100MA27XXXX00", name="重复"))
+
+
+def test_material_same_content_recorded_once(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        app = _app(session)
+        session.add(Material(application_id=app.id, kind="evidence", filename="a.pdf", sha256="a" * 64, size=1,
+                             source_channel="mail", storage_uri="file:///x"))
+    with pytest.raises(IntegrityError):
+        with session_scope(db_url) as session:
+            session.add(Material(application_id=1, kind="evidence", filename="b.pdf", sha256="a" * 64, size=1,
+                                 source_channel="city", storage_uri="file:///y"))
+
+
+def test_datetimes_come_back_aware_in_shanghai(db_url: str) -> None:
+    moment = datetime(2023, 5, 25, 16, 59, tzinfo=TZ)
+    with session_scope(db_url) as session:
+        app = _app(session)
+        app.received_at = moment
+    with session_scope(db_url) as session:
+        got = session.scalars(select(Application)).one().received_at
+    assert got == moment and got.utcoffset().total_seconds() == 8 * 3600
+
+
+def test_naive_datetime_is_refused(db_url: str) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        with session_scope(db_url) as session:
+            app = _app(session)
+            app.received_at = datetime(2023, 5, 25, 12, 0)
+            session.flush()
+
+
+def test_transitions_are_audited(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        app = _app(session)
+        transition(session, app, State.INCOMPLETE, actor="checks", reason="缺少公示证明")
+        transition(session, app, State.COMPLETE, actor="checks", reason="补正完成")
+    with session_scope(db_url) as session:
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.action, e.from_state, e.to_state, e.actor) for e in events] == [
+        ("create", None, "received", "intake"),
+        ("transition", "received", "incomplete", "checks"),
+        ("transition", "incomplete", "complete", "checks"),
+    ]
+    assert events[1].reason == "缺少公示证明"
+
+
+def test_audit_log_is_append_only_in_the_orm(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        _app(session)
+    with pytest.raises(AppendOnlyError):
+        with session_scope(db_url) as session:
+            event = session.scalars(select(AuditEvent)).first()
+            event.reason = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        with session_scope(db_url) as session:
+            session.delete(session.scalars(select(AuditEvent)).first())
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_event SET reason = 'x'", "DELETE FROM audit_event"])
+def test_audit_log_is_append_only_in_the_database(db_url: str, statement: str) -> None:
+    with session_scope(db_url) as session:
+        _app(session)
+    with pytest.raises(Exception, match="append-only"):
+        with session_scope(db_url) as session:
+            session.execute(text(statement))
