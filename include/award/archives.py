@@ -1,0 +1,399 @@
+"""Safe expansion of zip archives sent by applicants, and safety checks on single attachments.
+
+Nothing is written to disk: members come back as bytes. Only zip is opened; rar/7z/tar/gzip/bzip2/xz are
+refused with a request to resubmit as zip or as single files.
+
+Whole-archive refusals (``files`` is empty, one refusal whose ``path`` is the archive name):
+``unsupported_archive``, ``corrupt`` (unreadable zip, or a member failing its CRC check), ``zip_bomb``
+(declared or actual expanded total over ``max_total_bytes``; expanded/compressed ratio over ``max_ratio``
+for the archive or one member, checked once the expanded size passes 1 MiB since small files may compress
+very well; a member expanding past its declared size), ``too_many_files`` (more than ``max_members``
+entries), ``encrypted`` (every file member encrypted) and ``type_mismatch`` (the archive is not a zip).
+
+Per-member refusals (the other members are still returned): ``path_traversal`` (``..``, absolute paths,
+drive letters, symbolic links), ``encrypted`` (some members only), ``too_large``, ``macro_document``,
+``xml_entities``, ``type_mismatch``, ``unsupported_archive`` (a rar/7z/... inside the zip), ``too_deep``
+(a zip nested deeper than ``max_depth``, the outer archive being depth 1), ``duplicate`` (two members
+with the same normalised path), ``empty`` (0-byte file), ``corrupt`` (a broken document inside).
+
+Members of nested zips are returned with the inner archive's path as a folder:
+``材料/附件.zip/证明.pdf``. Folder entries and ``__MACOSX/``, ``.DS_Store``, ``Thumbs.db`` are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from award.filetypes import (
+    ARCHIVE_TYPES_UNSUPPORTED,
+    OLE_TYPES,
+    OOXML_TYPES,
+    TYPE_LABELS_ZH,
+    check_extension,
+    extension,
+    ole_has_macros,
+    sniff,
+)
+
+MB = 1024 * 1024
+CHUNK = 64 * 1024
+RATIO_MIN_BYTES = 1 * MB
+MACRO_EXTENSIONS = frozenset({".docm", ".dotm", ".xlsm", ".xltm", ".xlam", ".pptm", ".potm", ".ppsm", ".ppam"})
+JUNK_PARTS = frozenset({"__macosx", ".ds_store", "thumbs.db", "desktop.ini"})
+RESUBMIT_ZIP = "请解压后以zip或单独文件提交"
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Limits applied when expanding an archive (sizes in bytes)."""
+
+    max_total_bytes: int = 200 * MB
+    max_ratio: int = 100
+    max_members: int = 500
+    max_file_bytes: int = 50 * MB
+    max_depth: int = 2
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file taken out of an archive; ``path`` is normalised, with forward slashes."""
+
+    path: str
+    data: bytes = field(repr=False)
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a file (or a whole archive) was not accepted: English code, Chinese text for the applicant."""
+
+    path: str
+    reason_code: str
+    reason_text_zh: str
+
+
+@dataclass
+class ExpandResult:
+    """Accepted members and refusals of one archive."""
+
+    files: list[Member] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+class _WholeArchiveRefused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason_code)
+        self.refusal = refusal
+
+
+@dataclass
+class _Budget:
+    """Expanded bytes and member count shared by an archive and the archives nested in it."""
+
+    limits: ArchiveLimits
+    total: int = 0
+    members: int = 0
+
+
+def expand(data: bytes, name: str, limits: ArchiveLimits | None = None) -> ExpandResult:
+    """Expand the zip ``data`` (called ``name``) in memory under ``limits``; never raises on bad input."""
+    limits = limits or ArchiveLimits()
+    result = ExpandResult()
+    try:
+        _expand_into(result, data, name, "", limits, _Budget(limits), depth=1)
+    except _WholeArchiveRefused as exc:
+        return ExpandResult(files=[], refusals=[exc.refusal])
+    return result
+
+
+def is_archive(name: str, data: bytes) -> bool:
+    """True when the attachment should go through ``expand`` (a zip, or an archive format we refuse)."""
+    kind = sniff(data)
+    return kind == "zip" or kind in ARCHIVE_TYPES_UNSUPPORTED or extension(name) in {".zip", ".rar", ".7z"}
+
+
+def _expand_into(
+    result: ExpandResult, data: bytes, name: str, prefix: str, limits: ArchiveLimits, budget: _Budget, depth: int
+) -> None:
+    kind = sniff(data)
+    if kind in ARCHIVE_TYPES_UNSUPPORTED:
+        raise _WholeArchiveRefused(
+            Refusal(name, "unsupported_archive", f"压缩包“{name}”是{TYPE_LABELS_ZH[kind]}，本系统无法打开，{RESUBMIT_ZIP}。")
+        )
+    if kind != "zip":
+        raise _WholeArchiveRefused(
+            Refusal(
+                name,
+                "type_mismatch",
+                f"附件“{name}”不是有效的zip压缩包（实际内容是{TYPE_LABELS_ZH.get(kind, kind)}），请核对后重新提交。",
+            )
+        )
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise _WholeArchiveRefused(
+            Refusal(name, "corrupt", f"压缩包“{name}”已损坏，无法打开，请重新压缩后提交。")
+        ) from exc
+    with zf:
+        files = [i for i in infos if not i.is_dir()]
+        budget.members += len(infos)
+        if budget.members > limits.max_members:
+            raise _WholeArchiveRefused(
+                Refusal(
+                    name,
+                    "too_many_files",
+                    f"压缩包“{name}”中的文件超过{limits.max_members}个，请精简后重新提交。",
+                )
+            )
+        _check_declared(name, files, limits, budget)
+        encrypted = [i for i in files if i.flag_bits & 0x1]
+        if files and len(encrypted) == len(files):
+            raise _WholeArchiveRefused(
+                Refusal(name, "encrypted", f"压缩包“{name}”设置了密码，无法打开；请取消密码后重新压缩提交。")
+            )
+        seen: set[str] = set()
+        for info in files:
+            raw_name = _member_name(info)
+            shown = prefix + raw_name
+            path, problem = normalise_member_path(raw_name)
+            if problem is not None:
+                result.refusals.append(
+                    Refusal(
+                        shown,
+                        "path_traversal",
+                        f"压缩包“{name}”中的“{raw_name}”{problem}，出于安全原因不予接收；请使用普通文件夹结构重新压缩。",
+                    )
+                )
+                continue
+            if path is None:
+                continue
+            full = prefix + path
+            if stat.S_ISLNK(info.external_attr >> 16):
+                result.refusals.append(
+                    Refusal(full, "path_traversal", f"压缩包“{name}”中的“{path}”是链接文件，不予接收；请放入实际文件。")
+                )
+                continue
+            if info.flag_bits & 0x1:
+                result.refusals.append(
+                    Refusal(full, "encrypted", f"压缩包“{name}”中的“{path}”设置了密码，无法打开；请取消密码后重新提交。")
+                )
+                continue
+            if full in seen:
+                result.refusals.append(
+                    Refusal(full, "duplicate", f"压缩包“{name}”中有重名文件“{path}”，仅接收第一个；请重命名后重新提交。")
+                )
+                continue
+            seen.add(full)
+            content = _read_member(zf, info, name, path, limits, budget)
+            if content is None:
+                result.refusals.append(
+                    Refusal(
+                        full,
+                        "too_large",
+                        f"压缩包“{name}”中的“{path}”超过{limits.max_file_bytes // MB}MB，请压缩或拆分后重新提交。",
+                    )
+                )
+                continue
+            _classify_member(result, content, full, limits, budget, depth)
+
+
+def _check_declared(name: str, files: list[zipfile.ZipInfo], limits: ArchiveLimits, budget: _Budget) -> None:
+    declared = sum(i.file_size for i in files)
+    compressed = sum(i.compress_size for i in files)
+    if budget.total + declared > limits.max_total_bytes:
+        raise _WholeArchiveRefused(_bomb(name, limits))
+    if declared > RATIO_MIN_BYTES and declared > limits.max_ratio * max(compressed, 1):
+        raise _WholeArchiveRefused(_bomb(name, limits))
+    for info in files:
+        if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise _WholeArchiveRefused(_bomb(name, limits))
+
+
+def _bomb(name: str, limits: ArchiveLimits) -> Refusal:
+    return Refusal(
+        name,
+        "zip_bomb",
+        f"压缩包“{name}”解压后体积异常（超过{limits.max_total_bytes // MB}MB或压缩比异常），"
+        "疑似恶意压缩文件，不予接收；请将材料以PDF或Word单独提交。",
+    )
+
+
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: str, limits: ArchiveLimits, budget: _Budget
+) -> bytes | None:
+    """Read a member in chunks, counting real bytes; None when it is over the per-file limit."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                budget.total += len(chunk)
+                if size > info.file_size or budget.total > limits.max_total_bytes:
+                    raise _WholeArchiveRefused(_bomb(name, limits))
+                if size > RATIO_MIN_BYTES and size > limits.max_ratio * max(info.compress_size, 1):
+                    raise _WholeArchiveRefused(_bomb(name, limits))
+                if size > limits.max_file_bytes:
+                    return None
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise _WholeArchiveRefused(
+            Refusal(name, "corrupt", f"压缩包“{name}”中的“{path}”已损坏（校验失败），请重新压缩后提交。")
+        ) from exc
+    return b"".join(chunks)
+
+
+def _classify_member(
+    result: ExpandResult, content: bytes, path: str, limits: ArchiveLimits, budget: _Budget, depth: int
+) -> None:
+    kind = sniff(content)
+    if kind == "zip" and extension(path) == ".zip":
+        if depth + 1 > limits.max_depth:
+            result.refusals.append(
+                Refusal(path, "too_deep", f"压缩包“{path}”嵌套层数过多，请解压后直接放入同一个zip压缩包中提交。")
+            )
+            return
+        try:
+            inner = ExpandResult()
+            _expand_into(inner, content, path, path + "/", limits, budget, depth + 1)
+        except _WholeArchiveRefused as exc:
+            if exc.refusal.reason_code == "zip_bomb":
+                raise
+            result.refusals.append(exc.refusal)
+            return
+        result.files.extend(inner.files)
+        result.refusals.extend(inner.refusals)
+        return
+    refusal = check_standalone_file(path, content, limits)
+    if refusal is not None:
+        result.refusals.append(refusal)
+        return
+    result.files.append(Member(path, content, hashlib.sha256(content).hexdigest(), len(content)))
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """Decoded member name: UTF-8 when flag bit 11 is set, else the raw bytes as UTF-8 or GB18030 (GBK)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def normalise_member_path(raw: str) -> tuple[str | None, str | None]:
+    """Normalise a member name to ``a/b/c.pdf``; returns (path, problem) where problem is a Chinese phrase.
+
+    ``path`` is None for entries to skip silently (folders, ``__MACOSX`` and similar junk).
+    """
+    name = raw.replace("\\", "/")
+    if "\x00" in name:
+        return None, "文件名中含有非法字符"
+    if name.startswith("/") or _DRIVE.match(name):
+        return None, "使用了绝对路径"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return None, "的路径指向压缩包以外（含“..”）"
+    if not parts or name.endswith("/"):
+        return None, None
+    if any(p.lower() in JUNK_PARTS for p in parts) or parts[-1].startswith("._"):
+        return None, None
+    return "/".join(parts), None
+
+
+def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None = None) -> Refusal | None:
+    """Check one non-archive file (size, macros, XML entities, real type vs extension); None when fine.
+
+    Zip archives return None here: pass them to ``expand`` instead. Other archive formats are refused.
+    """
+    limits = limits or ArchiveLimits()
+    if len(data) > limits.max_file_bytes:
+        return Refusal(
+            name, "too_large", f"附件“{name}”超过{limits.max_file_bytes // MB}MB，请压缩或拆分后重新提交。"
+        )
+    if not data:
+        return Refusal(name, "empty", f"附件“{name}”是空文件（0字节），请重新提交完整的文件。")
+    kind = sniff(data)
+    ext = extension(name)
+    if kind in ARCHIVE_TYPES_UNSUPPORTED:
+        return Refusal(
+            name, "unsupported_archive", f"附件“{name}”是{TYPE_LABELS_ZH[kind]}，本系统无法打开，{RESUBMIT_ZIP}。"
+        )
+    if ext in MACRO_EXTENSIONS:
+        return Refusal(name, "macro_document", _macro_text(name))
+    mismatch = check_extension(name, data)
+    if mismatch is not None:
+        return Refusal(name, "type_mismatch", mismatch)
+    if kind in OOXML_TYPES:
+        issue = _ooxml_issue(data, name, limits.max_total_bytes)
+        if issue is not None:
+            return Refusal(name, issue[0], issue[1])
+    if kind in OLE_TYPES and ole_has_macros(data):
+        return Refusal(name, "macro_document", _macro_text(name))
+    return None
+
+
+def _macro_text(name: str) -> str:
+    return f"附件“{name}”是含宏的文档，出于安全原因不予接收；请另存为不含宏的.docx/.xlsx或PDF后重新提交。"
+
+
+def safe_ooxml(data: bytes, *, name: str = "文档", max_bytes: int = 200 * MB) -> str | None:
+    """Chinese reason when a .docx/.xlsx/.pptx holds DOCTYPE/ENTITY declarations or macros; else None."""
+    issue = _ooxml_issue(data, name, max_bytes)
+    return issue[1] if issue else None
+
+
+def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | None:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
+    total = 0
+    with zf:
+        for info in zf.infolist():
+            part = info.filename.lower()
+            if part.endswith("vbaproject.bin") or part.endswith("vbadata.xml"):
+                return "macro_document", _macro_text(name)
+            if not part.endswith((".xml", ".rels", ".vml")):
+                continue
+            total += info.file_size
+            if total > max_bytes or (
+                info.file_size > RATIO_MIN_BYTES and info.file_size > 100 * max(info.compress_size, 1)
+            ):
+                return "zip_bomb", f"文档“{name}”内部体积异常，疑似恶意文件，不予接收；请另存为PDF后重新提交。"
+            try:
+                xml = zf.read(info)
+                if part == "[content_types].xml" and b"macroenabled" in xml.lower():
+                    return "macro_document", _macro_text(name)
+                SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            except DefusedXmlException:
+                return (
+                    "xml_entities",
+                    f"文档“{name}”内部含有XML实体/DOCTYPE声明，存在安全风险，不予接收；"
+                    "请用Word重新“另存为”.docx或导出PDF后提交。",
+                )
+            except (SafeET.ParseError, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+                return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
+    return None

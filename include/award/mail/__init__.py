@@ -1,0 +1,1 @@
+"""Mail: inbound decoding, the outbox and its templates."""
