@@ -1,0 +1,346 @@
+"""A throw-away Airflow Celery deployment on the machine's PostgreSQL and Redis, without Docker.
+
+``celery_cluster`` creates two unique PostgreSQL databases (Airflow metadata, domain store), migrates them,
+imports deploy/pools.json, and starts the api-server, scheduler, dag-processor, triggerer and one Celery
+worker as separate process groups. Teardown kills those process groups and drops the databases.
+
+Where the services live can be changed with CQA_TEST_PG_URL (a libpq URL of a superuser connection to the
+``postgres`` database) and CQA_TEST_REDIS_URL (a Redis URL with a dedicated db number).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+PROBE_DAGS = Path(__file__).resolve().parent / "probe_dags"
+POOLS_FILE = REPO / "deploy" / "pools.json"
+
+PG_URL = os.environ.get("CQA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CQA_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+WORKER_IDENTITY_MODULE = '''"""Worker identity for the distributed-run test: what task instances record as their hostname."""
+import os
+
+
+def hostname() -> str:
+    return os.environ["CQA_TEST_WORKER_HOSTNAME"]
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_url_for(db: str, driver: str = "postgresql+psycopg2") -> str:
+    """The SQLAlchemy URL of database ``db`` on the server of PG_URL."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(PG_URL).set(drivername=driver, database=db).render_as_string(hide_password=False)
+
+
+def _admin_execute(sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_URL)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def _preflight() -> None:
+    """Fail (not skip) with a clear message when PostgreSQL or Redis is not reachable."""
+    import psycopg2
+    import redis
+
+    try:
+        psycopg2.connect(PG_URL, connect_timeout=5).close()
+    except psycopg2.Error as exc:
+        pytest.fail(f"PostgreSQL at CQA_TEST_PG_URL={PG_URL} is not reachable: {exc}")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at CQA_TEST_REDIS_URL={REDIS_URL} is not reachable: {exc}")
+
+
+@dataclass
+class CeleryCluster:
+    """A running Celery deployment: its environment, databases and processes."""
+
+    home: Path
+    env: dict[str, str]
+    meta_db: str
+    domain_db: str
+    queue: str
+    worker_hostname: str
+    api_port: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def meta_url(self) -> str:
+        return _pg_url_for(self.meta_db)
+
+    @property
+    def domain_url(self) -> str:
+        return _pg_url_for(self.domain_db)
+
+    def airflow(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run one ``airflow`` CLI command in the deployment's environment."""
+        proc = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+        return proc
+
+    def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
+        """Start a long-running component in its own session (process group), logging to home/<name>.log."""
+        log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process group
+        self.procs[name] = subprocess.Popen(
+            args,
+            env={**self.env, **(extra_env or {})},
+            cwd=self.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def assert_alive(self) -> None:
+        """Raise with the component's log tail when one of the processes has died."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, chars: int = 4000) -> str:
+        path = self.home / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+    def logs(self) -> str:
+        """Every component's log tail, for failure messages."""
+        return "\n".join(f"----- {name}.log -----\n{self.log_tail(name)}" for name in self.procs)
+
+    def stop(self) -> None:
+        """Terminate every process group we started, then kill what is left."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for proc in self.procs.values():
+            # The group may outlive its leader (forked task supervisors): always sweep it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+    def wait_http(self, url: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            time.sleep(1)
+        raise AssertionError(f"{url} did not answer within {timeout}s\n{self.logs()}")
+
+    def query(self, sql: str, url: str | None = None, **params: Any) -> list[dict[str, Any]]:
+        """Rows of a SQL query on the metadata database (or another URL) as dicts."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url or self.meta_url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return [dict(row._mapping) for row in conn.execute(text(sql), params)]
+        finally:
+            engine.dispose()
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        """Wait until the dag-processor has serialised every DAG in ``dag_ids``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            rows = self.query(
+                "SELECT d.dag_id FROM dag d JOIN serialized_dag s ON s.dag_id = d.dag_id WHERE d.dag_id = ANY(:ids)",
+                ids=dag_ids,
+            )
+            if {r["dag_id"] for r in rows} >= set(dag_ids):
+                return
+            time.sleep(2)
+        errors = self.query("SELECT filename, stacktrace FROM import_error")
+        raise AssertionError(f"DAGs {dag_ids} not parsed within {timeout}s; import errors: {errors}\n{self.logs()}")
+
+    def wait_for_runs(self, runs: list[tuple[str, str]], timeout: float = 420) -> dict[tuple[str, str], str]:
+        """Poll dag_run states until every (dag_id, run_id) is finished; return their states."""
+        deadline = time.monotonic() + timeout
+        states: dict[tuple[str, str], str] = {}
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            states = {}
+            for dag_id, run_id in runs:
+                rows = self.query(
+                    "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id
+                )
+                states[(dag_id, run_id)] = rows[0]["state"] if rows else "missing"
+            if all(s in ("success", "failed") for s in states.values()):
+                return states
+            time.sleep(2)
+        tis = self.query("SELECT dag_id, task_id, map_index, state, hostname, queue FROM task_instance")
+        raise AssertionError(f"runs not finished within {timeout}s: {states}\ntask instances: {tis}\n{self.logs()}")
+
+
+def _find_award_migrations() -> list[str] | None:
+    """The command that migrates the domain store, when the project provides one."""
+    award = VENV_BIN / "award"
+    if award.exists():
+        probe = subprocess.run([str(award), "db", "--help"], capture_output=True, text=True)
+        if probe.returncode == 0 and "upgrade" in probe.stdout:
+            return [str(award), "db", "upgrade"]
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("award.store.migrate") is not None:
+            return [sys.executable, "-m", "award.store.migrate"]
+    except ModuleNotFoundError:
+        pass
+    return None
+
+
+@pytest.fixture(scope="module")
+def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryCluster]:
+    """A migrated, running Celery deployment (see the module docstring); torn down after the module."""
+    _preflight()
+    import redis
+
+    tag = secrets.token_hex(4)
+    home = tmp_path_factory.mktemp("airflow-celery")
+    meta_db, domain_db = f"cqa_af_meta_{tag}", f"cqa_award_{tag}"
+    queue, worker_hostname = f"cqa-test-{tag}", f"cqa-celery-worker-{tag}"
+    api_port = _free_port()
+
+    ident_dir = home / "worker_identity"
+    ident_dir.mkdir()
+    (ident_dir / "cqa_worker_identity.py").write_text(WORKER_IDENTITY_MODULE)
+
+    bundles = [
+        {
+            "name": "dags-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(REPO / "dags")},
+        },
+        {
+            "name": "deploy-probe",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(PROBE_DAGS)},
+        },
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__FERNET_KEY": "",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _pg_url_for(meta_db),
+            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + _pg_url_for(meta_db, "postgresql"),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AWARD_DB_URL": _pg_url_for(domain_db),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    cluster = CeleryCluster(
+        home=home,
+        env=env,
+        meta_db=meta_db,
+        domain_db=domain_db,
+        queue=queue,
+        worker_hostname=worker_hostname,
+        api_port=api_port,
+    )
+    _admin_execute(f'CREATE DATABASE "{meta_db}"')
+    _admin_execute(f'CREATE DATABASE "{domain_db}"')
+    try:
+        cluster.airflow("db", "migrate", timeout=300)
+        cluster.airflow("pools", "import", str(POOLS_FILE))
+        migrate = _find_award_migrations()
+        if migrate is not None:
+            proc = subprocess.run(migrate, env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, f"domain migrations failed: {proc.stdout}\n{proc.stderr}"
+        airflow = str(VENV_BIN / "airflow")
+        cluster.start("api-server", [airflow, "api-server", "--port", str(api_port), "--workers", "1"])
+        cluster.start("scheduler", [airflow, "scheduler"])
+        cluster.start("dag-processor", [airflow, "dag-processor"])
+        cluster.start("triggerer", [airflow, "triggerer"])
+        cluster.start(
+            "celery-worker",
+            [airflow, "celery", "worker", "--concurrency", "2", "--queues", queue,
+             "--celery-hostname", f"{worker_hostname}@%h", "--skip-serve-logs"],
+            extra_env={
+                # Task instances record this as their hostname: only the Celery worker can produce it.
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "cqa_worker_identity.hostname",
+                "CQA_TEST_WORKER_HOSTNAME": worker_hostname,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ident_dir), env.get("PYTHONPATH")])),
+            },
+        )
+        cluster.wait_http(f"http://127.0.0.1:{api_port}/api/v2/monitor/health")
+        yield cluster
+    finally:
+        cluster.stop()
+        with contextlib.suppress(Exception):
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(match=f"*{queue}*"):
+                client.delete(key)
+        for db in (meta_db, domain_db):
+            _admin_execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        if os.environ.get("CQA_KEEP_CLUSTER_LOGS"):
+            shutil.copytree(home, Path(os.environ["CQA_KEEP_CLUSTER_LOGS"]) / home.name, dirs_exist_ok=True)
