@@ -67,7 +67,7 @@ def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def migrate(url: str | None = None, revision: str = "head") -> None:
+def migrate(url: str | None = None, revision: str = "heads") -> None:
     """Upgrade the store to ``revision`` (idempotent)."""
     from alembic import command
 

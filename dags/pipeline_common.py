@@ -1,0 +1,105 @@
+"""What every pipeline DAG shares: default arguments, the failure notice, and the runtime built from connections.
+
+Not a DAG file (listed in .airflowignore). Kept cheap at import: no database, no network.
+
+Connections (Airflow connections, or AIRFLOW_CONN_* environment variables):
+- ``smtp_default``: the outgoing SMTP server (host, port, login, password; extra ``from_email``, ``disable_ssl``,
+  ``disable_tls``). Used by the outbox drain (yagmail) and by the failure notice (SmtpNotifier).
+- ``award_imap``: the office mailbox (IMAP over TLS; used when AWARD_MAIL_SOURCE=imap).
+- ``award_s3``: shared storage and blob store when AWARD_SHARED_URL / AWARD_BLOB_URL are ``s3://`` URLs.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+TZ = "Asia/Shanghai"
+OWNER = "quality-office"
+SMTP_CONN_ID = "smtp_default"
+IMAP_CONN_ID = "award_imap"
+S3_CONN_ID = "award_s3"
+SMTP_POOL = "smtp"
+IMAP_POOL = "imap"
+TAGS = ["cqa"]
+
+
+def season():  # type: ignore[no-untyped-def]
+    """The season configuration (YAML, cached per process; milliseconds at parse time)."""
+    from award.config import cached_season
+
+    return cached_season(os.environ.get("AWARD_SEASON_FILE"))
+
+
+def local_dt(value: Any) -> pendulum.DateTime:
+    """A date or datetime as an aware Asia/Shanghai pendulum datetime (for start_date/end_date)."""
+    if hasattr(value, "hour"):
+        return pendulum.instance(value).in_timezone(TZ)
+    return pendulum.datetime(value.year, value.month, value.day, tz=TZ)
+
+
+def failure_notice() -> SmtpNotifier:
+    """E-mail the ops address when a task fails for good."""
+    return SmtpNotifier(
+        to=str(season().recommending_unit.ops_email),
+        from_email=str(season().recommending_unit.email),
+        smtp_conn_id=SMTP_CONN_ID,
+        subject="【中国质量奖推荐流水线】任务失败：{{ ti.dag_id }}.{{ ti.task_id }}",
+        html_content=(
+            "<p>DAG：{{ ti.dag_id }}<br>任务：{{ ti.task_id }}<br>运行：{{ ti.run_id }}<br>"
+            "尝试次数：{{ ti.try_number }}</p><p>请在 Airflow 中查看日志。</p>"
+        ),
+    )
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    """Owner, retries with backoff, and the failure notice for every task."""
+    args: dict[str, Any] = {
+        "owner": OWNER,
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": failure_notice(),
+    }
+    args.update(overrides)
+    return args
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client from the ``award_s3`` connection (only when storage is on S3)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=S3_CONN_ID).get_conn()
+
+
+def runtime():  # type: ignore[no-untyped-def]
+    """The domain runtime: season, store URL, blob store and shared storage (S3 through the connection)."""
+    from award.runtime import Runtime, blob_store, shared_storage
+    from award.store.db import default_url
+
+    uses_s3 = any(os.environ.get(v, "").startswith("s3://") for v in ("AWARD_SHARED_URL", "AWARD_BLOB_URL"))
+    client = s3_client() if uses_s3 else None
+    return Runtime(season=season(), db_url=default_url(), blobs=blob_store(client=client),
+                   shared=shared_storage(client=client))
+
+
+def smtp_sender():  # type: ignore[no-untyped-def]
+    """A yagmail sender configured from the ``smtp_default`` connection."""
+    from airflow.sdk import BaseHook
+
+    from award.mail.outbox import YagmailSender
+
+    conn = BaseHook.get_connection(SMTP_CONN_ID)
+    extra = conn.extra_dejson
+    ssl = not bool(extra.get("disable_ssl", False))
+    starttls = not ssl and not bool(extra.get("disable_tls", False))
+    unit = season().recommending_unit
+    return YagmailSender(
+        host=conn.host or "127.0.0.1", port=int(conn.port or (465 if ssl else 25)),
+        from_addr=extra.get("from_email") or str(unit.email), from_name=unit.name,
+        user=conn.login or None, password=conn.password or None, ssl=ssl, starttls=starttls,
+    )
