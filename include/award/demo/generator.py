@@ -1,0 +1,511 @@
+"""Synthetic applications for demos, tests and benchmarks (all names and numbers are made up).
+
+``generate(out_dir, count, seed, season=...)`` writes ``count`` submissions for all five categories:
+
+* ``out_dir/mail/NNNN/``: one folder per e-mailed application: the files plus ``meta.json``
+  (``from``, ``to``, ``subject`` like 第五届中国质量奖申报材料-单位名称, ``sent_at``, ``attachments``).
+* ``out_dir/city/<city>/<applicant name>/``: applications a city forwards, and
+  ``out_dir/city/<city>/<city>推荐函.pdf``, the city's recommendation letter listing them.
+* ``out_dir/manifest.json``: every submission with its key, category, channel, expected defect
+  codes, expected field values and files (paths relative to ``out_dir``).
+
+Each application has the filled .docx form (some deliberately messy), its PDF copy, 1-3 evidence PDFs
+(证实性材料), the internal-publicity proof (内部公示情况说明) and, where the season requires it, the
+unit's opinion (所在单位意见). A ``defect_share`` of submissions carry one defect (see ``DEFECTS``).
+``two_channels`` yields two submissions (one mailed, one in a city batch) that both count towards
+``count``. The same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from award.forms.docx_io import fill_form_bytes
+from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
+from award.forms.spec import applicant_key, form_for_category
+from award.identity import CREDIT_CODE_ALPHABET, make_credit_code, make_id_number
+
+if TYPE_CHECKING:
+    from award.config import Season
+
+DEFECTS = (
+    "missing_material",  # no publicity proof or no PDF copy
+    "bad_check_char",  # credit code / ID number check character wrong
+    "late",  # mailed after the provincial deadline
+    "two_channels",  # same applicant mailed and in a city batch
+    "defence_industry",  # 是否军工/涉密单位 = 是
+    "ineligible_school",  # 学校类型 = 普通高中 / 高等学校
+    "short_publicity",  # internal publicity shorter than 5 working days
+    "pdf_mismatch",  # the PDF copy's name differs from the form
+)
+CATEGORY_WEIGHTS = {"organization": 30, "education": 10, "sme": 25, "team": 20, "individual": 15}
+MESSY_SHARE = 0.4
+NAMES_FILE = Path(__file__).resolve().parent / "names.yaml"
+_SPARE_CITY_CODES = [f"33{i:02d}02" for i in range(1, 100)]
+
+
+@dataclass
+class GeneratedApplication:
+    """One generated submission as listed in the manifest."""
+
+    index: int
+    key: str
+    name: str
+    category: str
+    form_id: str
+    channel: str
+    city: str
+    defects: list[str]
+    folder: str
+    files: list[str]
+    fields: dict[str, str]
+    sent_at: str | None = None
+    sender: str | None = None
+    messy: bool = False
+
+
+@dataclass
+class GenerationResult:
+    """What ``generate`` wrote."""
+
+    out_dir: Path
+    seed: int
+    applications: list[GeneratedApplication] = field(default_factory=list)
+    city_letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / "manifest.json"
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per category, channel and defect."""
+        return {
+            "out_dir": str(self.out_dir),
+            "seed": self.seed,
+            "count": len(self.applications),
+            "by_category": dict(sorted(Counter(a.category for a in self.applications).items())),
+            "by_channel": dict(sorted(Counter(a.channel for a in self.applications).items())),
+            "by_defect": dict(sorted(Counter(d for a in self.applications for d in a.defects).items())),
+            "clean": sum(1 for a in self.applications if not a.defects),
+            "city_letters": len(self.city_letters),
+        }
+
+
+@lru_cache(maxsize=1)
+def _words() -> dict[str, Any]:
+    return yaml.safe_load(NAMES_FILE.read_text(encoding="utf-8"))
+
+
+def _cn_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+class _Maker:
+    """Draws plausible applicants from a seeded rng."""
+
+    def __init__(self, rng: random.Random, season: Season) -> None:
+        from award.calendar import default_calendar
+
+        self.rng = rng
+        self.season = season
+        self.words = _words()
+        self.cities = list(season.province.cities)
+        self.calendar = default_calendar(tuple(season.calendar_overrides))
+        self.used_names: set[str] = set()
+        self.used_codes: set[str] = set()
+
+    # -- small pieces
+    def region(self, city: str) -> str:
+        return _SPARE_CITY_CODES[self.cities.index(city) % len(_SPARE_CITY_CODES)]
+
+    def person(self, female: bool | None = None) -> tuple[str, bool]:
+        rng, w = self.rng, self.words
+        female = rng.random() < 0.4 if female is None else female
+        return rng.choice(w["surnames"]) + rng.choice(w["given_female" if female else "given_male"]), female
+
+    def phone(self) -> str:
+        return self.rng.choice(["138", "139", "135", "136", "150", "158", "177", "187", "189"]) + "".join(
+            self.rng.choice("0123456789") for _ in range(8)
+        )
+
+    def email(self) -> str:
+        rng = self.rng
+        user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 8)))
+        return f"{user}{rng.randint(1, 999)}@{rng.choice(['163.com', 'qq.com', '126.com', 'example.com'])}"
+
+    def code(self, city: str) -> str:
+        while True:
+            code = make_credit_code(self.rng, self.region(city))
+            if code not in self.used_codes:
+                self.used_codes.add(code)
+                return code
+
+    def unique(self, make: Any) -> str:
+        for _ in range(50):
+            name = make()
+            if name not in self.used_names:
+                self.used_names.add(name)
+                return name
+        name = make() + f"（{len(self.used_names)}）"
+        self.used_names.add(name)
+        return name
+
+    def company(self, city: str, industry_word: str) -> str:
+        rng, w = self.rng, self.words
+        short = city.removesuffix("市")
+        return self.unique(
+            lambda: f"{short}{rng.choice(w['brand_words'])}{industry_word}{rng.choice(w['company_suffixes'])}"
+        )
+
+    def publicity(self, short: bool) -> tuple[date, date]:
+        rng, cal = self.rng, self.calendar
+        opened = self.season.dates.application_open
+        start = cal.next_workday(opened - timedelta(days=rng.randint(5, 40)), inclusive=True)
+        end = cal.add_workdays(start, rng.randint(2, 4) if short else rng.choice((5, 5, 6, 7)))
+        return start, end
+
+    def sent_at(self, late: bool) -> datetime:
+        rng, dates = self.rng, self.season.dates
+        deadline = dates.provincial_deadline
+        if late:
+            return deadline + timedelta(minutes=rng.randint(1, 3 * 24 * 60))
+        opened = datetime.combine(dates.application_open, time(9, 0), tzinfo=deadline.tzinfo)
+        span = int((deadline - opened).total_seconds() // 60) - 1
+        return opened + timedelta(minutes=rng.randint(0, span))
+
+    # -- one applicant's form values
+    def values(self, category: str, city: str, defect: str | None) -> dict[str, str]:
+        rng, w = self.rng, self.words
+        contact, _ = self.person()
+        start, end = self.publicity(short=defect == "short_publicity")
+        common = {
+            "city": city,
+            "violations": "无",
+            "summary": "\n".join(rng.sample(w["summaries"], 2)),
+            "publicity_start": start.isoformat(),
+            "publicity_end": end.isoformat(),
+            "email": self.email(),
+        }
+        industry = rng.choice(w["industries"])
+        org_common = {
+            "address": f"{city}{rng.choice(['经济开发区', '高新区', '滨江路', '人民路', '工业园区'])}{rng.randint(1, 999)}号",
+            "industry": industry["name"],
+            "founded": date(rng.randint(1985, 2016), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            "defence": "是" if defect == "defence_industry" else "否",
+            "contact": contact,
+            "contact_phone": self.phone(),
+            "quality_model": rng.choice(w["quality_models"]),
+        }
+        if category in ("organization", "sme"):
+            v = {
+                "org_name": self.company(city, industry["word"]),
+                "credit_code": self.code(city),
+                "org_nature": rng.choice(w["org_natures"]),
+                **org_common,
+                **common,
+            }
+            if category == "sme":
+                v["employees"] = str(rng.randint(20, 299))
+                v["revenue"] = str(rng.randint(500, 39000))
+            return v
+        if category == "education":
+            school_type = (
+                rng.choice(["普通高中", "高等学校"])
+                if defect == "ineligible_school"
+                else rng.choice(["小学", "初级中学", "职业学校", "职业学校", "其他"])
+            )
+            short = city.removesuffix("市")
+            kind = {
+                "小学": "小学",
+                "初级中学": "初级中学",
+                "职业学校": "职业技术学校",
+                "普通高中": "高级中学",
+                "高等学校": "职业技术学院",
+                "其他": "特殊教育学校",
+            }[school_type]
+            name = self.unique(lambda: f"{short}市{rng.choice(w['school_words'])}{kind}")
+            if school_type == "高等学校":
+                name = name.replace(f"{short}市", short, 1)
+            org_common.update(industry="教育", quality_model=rng.choice(["全面质量管理育人模式", "ISO 9001 教学质量管理体系"]))
+            return {
+                "org_name": name,
+                "credit_code": self.code(city),
+                "school_type": school_type,
+                "org_nature": "事业单位",
+                **org_common,
+                **common,
+            }
+        if category == "team":
+            org = self.company(city, industry["word"])
+            team_type = rng.choice(["一线班组", "QC小组"])
+            word = rng.choice(w["team_words"])
+            team_name = self.unique(
+                lambda: f"{rng.choice(w['team_workshops'])}{word}{'班组' if team_type == '一线班组' else 'QC小组'}"
+                + ("" if rng.random() < 0.5 else f"（{org.removesuffix('有限公司')[:6]}）")
+            )
+            leader, _ = self.person()
+            return {
+                "team_name": team_name,
+                "team_type": team_type,
+                "members": str(rng.randint(5, 30)),
+                "team_leader": leader,
+                "org_name": org,
+                "credit_code": self.code(city),
+                **{k: v for k, v in org_common.items() if k not in ("industry",)},
+                **common,
+                "founded": date(rng.randint(2005, 2020), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            }
+        # individual
+        group = rng.choice(["企业家", "一线职工", "质量工作者"])
+        female = rng.random() < 0.35
+        name = self.unique(lambda: self.person(female)[0])
+        birth = date(rng.randint(1962, 1992), rng.randint(1, 12), rng.randint(1, 28))
+        title = rng.choice(
+            w[{"企业家": "titles_entrepreneur", "一线职工": "titles_worker", "质量工作者": "titles_quality"}[group]]
+        )
+        return {
+            "name": name,
+            "gender": "女" if female else "男",
+            "id_number": make_id_number(rng, birth, self.region(city), female=female),
+            "birth_date": birth.isoformat(),
+            "employer": self.company(city, industry["word"]),
+            "credit_code": self.code(city),
+            "title": title,
+            "person_group": group,
+            "phone": self.phone(),
+            **common,
+        }
+
+
+def _break_check_char(code: str, rng: random.Random, id_number: bool) -> str:
+    alphabet = "0123456789X" if id_number else CREDIT_CODE_ALPHABET
+    return code[:17] + rng.choice([c for c in alphabet if c != code[17]])
+
+
+def _mismatch_name(name: str, rng: random.Random) -> str:
+    for a, b in (("股份有限公司", "有限公司"), ("有限责任公司", "有限公司"), ("集团有限公司", "有限公司")):
+        if name.endswith(a):
+            return name.removesuffix(a) + b
+    if name.endswith("有限公司"):
+        return name.removesuffix("有限公司") + "股份有限公司"
+    chars = list(name)
+    pos = rng.randrange(len(chars))
+    chars[pos] = rng.choice([c for c in "华明建国德金东" if c != chars[pos]])
+    return "".join(chars)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _safe_dir_name(name: str) -> str:
+    return "".join("_" if c in '/\\:*?"<>|' else c for c in name).strip() or "_"
+
+
+def generate(
+    out_dir: Path,
+    count: int,
+    seed: int,
+    *,
+    season: Season,
+    defect_share: float = 0.2,
+    channels: tuple[str, ...] = ("mail", "city"),
+) -> GenerationResult:
+    """Write ``count`` synthetic submissions under ``out_dir`` (see the module docstring)."""
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    if not 0.0 <= defect_share <= 1.0:
+        raise ValueError("defect_share must be between 0 and 1")
+    channels = tuple(channels)
+    if not channels or set(channels) - {"mail", "city"}:
+        raise ValueError("channels must be a non-empty subset of ('mail', 'city')")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    maker = _Maker(rng, season)
+    edition = season.award.edition
+    result = GenerationResult(out_dir=out_dir, seed=seed)
+    city_batches: dict[str, list[GeneratedApplication]] = {}
+    mail_no = 0
+    categories = [c for c in CATEGORY_WEIGHTS if c in season.categories]
+    weights = [CATEGORY_WEIGHTS[c] for c in categories]
+
+    while len(result.applications) < count:
+        category = rng.choices(categories, weights)[0]
+        channel = rng.choice(channels)
+        city = rng.choice(maker.cities)
+        defect: str | None = None
+        if rng.random() < defect_share:
+            room = count - len(result.applications)
+            options = [
+                d
+                for d in DEFECTS
+                if not (d == "late" and channel != "mail")
+                and not (d == "two_channels" and (len(channels) < 2 or room < 2))
+                and not (d == "defence_industry" and category == "individual")
+                and not (d == "ineligible_school" and category != "education")
+            ]
+            defect = rng.choice(options)
+        spec = form_for_category(category)
+        values = maker.values(category, city, defect)
+        if defect == "bad_check_char":
+            values[spec.code_field] = _break_check_char(values[spec.code_field], rng, spec.code_field == "id_number")
+        pdf_values = dict(values)
+        if defect == "pdf_mismatch":
+            pdf_values[spec.name_field] = _mismatch_name(values[spec.name_field], rng)
+        missing = rng.choice(["publicity_proof", "form_pdf"]) if defect == "missing_material" else None
+        app_rng = random.Random(rng.getrandbits(64))
+        messy = app_rng.random() < MESSY_SHARE
+        subs = [channel] if defect != "two_channels" else ["mail", "city"]
+        for sub_channel in subs:
+            v = dict(values)
+            pv = dict(pdf_values)
+            for target in (v, pv):
+                target["channel"] = "市州推荐" if sub_channel == "city" else ("省直推荐" if app_rng.random() < 0.7 else "")
+                target["channel_city"] = city if sub_channel == "city" else ""
+            name = v[spec.name_field]
+            if sub_channel == "mail":
+                mail_no += 1
+                folder = Path("mail") / f"{mail_no:04d}"
+            else:
+                folder = Path("city") / city / _safe_dir_name(name)
+            files = _write_application(
+                out_dir / folder, spec.form_id, category, v, pv, season, app_rng, messy=messy, missing=missing
+            )
+            app = GeneratedApplication(
+                index=len(result.applications) + 1,
+                key=applicant_key(spec.form_id, v),
+                name=name,
+                category=category,
+                form_id=spec.form_id,
+                channel=sub_channel,
+                city=city,
+                defects=[defect] if defect else [],
+                folder=folder.as_posix(),
+                files=[(folder / f).as_posix() for f in files],
+                fields=v,
+                messy=messy,
+            )
+            if sub_channel == "mail":
+                sent = maker.sent_at(late=defect == "late")
+                app.sent_at = sent.isoformat()
+                app.sender = v["email"]
+                meta = {
+                    "from": v["email"],
+                    "from_name": v.get("contact") or v.get("name") or "",
+                    "to": str(season.recommending_unit.email),
+                    "subject": f"{edition}{season.award.name}申报材料-{name}",
+                    "sent_at": app.sent_at,
+                    "message_id": f"<demo-{seed}-{mail_no:04d}@mail.example.com>",
+                    "attachments": files,
+                }
+                _write(out_dir / folder / "meta.json", json.dumps(meta, ensure_ascii=False, indent=2).encode())
+            else:
+                city_batches.setdefault(city, []).append(app)
+            result.applications.append(app)
+
+    for city in sorted(city_batches, key=maker.cities.index):
+        rel = Path("city") / city / f"{city}推荐函.pdf"
+        _write(out_dir / rel, _city_letter(city, city_batches[city], season))
+        result.city_letters[city] = rel.as_posix()
+
+    manifest = {
+        "season_id": season.season_id,
+        "seed": seed,
+        "count": len(result.applications),
+        "defect_share": defect_share,
+        "channels": list(channels),
+        "applications": [asdict(a) for a in result.applications],
+        "city_letters": result.city_letters,
+    }
+    _write(result.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    return result
+
+
+def _write_application(
+    folder: Path,
+    form_id: str,
+    category: str,
+    values: dict[str, str],
+    pdf_values: dict[str, str],
+    season: Season,
+    rng: random.Random,
+    *,
+    messy: bool,
+    missing: str | None,
+) -> list[str]:
+    """Write one application's files into ``folder``; return their names in order."""
+    spec = form_for_category(category)
+    edition = season.award.edition
+    name = values[spec.name_field]
+    stem = _safe_dir_name(name)
+    files: dict[str, bytes] = {}
+    files[f"{stem}-申报表.docx"] = fill_form_bytes(
+        form_id, values, messiness=random.Random(rng.getrandbits(64)) if messy else None, edition=edition
+    )
+    if missing != "form_pdf":
+        files[f"{stem}-申报表.pdf"] = render_pdf_copy_bytes(form_id, pdf_values, edition=edition)
+    kinds = _words()["evidence"][category]
+    for i, kind in enumerate(rng.sample(kinds, rng.randint(1, min(3, len(kinds)))), start=1):
+        number = f"{rng.choice(['ZJ', 'CQC', 'QA'])}{rng.randint(10**7, 10**8 - 1)}"
+        issued = date(rng.randint(2018, 2022), rng.randint(1, 12), rng.randint(1, 28))
+        files[f"证实性材料{i}-{kind}.pdf"] = text_pdf_bytes(
+            kind,
+            [
+                f"证书/证明编号：{number}",
+                f"持有者：{name}",
+                f"{name}经审核，符合相关要求，特发此{'证' if '证书' in kind else '证明'}。",
+                f"发证日期：{_cn_date(issued)}",
+            ],
+            signature=["（发证机构盖章）"],
+        )
+    unit = values.get("org_name") or values.get("employer") or name
+    if missing != "publicity_proof":
+        start, end = date.fromisoformat(values["publicity_start"]), date.fromisoformat(values["publicity_end"])
+        files["内部公示情况说明.pdf"] = text_pdf_bytes(
+            "内部公示情况说明",
+            [
+                f"根据{edition}{season.award.name}申报工作要求，{unit}于{_cn_date(start)}至{_cn_date(end)}"
+                f"在本单位内部对{name}的申报材料进行了公示。公示期间未收到任何异议。",
+                f"公示开始日期：{start.isoformat()}",
+                f"公示结束日期：{end.isoformat()}",
+                "公示地点：单位办公楼公告栏及内部网站",
+            ],
+            signature=[f"{unit}（盖章）", _cn_date(end + timedelta(days=1))],
+        )
+    if "unit_opinion" in season.category(category).required_materials:
+        files["所在单位意见.pdf"] = text_pdf_bytes(
+            "所在单位推荐意见",
+            [f"经研究，同意推荐{name}申报{edition}{season.award.name}。", "所填报内容真实、准确，特此说明。"],
+            signature=[f"{unit}（盖章）"],
+        )
+    for fname, data in files.items():
+        _write(folder / fname, data)
+    return list(files)
+
+
+def _city_letter(city: str, apps: list[GeneratedApplication], season: Season) -> bytes:
+    """A city's recommendation letter listing the applications it forwards (no ID numbers)."""
+    edition = season.award.edition
+    labels = {cid: cat.label for cid, cat in season.categories.items()}
+    lines = [
+        f"{season.recommending_unit.name}：",
+        f"根据{edition}{season.award.name}推荐工作的通知要求，经我局审核，现推荐以下{len(apps)}个申报对象：",
+    ]
+    lines += [f"{i}. {a.name}（{labels.get(a.category, a.category)}）" for i, a in enumerate(apps, start=1)]
+    lines.append("以上申报对象材料真实、完整，请予审核。")
+    return text_pdf_bytes(
+        f"{city}市场监督管理局关于推荐{edition}{season.award.name}申报对象的函",
+        lines,
+        signature=[f"{city}市场监督管理局", _cn_date(season.dates.provincial_deadline.date() - timedelta(days=3))],
+    )
