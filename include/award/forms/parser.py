@@ -225,13 +225,12 @@ def _collect(root: etree._Element) -> tuple[list[str], dict[str, str]]:
                     continue  # duplicated cell of a merge
                 value = "" if norms[j] in labels else cells[j]
                 break
-            if value is None:
-                value = ""
-                if not any(norms[k] for k in range(i + 1, len(norms))) and r + 1 < len(rows):
-                    below = [c for c in rows[r + 1] if c.strip()]
-                    below_norms = {normalize_label(c) for c in below}
-                    if below and not below_norms & labels and not any(norms[k] for k in range(i)):
-                        value = below[0]
+            if not value and r + 1 < len(rows) and all(n in ("", norm) for n in norms):
+                # a heading row (label alone): the value is the next row, if that row has no labels
+                below = [c for c in rows[r + 1] if c.strip()]
+                if below and not {normalize_label(c) for c in below} & labels:
+                    value = below[0]
+            value = value or ""
             if value and not found.get(norm):
                 found[norm] = value
             else:
