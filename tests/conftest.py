@@ -22,4 +22,4 @@ for path in (ROOT, ROOT / "dags", ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.append(str(path))
 
-pytest_plugins = ["tests.servers", "tests.storefixtures"]
+pytest_plugins = ["tests.servers", "tests.storefixtures", "tests.airflowfixtures"]
