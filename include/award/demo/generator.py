@@ -357,7 +357,8 @@ def generate(
             ]
             defect = rng.choice(options)
         spec = form_for_category(category)
-        values = maker.values(category, city, defect)
+        drawn = maker.values(category, city, defect)
+        values = {key: drawn.get(key, "") for key in spec.keys}
         if defect == "bad_check_char":
             values[spec.code_field] = _break_check_char(values[spec.code_field], rng, spec.code_field == "id_number")
         pdf_values = dict(values)
