@@ -26,7 +26,9 @@ import hashlib
 import io
 import re
 import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import defusedxml.ElementTree as SafeET
@@ -140,7 +142,7 @@ def _expand_into(
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise _WholeArchiveRefused(
             Refusal(name, "corrupt", f"压缩包“{name}”已损坏，无法打开，请重新压缩后提交。")
         ) from exc
@@ -249,7 +251,7 @@ def _read_member(
                 if size > limits.max_file_bytes:
                     return None
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise _WholeArchiveRefused(
             Refusal(name, "corrupt", f"压缩包“{name}”中的“{path}”已损坏（校验失败），请重新压缩后提交。")
         ) from exc
@@ -368,7 +370,7 @@ def safe_ooxml(data: bytes, *, name: str = "文档", max_bytes: int = 200 * MB) 
 def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError):
         return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
     total = 0
     with zf:
@@ -394,6 +396,7 @@ def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | No
                     f"文档“{name}”内部含有XML实体/DOCTYPE声明，存在安全风险，不予接收；"
                     "请用Word重新“另存为”.docx或导出PDF后提交。",
                 )
-            except (SafeET.ParseError, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+            except (SafeET.ParseError, zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError,
+                    NotImplementedError, RuntimeError):
                 return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
     return None

@@ -12,6 +12,7 @@ import io
 import mimetypes
 import struct
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -227,7 +228,7 @@ def _sniff_zip(data: bytes) -> str:
                 for kind in ("text", "spreadsheet", "presentation"):
                     if mime == f"application/vnd.oasis.opendocument.{kind}".encode():
                         return {"text": "odt", "spreadsheet": "ods", "presentation": "odp"}[kind]
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError, KeyError):
+    except (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, NotImplementedError, ValueError, KeyError, RuntimeError):
         return "zip"
     if "[Content_Types].xml" in names:
         if "word/document.xml" in names or any(n.startswith("word/") for n in names):

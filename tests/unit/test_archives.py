@@ -7,6 +7,8 @@ import zipfile
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from award.archives import ArchiveLimits, check_standalone_file, expand, normalise_member_path, safe_ooxml
 from award.filetypes import check_extension, ole_has_macros, sniff
@@ -176,3 +178,18 @@ def test_check_extension_lenient_for_word_family() -> None:
     assert check_extension("无扩展名", mc.PDF_BYTES) is None
     assert "可执行程序" in (check_extension("a.jpg", mc.EXE_BYTES) or "")
     assert ole_has_macros(b"not ole") is False
+
+
+FUZZ_BASES = (mc.mixed_zip(), mc.gbk_zip())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_expand_never_raises_on_corrupted_zips(data: st.DataObject) -> None:
+    raw = bytearray(data.draw(st.sampled_from(FUZZ_BASES)))
+    for _ in range(data.draw(st.integers(1, 8))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    result = expand(bytes(raw), "坏.zip")
+    assert all(m.size == len(m.data) for m in result.files)
+    for member in result.files:
+        check_standalone_file(member.path, member.data)

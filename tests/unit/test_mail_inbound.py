@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from award.cli import main
 from award.mail.inbound import decode_words, parse_message
@@ -160,3 +162,18 @@ def test_cli_inspect_missing_file(tmp_path, capsys) -> None:  # type: ignore[no-
     doc = json.loads(capsys.readouterr().out)
     assert doc["file"] == str(missing)
     assert "not found" in doc["error"]
+
+
+FUZZ_BASES = tuple(
+    f() for f in (mc.foxmail_gbk_quoted_encoded_words, mc.split_encoded_words, mc.forwarded_with_attachments, mc.raw_8bit_gbk_header)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_parse_never_raises_on_corrupted_messages(data: st.DataObject) -> None:
+    raw = bytearray(data.draw(st.sampled_from(FUZZ_BASES)))
+    for _ in range(data.draw(st.integers(1, 10))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    msg = parse_message(bytes(raw))
+    assert all(a.size == len(a.data) for a in msg.attachments)

@@ -81,7 +81,7 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
         tried.append(codec)
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeDecodeError, LookupError, ValueError):
             continue
     if problems is not None:
         problems.append(f"{what}: undecodable bytes (charset {charset!r}); replaced")
@@ -93,7 +93,7 @@ def _codec_exists(codec: str | None) -> bool:
         return False
     try:
         "".encode(codec)
-    except LookupError:
+    except (LookupError, ValueError):
         return False
     return True
 
@@ -112,11 +112,9 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+?)\?([bBqQ])\?([^?\s]*)\?=")
 def _decode_word_payload(encoding: str, payload: str) -> bytes:
     if encoding.lower() == "b":
         clean = re.sub(r"[^A-Za-z0-9+/]", "", payload)
-        clean += "=" * (-len(clean) % 4)
-        try:
-            return base64.b64decode(clean)
-        except (binascii.Error, ValueError):
-            return base64.b64decode(clean[: len(clean) // 4 * 4] or b"")
+        if len(clean) % 4 == 1:  # a lone trailing character carries no whole byte
+            clean = clean[:-1]
+        return base64.b64decode(clean + "=" * (-len(clean) % 4))
     return quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"), header=True)
 
 
