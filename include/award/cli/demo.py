@@ -1,4 +1,4 @@
-"""`award demo generate`: write synthetic applications (with known defects) for demos and tests."""
+"""`award demo generate` (synthetic applications with known defects) and `award demo setup` (make run's demo)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_json_flag(g)
     g.set_defaults(func=run_generate)
+    s = actions.add_parser("setup", help="the demo season for make run: dates around today, mail and city batches")
+    s.add_argument("--root", type=Path, required=True, help="demo folder (season.yaml, maildir/, shared/)")
+    s.add_argument("--count", type=int, default=40, help="number of submissions (default 40)")
+    s.add_argument("--seed", type=int, default=2023)
+    s.add_argument("--reset", action="store_true", help="start the demo again from scratch")
+    add_json_flag(s)
+    s.set_defaults(func=run_setup)
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    """Create (or keep) the demo season and print where it is."""
+    from award.calendar import UnknownYearError
+    from award.demo.setup import setup_demo
+
+    try:
+        result = setup_demo(args.root, count=args.count, seed=args.seed, reset=args.reset)
+    except UnknownYearError as exc:
+        raise CliError(str(exc), field="today") from None
+    human = (f"demo season {result.get('season_id', '')} ready: {result['season_file']}"
+             if result["created"] else f"demo season kept: {result['season_file']} (--reset to start again)")
+    emit(result, as_json=args.json, human=human)
+    return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -83,7 +83,7 @@ class Applicant(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # organization | person
-    key: Mapped[str] = mapped_column(String(32))  # normalised credit code or ID number
+    key: Mapped[str] = mapped_column(String(200))  # credit code, ID number, or "<credit code>/<team name>"
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(50))
     email: Mapped[str | None] = mapped_column(String(200))

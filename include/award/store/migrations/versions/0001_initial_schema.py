@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('applicant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('key', sa.String(length=32), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('city', sa.String(length=50), nullable=True),
     sa.Column('email', sa.String(length=200), nullable=True),

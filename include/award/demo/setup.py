@@ -1,0 +1,138 @@
+"""The demo season for ``make run``: the 2023 example with its dates moved around today, and generated
+applications delivered to the local mailbox (Maildir) and the local shared-storage folder.
+
+Safe to call again: an existing demo is kept unless ``reset`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import shutil
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from award.calendar import UnknownYearError, default_calendar
+from award.clock import TZ, now
+from award.config import DEFAULT_SEASON_FILE, parse_season
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo lives."""
+
+    root: Path
+
+    @property
+    def season_file(self) -> Path:
+        return self.root / "season.yaml"
+
+    @property
+    def maildir(self) -> Path:
+        return self.root / "maildir"
+
+    @property
+    def shared(self) -> Path:
+        return self.root / "shared"
+
+    @property
+    def generated(self) -> Path:
+        return self.root / "generated"
+
+
+def demo_season_data(today: date) -> dict[str, Any]:
+    """The example season with dates placed around ``today`` (all on the working-day calendar).
+
+    Applications open two weeks ago; the provincial deadline is the 6th working day from today at 17:00; the
+    national deadline is 15 working days after that. A year the calendar does not know is an error.
+    """
+    data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    cal = default_calendar()
+    try:
+        provincial = cal.add_workdays(today, 6)
+        national = cal.workdays_after(provincial, 15)
+    except UnknownYearError as exc:
+        raise UnknownYearError(
+            f"the demo season around {today} reaches a year the working-day calendar does not know: {exc}"
+        ) from None
+    data["season_id"] = f"demo-{today.year}"
+    data["award"]["edition"] = "第五届（演示）"
+    data["dates"] = {
+        "application_open": (today - timedelta(days=14)).isoformat(),
+        "provincial_deadline": datetime.combine(provincial, time(17, 0), TZ).isoformat(),
+        "national_deadline": datetime.combine(national, time(17, 0), TZ).isoformat(),
+        "export_lead_workdays": 5,
+    }
+    return data
+
+
+def build_message(meta: dict[str, Any], folder: Path, when: datetime) -> bytes:
+    """An applicant's e-mail as a Chinese mail client sends it: Chinese subject, body and file names."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((meta.get("from_name") or "", meta["from"]))
+    msg["To"] = meta["to"]
+    msg["Subject"] = meta["subject"]
+    msg["Date"] = format_datetime(when)
+    msg["Message-ID"] = meta["message_id"]
+    msg.set_content("您好：\n\n附件是我单位的申报材料，请查收。\n\n此致\n敬礼\n", charset="utf-8")
+    for name in meta["attachments"]:
+        data = (folder / name).read_bytes()
+        maintype, subtype = ("application", "pdf") if name.lower().endswith(".pdf") else (
+            "application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return bytes(msg)
+
+
+def deliver(generated: Path, maildir: Path, shared: Path, *, when: datetime | None = None) -> dict[str, int]:
+    """Put generated mail into the ``office`` Maildir and city batches under ``incoming/`` in shared storage."""
+    when = when or now()
+    maildir.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(maildir / "office", create=True)
+    mailbox.Maildir(maildir / "objections", create=True)
+    mails = 0
+    for meta_file in sorted((generated / "mail").glob("*/meta.json")):
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        box.add(build_message(meta, meta_file.parent, when))
+        mails += 1
+    files = 0
+    city_root = generated / "city"
+    if city_root.exists():
+        for path in sorted(city_root.rglob("*")):
+            if path.is_file():
+                target = shared / "incoming" / path.relative_to(city_root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                files += 1
+    return {"mails": mails, "city_files": files}
+
+
+def setup_demo(root: Path, *, count: int = 40, seed: int = 2023, today: date | None = None,
+               reset: bool = False) -> dict[str, Any]:
+    """Create (or keep) the demo season under ``root``; returns what was done."""
+    from award.demo.generator import generate
+
+    paths = DemoPaths(Path(root))
+    if paths.season_file.exists() and not reset:
+        return {"created": False, "season_file": str(paths.season_file)}
+    if reset and paths.root.exists():
+        for sub in ("maildir", "shared", "generated", "blobs"):
+            shutil.rmtree(paths.root / sub, ignore_errors=True)
+        (paths.root / "award.db").unlink(missing_ok=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    data = demo_season_data(today or now().date())
+    season = parse_season(data, paths.season_file)
+    result = generate(paths.generated, count, seed, season=season, defect_share=0.25)
+    delivered = deliver(paths.generated, paths.maildir, paths.shared)
+    paths.season_file.write_text(
+        "# Demo season written by `award demo setup` (make run): the 2023 example moved around today.\n"
+        + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    return {"created": True, "season_file": str(paths.season_file), "season_id": season.season_id,
+            "dates": data["dates"], "generated": result.summary(), **delivered}
