@@ -9,10 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from award.clock import now
-from award.store.models import Application, AuditEvent
+from award.store.models import Application, AuditEvent, Objection
 
 
 class State(StrEnum):
@@ -103,6 +104,21 @@ class IllegalTransition(ValueError):
     """A transition the state machine does not allow."""
 
 
+# While an objection (异议) is open and not late, an application may only go to these states (award.publicity).
+OBJECTION_SAFE = frozenset({S.OBJECTION_PENDING, S.CANDIDATE_OBJECTION, S.REMOVED, S.WITHDRAWN})
+
+
+class ObjectionOpen(IllegalTransition):
+    """The application has an open objection: nobody moves on until it is decided."""
+
+
+def _open_objection_ids(session: Session, app: Application) -> list[int]:
+    if app.id is None or not hasattr(session, "scalars"):
+        return []
+    return list(session.scalars(select(Objection.id).where(
+        Objection.application_id == app.id, Objection.status == "open", Objection.late.is_(False))))
+
+
 def can_transition(current: str | State, target: str | State) -> bool:
     """Whether ``current -> target`` is allowed."""
     return State(target) in TRANSITIONS[State(current)]
@@ -163,6 +179,10 @@ def transition(
         )
     if not reason or not actor:
         raise ValueError("a transition needs an actor and a reason")
+    if target not in OBJECTION_SAFE and (open_ids := _open_objection_ids(session, app)):
+        raise ObjectionOpen(
+            f"application {app.submission_no or app.id}: objection(s) {open_ids} still open; decide them first"
+        )
     app.state = target.value
     app.state_changed_at = now()
     audit(session, actor=actor, entity_type="application", entity_id=app.id, action="transition",
