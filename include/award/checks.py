@@ -1,0 +1,557 @@
+"""Completeness and eligibility rules (形式审查): data plus small functions.
+
+Each rule has an id, the categories it applies to, a severity (``blocking`` or ``warning``) and a function that
+looks at one application (:class:`CheckContext`) and returns :class:`Finding` s (an empty list: passed). The
+applicant-facing Chinese text of every finding lives in ``templates/checks/messages.yaml`` (Jinja2, details
+filled in); a finding kind marked ``ineligible: true`` there makes the application ineligible (no correction can
+fix it), one marked ``severity: warning`` is only a note. The season file chooses which rule ids run for each
+category (``categories.<id>.rules``); :func:`evaluate` runs them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from award.identity import (
+    id_birth_date,
+    mask_id_number,
+    normalize,
+    parse_date,
+    validate_credit_code,
+    validate_email,
+    validate_id_number,
+    validate_phone,
+)
+
+if TYPE_CHECKING:
+    from award.calendar import WorkCalendar
+    from award.config import Season
+    from award.forms.spec import FormSpec
+    from award.store.models import Application, Material
+
+Severity = Literal["blocking", "warning"]
+ALL_CATEGORIES = frozenset({"organization", "education", "sme", "team", "individual"})
+MESSAGES_FILE = Path(__file__).resolve().parent / "templates" / "checks" / "messages.yaml"
+
+# Provincial-level codes of mainland China (GB/T 2260), plus 10 for registrations by national authorities.
+MAINLAND_PROVINCES = frozenset(
+    "10 11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65".split()
+)
+ELIGIBLE_SCHOOL_TYPES = ("小学", "初级中学", "职业学校")
+INDIVIDUAL_GROUPS = ("企业家", "一线职工", "质量工作者")
+_PROOF_DATE = r"(\d{4}\s*(?:年\s*\d{1,2}\s*月\s*\d{1,2}\s*日?|[-./]\s*\d{1,2}\s*[-./]\s*\d{1,2}))"
+_PROOF_START = re.compile(r"公示开始日期\s*[:：]\s*" + _PROOF_DATE)
+_PROOF_END = re.compile(r"公示结束日期\s*[:：]\s*" + _PROOF_DATE)
+_PROOF_SPAN = re.compile(r"于?\s*" + _PROOF_DATE + r"\s*(?:至|到|—|–|-|~)\s*" + _PROOF_DATE)
+
+
+class RuleError(ValueError):
+    """A rule or its message data is wrong (a programming/configuration error, named)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem a rule found: its kind (key in messages.yaml) and the details for the message."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A rendered finding: what the applicant reads and how it counts."""
+
+    rule_id: str
+    kind: str
+    severity: Severity
+    ineligible: bool
+    message: str
+    fix: str
+    details: dict[str, Any]
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "blocking"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id, "kind": self.kind, "severity": self.severity, "ineligible": self.ineligible,
+            "message": self.message, "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: id, categories it applies to, default severity and the check function."""
+
+    id: str
+    categories: frozenset[str]
+    severity: Severity
+    check: Callable[[CheckContext], list[Finding]]
+
+    @property
+    def title(self) -> str:
+        return str(_rule_messages(self.id)["title"])
+
+    def applies_to(self, category: str) -> bool:
+        return category in self.categories
+
+    def run(self, ctx: CheckContext) -> list[Result]:
+        """Run the check and render each finding's message and fix."""
+        out = []
+        kinds = _rule_messages(self.id)["findings"]
+        for finding in self.check(ctx):
+            spec = kinds.get(finding.kind)
+            if spec is None:
+                raise RuleError(f"{MESSAGES_FILE}: rules.{self.id}.findings: no text for kind {finding.kind!r}")
+            severity = spec.get("severity", self.severity)
+            out.append(
+                Result(
+                    rule_id=self.id,
+                    kind=finding.kind,
+                    severity=severity,
+                    ineligible=bool(spec.get("ineligible", False)),
+                    message=_render(spec["text"], finding.params),
+                    fix=_render(spec["fix"], finding.params),
+                    details={"kind": finding.kind, **_jsonable(finding.params)},
+                )
+            )
+        return out
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@lru_cache(maxsize=1)
+def messages() -> dict[str, Any]:
+    """The message data file (validated: every rule in RULES has a title and findings)."""
+    data = yaml.safe_load(MESSAGES_FILE.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "rules" not in data or "material_labels" not in data:
+        raise RuleError(f"{MESSAGES_FILE}: expected keys 'rules' and 'material_labels'")
+    return data
+
+
+def _rule_messages(rule_id: str) -> dict[str, Any]:
+    try:
+        spec = messages()["rules"][rule_id]
+    except KeyError:
+        raise RuleError(f"{MESSAGES_FILE}: rules.{rule_id}: missing") from None
+    if "title" not in spec or "findings" not in spec:
+        raise RuleError(f"{MESSAGES_FILE}: rules.{rule_id}: needs 'title' and 'findings'")
+    return spec
+
+
+def material_label(kind: str) -> str:
+    """The Chinese name of a material kind."""
+    return str(messages()["material_labels"].get(kind, kind))
+
+
+def _render(text: str, params: dict[str, Any]) -> str:
+    from award.templating import environment
+
+    return environment().from_string(text).render(**params).strip()
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class CheckContext:
+    """What the rules see of one application: its fields, current materials and the season."""
+
+    application: Application
+    season: Season
+    calendar: WorkCalendar
+    load_blob: Callable[[str], bytes]
+    today: date
+
+    @cached_property
+    def category(self) -> str:
+        return self.application.category
+
+    @cached_property
+    def form(self) -> FormSpec:
+        from award.forms.spec import form_for_category
+
+        return form_for_category(self.category)
+
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        return {k: ("" if v is None else str(v)).strip() for k, v in (self.application.fields or {}).items()}
+
+    @cached_property
+    def materials(self) -> dict[str, list[Material]]:
+        """Current (not superseded) materials by kind, newest last."""
+        out: dict[str, list[Material]] = {}
+        for m in sorted(self.application.materials, key=lambda m: (m.received_at, m.id)):
+            if m.superseded_by_id is None:
+                out.setdefault(m.kind, []).append(m)
+        return out
+
+    def latest(self, kind: str) -> Material | None:
+        items = self.materials.get(kind)
+        return items[-1] if items else None
+
+    @cached_property
+    def channels(self) -> set[str]:
+        return {self.application.channel, *(self.application.channels or [])}
+
+    def label(self, key: str) -> str:
+        return self.form.field(key).label
+
+    def keys_of_type(self, *types: str) -> list[str]:
+        return [f.key for f in self.form.fields if f.type in types]
+
+
+# --------------------------------------------------------------------------- rules: materials
+
+
+SPECIAL_MATERIALS = ("unit_opinion", "city_recommendation")
+
+
+def _materials_required(ctx: CheckContext) -> list[Finding]:
+    required = ctx.season.category(ctx.category).required_materials
+    return [
+        Finding("missing", {"kind": kind, "label": material_label(kind)})
+        for kind in required
+        if kind not in SPECIAL_MATERIALS and not ctx.materials.get(kind)
+    ]
+
+
+def is_branch(ctx: CheckContext) -> str | None:
+    """Why the applicant needs its unit's opinion (a branch or a person), or None."""
+    if ctx.category == "team":
+        return "一线班组、QC小组"
+    if ctx.category == "individual" or ctx.season.category(ctx.category).group == "individual":
+        return "个人"
+    if ctx.fields.get("branch") == "是" or "分支机构" in ctx.fields.get("org_nature", ""):
+        return "分支机构"
+    if "unit_opinion" in ctx.season.category(ctx.category).required_materials:
+        return ctx.season.category(ctx.category).label
+    return None
+
+
+def _materials_unit_opinion(ctx: CheckContext) -> list[Finding]:
+    reason = is_branch(ctx)
+    if reason is None or ctx.materials.get("unit_opinion"):
+        return []
+    return [Finding("missing", {"reason": reason})]
+
+
+def _materials_city_recommendation(ctx: CheckContext) -> list[Finding]:
+    if "city" not in ctx.channels or ctx.materials.get("city_recommendation"):
+        return []
+    return [Finding("missing", {"city": ctx.application.city or ctx.fields.get("channel_city") or ""})]
+
+
+# --------------------------------------------------------------------------- rules: fields
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _fields_required(ctx: CheckContext) -> list[Finding]:
+    out = []
+    for fs in ctx.form.fields:
+        value = ctx.fields.get(fs.key, "")
+        if not value:
+            if fs.required:
+                out.append(Finding("empty", {"key": fs.key, "label": fs.label}))
+        elif fs.type == "choice" and value not in fs.options:
+            out.append(
+                Finding("choice", {"key": fs.key, "label": fs.label, "value": value, "options": "、".join(fs.options)})
+            )
+        elif fs.type == "number" and not _NUMBER.match(unicodedata.normalize("NFKC", value).replace(",", "")):
+            out.append(Finding("number", {"key": fs.key, "label": fs.label, "value": value}))
+    return out
+
+
+def _typed(validate: Callable[[str], Any], field_type: str, *, show_value: bool) -> Callable[[CheckContext], list]:
+    def check(ctx: CheckContext) -> list[Finding]:
+        out = []
+        for key in ctx.keys_of_type(field_type):
+            value = ctx.fields.get(key, "")
+            if not value:
+                continue  # fields.required reports empty required fields
+            v = validate(value)
+            if not v.valid:
+                params = {"key": key, "label": ctx.label(key), "reason": (v.reason or "").rstrip("。")}
+                if show_value:
+                    params["value"] = value
+                out.append(Finding("invalid", params))
+        return out
+
+    return check
+
+
+def _fields_id_number(ctx: CheckContext) -> list[Finding]:
+    out = _typed(validate_id_number, "id_number", show_value=False)(ctx)
+    for key in ctx.keys_of_type("id_number"):
+        birth = id_birth_date(ctx.fields.get(key, ""))
+        raw = ctx.fields.get("birth_date", "")
+        if birth is None or not raw or "birth_date" not in ctx.form.keys:
+            continue
+        try:
+            stated = parse_date(raw)
+        except ValueError:
+            continue  # fields.dates reports it
+        if stated != birth:
+            out.append(Finding("birth_mismatch", {"key": "birth_date", "birth_date": stated}))
+    return out
+
+
+def _fields_dates(ctx: CheckContext) -> list[Finding]:
+    out = []
+    parsed: dict[str, date] = {}
+    for key in ctx.keys_of_type("date"):
+        value = ctx.fields.get(key, "")
+        if not value:
+            continue
+        params = {"key": key, "label": ctx.label(key), "value": value}
+        try:
+            d = parse_date(value)
+        except ValueError:
+            out.append(Finding("invalid", params))
+            continue
+        parsed[key] = d
+        if key in ("founded", "birth_date") and d > ctx.today:
+            out.append(Finding("future", params))
+    start, end = parsed.get("publicity_start"), parsed.get("publicity_end")
+    if start and end and end < start:
+        out.append(Finding("order", {"start": start, "end": end}))
+    return out
+
+
+# --------------------------------------------------------------------------- rules: eligibility
+
+
+def _city_matches(value: str, cities: list[str]) -> bool:
+    v = unicodedata.normalize("NFKC", value).replace(" ", "")
+    return any(v in (c, c.removesuffix("市")) or v.startswith(c) for c in cities)
+
+
+def _established_in_china(ctx: CheckContext) -> list[Finding]:
+    out = []
+    code = validate_credit_code(ctx.fields.get("credit_code", ""))
+    if code.valid and code.normalized[2:4] not in MAINLAND_PROVINCES:
+        out.append(Finding("not_mainland", {"code": code.normalized, "region": code.normalized[2:8]}))
+    city = ctx.fields.get("city", "")
+    cities = list(ctx.season.province.cities)
+    if city and not _city_matches(city, cities):
+        out.append(
+            Finding("other_province", {"value": city, "province": ctx.season.province.name, "cities": "、".join(cities)})
+        )
+    return out
+
+
+def _no_violation(ctx: CheckContext) -> list[Finding]:
+    if ctx.fields.get("violations") == "有":
+        return [Finding("declared", {"label": ctx.label("violations")})]
+    return []
+
+
+def _defence_industry(ctx: CheckContext) -> list[Finding]:
+    if "defence" in ctx.form.keys and ctx.fields.get("defence") == "是":
+        return [Finding("defence", {"label": ctx.label("defence")})]
+    return []
+
+
+def _school_type(ctx: CheckContext) -> list[Finding]:
+    value = ctx.fields.get("school_type", "")
+    if not value or value in ELIGIBLE_SCHOOL_TYPES:
+        return []
+    if value == "其他":
+        return [Finding("other", {"value": value})]
+    return [Finding("not_allowed", {"value": value})]
+
+
+def _individual_group(ctx: CheckContext) -> list[Finding]:
+    value = ctx.fields.get("person_group", "")
+    if not value or value in INDIVIDUAL_GROUPS:
+        return []
+    return [Finding("not_allowed", {"value": value})]
+
+
+# --------------------------------------------------------------------------- rules: publicity, consistency
+
+
+def proof_dates(text: str) -> tuple[date, date] | None:
+    """The publicity start and end dates stated in an internal-publicity proof's text, or None."""
+    flat = re.sub(r"\s+", "", text)
+    start, end = _PROOF_START.search(flat), _PROOF_END.search(flat)
+    try:
+        if start and end:
+            return parse_date(start.group(1)), parse_date(end.group(1))
+        span = _PROOF_SPAN.search(flat)
+        if span:
+            return parse_date(span.group(1)), parse_date(span.group(2))
+    except ValueError:
+        return None
+    return None
+
+
+def _publicity_min_workdays(ctx: CheckContext) -> list[Finding]:
+    from award.calendar import UnknownYearError
+    from award.forms import FormError
+    from award.forms.pdf import pdf_text
+
+    n = ctx.season.publicity.min_workdays
+    spans: list[tuple[str, date, date]] = []
+    out: list[Finding] = []
+    form_span: tuple[date, date] | None = None
+    try:
+        form_span = (parse_date(ctx.fields["publicity_start"]), parse_date(ctx.fields["publicity_end"]))
+    except (KeyError, ValueError):
+        pass  # fields.required / fields.dates report it
+    proof = ctx.latest("publicity_proof")
+    if proof is not None:
+        source = f"内部公示情况说明（{proof.filename}）"
+        try:
+            found = proof_dates(pdf_text(ctx.load_blob(proof.sha256), name=proof.filename))
+        except FormError:
+            found = None  # a .docx or scanned proof: fall back to the form's dates, staff look at the file
+            if form_span is None:
+                out.append(Finding("unreadable", {"source": source}))
+        if found is not None:
+            spans.append((source, *found))
+            if form_span is not None and found != form_span:
+                out.append(
+                    Finding("mismatch", {"proof_start": found[0], "proof_end": found[1],
+                                         "form_start": form_span[0], "form_end": form_span[1]})
+                )
+        elif form_span is None and not out:
+            out.append(Finding("unreadable", {"source": source}))
+    if form_span is not None and not spans:
+        spans.append(("申报表", *form_span))
+    for source, start, end in spans:
+        try:
+            workdays = ctx.calendar.count_workdays(start, end) if end >= start else 0
+        except UnknownYearError:
+            out.append(Finding("calendar_unknown", {"start": start, "end": end}))
+            continue
+        if workdays < n:
+            out.append(Finding("too_short", {"start": start, "end": end, "workdays": workdays, "min_workdays": n,
+                                             "source": source}))
+    return out
+
+
+def _same_text(a: str, b: str) -> bool:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", a)) == re.sub(r"\s+", "", unicodedata.normalize("NFKC", b))
+
+
+def _consistency_form_pdf(ctx: CheckContext) -> list[Finding]:
+    from award.forms import FormError, extract_pdf_fields
+
+    pdf = ctx.latest("form_pdf")
+    if pdf is None:
+        return []  # materials.required reports it
+    try:
+        pdf_fields = extract_pdf_fields(ctx.load_blob(pdf.sha256), name=pdf.filename)
+    except FormError as exc:
+        return [Finding("unreadable", {"filename": pdf.filename, "reason": exc.message})]
+    if not pdf_fields or pdf_fields.get("category") != ctx.category:
+        return [Finding("not_a_form", {"filename": pdf.filename})]
+    out = []
+    spec = ctx.form
+    for key in dict.fromkeys((spec.name_field, spec.code_field)):
+        word, printed = ctx.fields.get(key, ""), pdf_fields.get(key, "")
+        ftype = spec.field(key).type
+        if ftype in ("credit_code", "id_number"):
+            same = normalize(word) == normalize(printed)
+            if ftype == "id_number":
+                word, printed = mask_id_number(word), mask_id_number(printed)
+        else:
+            same = _same_text(word, printed)
+        if not same:
+            out.append(Finding("differs", {"key": key, "label": spec.field(key).label, "word": word or "（空）",
+                                           "pdf": printed or "（空）"}))
+    return out
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _rule(rule_id: str, check: Callable[[CheckContext], list[Finding]], categories: frozenset[str] = ALL_CATEGORIES,
+          severity: Severity = "blocking") -> Rule:
+    return Rule(rule_id, categories, severity, check)
+
+
+_ORGS = frozenset({"organization", "education", "sme", "team"})
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        _rule("materials.required", _materials_required),
+        _rule("materials.unit_opinion", _materials_unit_opinion),
+        _rule("materials.city_recommendation", _materials_city_recommendation),
+        _rule("fields.required", _fields_required),
+        _rule("fields.credit_code", _typed(validate_credit_code, "credit_code", show_value=True)),
+        _rule("fields.id_number", _fields_id_number, frozenset({"individual"})),
+        _rule("fields.phone", _typed(validate_phone, "phone", show_value=False)),
+        _rule("fields.email", _typed(validate_email, "email", show_value=True)),
+        _rule("fields.dates", _fields_dates),
+        _rule("eligibility.established_in_china", _established_in_china, _ORGS),
+        _rule("eligibility.no_violation", _no_violation),
+        _rule("eligibility.defence_industry", _defence_industry, _ORGS),
+        _rule("eligibility.school_type", _school_type, frozenset({"education"})),
+        _rule("eligibility.individual_group", _individual_group, frozenset({"individual"})),
+        _rule("publicity.min_workdays", _publicity_min_workdays),
+        _rule("consistency.form_pdf", _consistency_form_pdf),
+    )
+}
+
+
+def rules_for(season: Season, category: str) -> list[Rule]:
+    """The rules the season selects for a category (in the season file's order), that apply to it."""
+    ids = season.category(category).rules
+    unknown = [i for i in ids if i not in RULES]
+    if unknown:
+        raise RuleError(f"categories.{category}.rules: unknown rule id {unknown[0]!r}")
+    return [RULES[i] for i in ids if RULES[i].applies_to(category)]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """All results of one application's check, and what they add up to."""
+
+    results: list[Result]
+    passed_rules: list[str]
+
+    @property
+    def blocking(self) -> list[Result]:
+        return [r for r in self.results if r.blocking]
+
+    @property
+    def warnings(self) -> list[Result]:
+        return [r for r in self.results if not r.blocking]
+
+    @property
+    def outcome(self) -> Literal["complete", "incomplete", "ineligible"]:
+        if any(r.ineligible and r.blocking for r in self.results):
+            return "ineligible"
+        return "incomplete" if self.blocking else "complete"
+
+
+def evaluate(ctx: CheckContext, rules: list[Rule] | None = None) -> Evaluation:
+    """Run the season's rules for the application's category (or ``rules``)."""
+    results: list[Result] = []
+    passed: list[str] = []
+    for rule in rules if rules is not None else rules_for(ctx.season, ctx.category):
+        found = rule.run(ctx)
+        results.extend(found)
+        if not any(r.blocking for r in found):
+            passed.append(rule.id)
+    return Evaluation(results, passed)
