@@ -1,0 +1,76 @@
+"""Publicity fixtures: a runtime on a fresh store and applications ready for a publicity window."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from award.blobs import LocalBlobStore
+from award.identity import make_credit_code, make_id_number
+from award.runtime import Runtime
+from award.states import State, create_application_state, transition
+from award.storage import LocalStorage
+from award.store import session_scope
+from award.store.models import Applicant, Application
+
+PATH_TO_CLEARED = (State.COMPLETE, State.DEPT_REVIEW, State.DEPT_CLEARED)
+
+
+@dataclass(frozen=True)
+class Made:
+    """What the factory created (ids and the personal data the public notice must not show)."""
+
+    id: int
+    submission_no: str
+    name: str
+    key: str
+    phone: str
+    email: str
+
+
+def make_applications(db_url: str, season_id: str = "cqa-5-2023", seed: int = 7) -> list[Made]:
+    """One application per category, all in DEPT_CLEARED (through the state machine)."""
+    rng = random.Random(seed)
+    specs = [
+        ("organization", "organization", "杭州示例精密机械有限公司", "杭州市", {}),
+        ("sme", "organization", "宁波示例电子科技有限公司", "宁波市", {}),
+        ("education", "organization", "温州示例职业技术学院", "温州市", {}),
+        ("team", "organization", "嘉兴示例化纤有限公司", "嘉兴市",
+         {"team_name": "纺丝车间甲班", "org_name": "嘉兴示例化纤有限公司"}),
+        ("individual", "person", "张伟明", "湖州市", {"employer": "湖州示例建材有限公司"}),
+    ]
+    made = []
+    with session_scope(db_url) as session:
+        for i, (category, kind, name, city, extra) in enumerate(specs, start=1):
+            key = make_id_number(rng) if kind == "person" else make_credit_code(rng)
+            phone = f"139{rng.randint(10_000_000, 99_999_999)}"
+            email = f"contact{i}@applicant{i}.example.com"
+            applicant = Applicant(kind=kind, key=key, name=name, city=city, email=email, phone=phone,
+                                  contact_name=f"联系人{i}")
+            session.add(applicant)
+            session.flush()
+            fields = {"contact_phone": phone, "email": email, "id_number" if kind == "person" else "credit_code": key,
+                      **extra}
+            app = Application(season=season_id, applicant_id=applicant.id, category=category,
+                              submission_no=f"GS-2023-{i:04d}", channel="mail", city=city, fields=fields)
+            app.applicant = applicant
+            create_application_state(session, app, State.RECEIVED, actor="test", reason="测试")
+            for target in PATH_TO_CLEARED:
+                transition(session, app, target, actor="test", reason="测试")
+            made.append(Made(app.id, app.submission_no, name, key, phone, email))
+    return made
+
+
+@pytest.fixture()
+def rt(db_url: str, season, tmp_path) -> Runtime:
+    """A runtime on a fresh store with local blob and shared storage."""
+    return Runtime(season=season, db_url=db_url, blobs=LocalBlobStore(tmp_path / "blobs"),
+                   shared=LocalStorage(tmp_path / "shared"))
+
+
+@pytest.fixture()
+def apps(rt: Runtime) -> list[Made]:
+    """Five applications (one per category) in DEPT_CLEARED."""
+    return make_applications(rt.db_url)
