@@ -1,0 +1,54 @@
+"""The `award` command's core contract: JSON output, exit 2 with a JSON error naming the file, no writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from award.config import DEFAULT_SEASON_FILE
+
+
+def award(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    import os
+
+    return subprocess.run([sys.executable, "-m", "award.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_season_check_names_the_key(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    data["publicty"] = data.pop("publicity")
+    bad = tmp_path / "s.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    out = award("season", "check", str(bad), "--json")
+    assert out.returncode == 2
+    err = json.loads(out.stdout)
+    assert "publicty: unknown key" in err["error"] and "publicity: required key is missing" in err["error"]
+    assert err["file"] == str(bad)
+
+
+def test_status_and_db_upgrade(tmp_path: Path) -> None:
+    env = {"AWARD_DATA_DIR": str(tmp_path)}
+    assert award("db", "upgrade", "--json", env=env).returncode == 0
+    out = award("status", "--json", env=env)
+    assert out.returncode == 0
+    assert json.loads(out.stdout) == {"season": "cqa-5-2023", "total": 0, "states": {}}
+
+
+def test_forms_templates_parse_back(tmp_path: Path) -> None:
+    out = award("forms", "templates", str(tmp_path / "forms"), "--json")
+    assert out.returncode == 0, out.stderr
+    forms = json.loads(out.stdout)["forms"]
+    assert [f["form_id"] for f in forms] == ["form1", "form2", "form3", "form4", "form5"]
+    for form in forms:
+        parsed = json.loads(award("parse", form["file"], "--json").stdout)
+        assert parsed["form_id"] == form["form_id"]
+
+
+def test_states_mermaid() -> None:
+    out = award("states", "--mermaid")
+    assert out.returncode == 0 and out.stdout.startswith("stateDiagram-v2")
