@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import CaughtMail, SmtpCatcher
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 PROBE_DAGS = Path(__file__).resolve().parent / "probe_dags"
@@ -96,6 +98,7 @@ class CeleryCluster:
     queue: str
     worker_hostname: str
     api_port: int
+    smtp: SmtpCatcher
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -223,21 +226,13 @@ class CeleryCluster:
         raise AssertionError(f"runs not finished within {timeout}s: {states}\ntask instances: {tis}\n{self.logs()}")
 
 
-def _find_award_migrations() -> list[str] | None:
-    """The command that migrates the domain store, when the project provides one."""
+def _domain_migrations() -> list[str]:
+    """The command that migrates the domain store at AWARD_DB_URL (as deploy/airflow-init.sh runs it)."""
     award = VENV_BIN / "award"
-    if award.exists():
-        probe = subprocess.run([str(award), "db", "--help"], capture_output=True, text=True)
-        if probe.returncode == 0 and "upgrade" in probe.stdout:
-            return [str(award), "db", "upgrade"]
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("award.store.migrate") is not None:
-            return [sys.executable, "-m", "award.store.migrate"]
-    except ModuleNotFoundError:
-        pass
-    return None
+    probe = subprocess.run([str(award), "db", "--help"], capture_output=True, text=True)
+    if probe.returncode == 0 and "upgrade" in probe.stdout:
+        return [str(award), "db", "upgrade"]
+    return [sys.executable, "-c", "from award.store.db import migrate; migrate()"]
 
 
 @pytest.fixture(scope="module")
@@ -245,12 +240,29 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
     """A migrated, running Celery deployment (see the module docstring); torn down after the module."""
     _preflight()
     import redis
+    from aiosmtpd.controller import Controller
 
     tag = secrets.token_hex(4)
     home = tmp_path_factory.mktemp("airflow-celery")
     meta_db, domain_db = f"cqa_af_meta_{tag}", f"cqa_award_{tag}"
     queue, worker_hostname = f"cqa-test-{tag}", f"cqa-celery-worker-{tag}"
     api_port = _free_port()
+
+    # The outbox DAG sends through smtp_default: a real SMTP server on loopback catches what it sends.
+    smtp = SmtpCatcher("127.0.0.1", _free_port())
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            smtp.messages.append(CaughtMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    smtp_controller = Controller(Handler(), hostname=smtp.host, port=smtp.port)
+    smtp_conn = {
+        "conn_type": "smtp",
+        "host": smtp.host,
+        "port": smtp.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1},
+    }
 
     ident_dir = home / "worker_identity"
     ident_dir.mkdir()
@@ -294,6 +306,7 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
             "AWARD_DB_URL": _pg_url_for(domain_db),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
@@ -306,16 +319,16 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
         queue=queue,
         worker_hostname=worker_hostname,
         api_port=api_port,
+        smtp=smtp,
     )
+    smtp_controller.start()
     _admin_execute(f'CREATE DATABASE "{meta_db}"')
     _admin_execute(f'CREATE DATABASE "{domain_db}"')
     try:
         cluster.airflow("db", "migrate", timeout=300)
         cluster.airflow("pools", "import", str(POOLS_FILE))
-        migrate = _find_award_migrations()
-        if migrate is not None:
-            proc = subprocess.run(migrate, env=env, capture_output=True, text=True, timeout=120)
-            assert proc.returncode == 0, f"domain migrations failed: {proc.stdout}\n{proc.stderr}"
+        proc = subprocess.run(_domain_migrations(), env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"domain migrations failed: {proc.stdout}\n{proc.stderr}"
         airflow = str(VENV_BIN / "airflow")
         cluster.start("api-server", [airflow, "api-server", "--port", str(api_port), "--workers", "1"])
         cluster.start("scheduler", [airflow, "scheduler"])
@@ -336,6 +349,11 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
         yield cluster
     finally:
         cluster.stop()
+        smtp_controller.stop()
+        with contextlib.suppress(Exception):
+            from award.store.db import get_engine
+
+            get_engine(cluster.domain_url).dispose()
         with contextlib.suppress(Exception):
             client = redis.Redis.from_url(REDIS_URL)
             for key in client.scan_iter(match=f"*{queue}*"):
