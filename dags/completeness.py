@@ -1,0 +1,91 @@
+"""形式审查 (completeness and eligibility checks) with the correction loop (补正).
+
+Schedule (one DAG, ``AssetOrTimeSchedule``): every update of the intake asset ``award://applications`` starts a
+run at once, and a daily run at 08:30 Asia/Shanghai on Chinese working days (``WorkdayTimetable``) sends the
+correction reminders and closes applications whose correction deadline has passed. Every run does the same
+three idempotent steps, so it does not matter which trigger started it:
+
+check_applications (new or changed applications) -> sweep_deadlines (reminders, closing) -> write_report
+(.xlsx + .html under reports/<season>/ in shared storage; the task log names the files and the counts).
+E-mails are only queued here; the ``outbox`` DAG sends them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from pipeline_common import TAGS, TZ, default_args
+from workday_timetable import WorkdayTimetable
+
+try:  # the intake DAG owns the asset; the same URI is the same asset
+    from intake import APPLICATIONS_ASSET
+except ImportError:  # pragma: no cover - intake not deployed
+    APPLICATIONS_ASSET = Asset("award://applications")
+
+SWEEP_AT = "08:30"
+
+
+@dag(
+    dag_id="completeness",
+    description="形式审查：检查新的或有变化的申报，发送补正/通过通知，提醒并处理逾期未补正，生成审查情况报告",
+    schedule=AssetOrTimeSchedule(timetable=WorkdayTimetable(at=SWEEP_AT, timezone=TZ), assets=[APPLICATIONS_ASSET]),
+    start_date=pendulum.datetime(2023, 1, 1, tz=TZ),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=[*TAGS, "checks"],
+    dagrun_timeout=timedelta(hours=2),
+)
+def completeness() -> None:
+    @task
+    def check_applications(run_id: str | None = None) -> dict:
+        """Check every new or changed application; store the results; queue correction/complete mails."""
+        from functools import partial
+
+        from pipeline_common import runtime
+
+        from award.correction import run_checks
+        from award.store import session_scope
+
+        rt = runtime()
+        return run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id).as_dict()
+
+    @task
+    def sweep_deadlines() -> dict:
+        """Remind before correction deadlines; close applications still incomplete after theirs."""
+        from functools import partial
+
+        from pipeline_common import runtime
+
+        from award.correction import sweep_deadlines as sweep
+        from award.store import session_scope
+
+        rt = runtime()
+        return sweep(partial(session_scope, rt.db_url), rt.season).as_dict()
+
+    @task
+    def write_report() -> dict:
+        """Write the staff report (.xlsx and .html) to shared storage and log where it is."""
+        import logging
+
+        from pipeline_common import runtime
+
+        from award.reports import write_report as write
+        from award.store import session_scope
+
+        rt = runtime()
+        with session_scope(rt.db_url) as session:
+            result = write(session, rt.season, rt.shared)
+        log = logging.getLogger("airflow.task")
+        log.info("形式审查情况报告：%s", result.xlsx_uri)
+        log.info("形式审查情况报告（HTML）：%s", result.html_uri)
+        log.info("共 %d 件，按状态：%s", result.rows, result.by_state)
+        return result.as_dict()
+
+    check_applications() >> sweep_deadlines() >> write_report()
+
+
+completeness()

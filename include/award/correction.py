@@ -1,0 +1,316 @@
+"""The completeness check and correction loop (形式审查与补正).
+
+``run_checks`` checks every application of the season that is new or changed since its last check
+(``Application.changed_at > checked_at``, states received / incomplete / complete), stores a ``CheckRun`` with
+one ``CheckResult`` per passed rule and per finding (history is kept), and moves the application:
+
+* a blocking finding marked ineligible -> ``INELIGIBLE`` and the ``ineligible`` e-mail;
+* other blocking findings -> ``INCOMPLETE`` and one correction notice (``correction``) listing every problem,
+  its fix and the correction deadline: ``season.correction.workdays`` working days after the first notice,
+  never after the provincial deadline's date. The deadline is set when the application becomes incomplete
+  and kept while it stays incomplete (a partial correction does not extend it);
+* no blocking finding -> ``COMPLETE`` and the ``complete`` e-mail.
+
+``sweep_deadlines`` (daily) reminds ``season.correction.reminder_workdays_before`` working days before the
+deadline and closes an application still incomplete after its deadline (``CLOSED_INCOMPLETE`` + e-mail).
+
+Every e-mail goes through the outbox with a key that includes a hash of the problem list (or the deadline),
+so the same problem list never produces a second identical e-mail, and re-running is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from award.checks import CheckContext, Evaluation, evaluate
+from award.clock import now
+from award.identity import validate_email
+from award.mail.outbox import enqueue
+from award.states import State, audit, transition
+from award.store.models import Application, CheckResult, CheckRun, OutboxEmail
+
+if TYPE_CHECKING:
+    from award.calendar import WorkCalendar
+    from award.config import Season
+
+log = logging.getLogger(__name__)
+
+ACTOR = "completeness"
+CHECKED_STATES = (State.RECEIVED, State.INCOMPLETE, State.COMPLETE)
+MAIL_TEMPLATES = ("correction", "correction_reminder", "closed_incomplete", "complete", "ineligible")
+
+
+@dataclass
+class CheckSummary:
+    """What one ``run_checks`` did (ids and counts only: safe for logs and XCom)."""
+
+    checked: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    mails_queued: int = 0
+    application_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "outcomes": dict(self.outcomes), "mails_queued": self.mails_queued}
+
+
+@dataclass
+class SweepSummary:
+    """What one ``sweep_deadlines`` did."""
+
+    reminded: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+    waiting_for_check: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reminded": len(self.reminded), "closed": len(self.closed),
+                "waiting_for_check": len(self.waiting_for_check)}
+
+
+def _calendar(season: Season, calendar: WorkCalendar | None) -> WorkCalendar:
+    if calendar is not None:
+        return calendar
+    from award.calendar import default_calendar
+
+    return default_calendar(tuple(season.calendar_overrides))
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def input_hash(app: Application) -> str:
+    """A hash over what the check looks at: fields, current materials and channels."""
+    materials = sorted((m.kind, m.sha256) for m in app.materials if m.superseded_by_id is None)
+    return _hash({"fields": app.fields or {}, "materials": materials, "channel": app.channel,
+                  "channels": sorted(app.channels or [])})
+
+
+def problems_hash(evaluation: Evaluation) -> str:
+    """A hash over the blocking problem list (rule, kind, message): the idempotency discriminator."""
+    return _hash(sorted((r.rule_id, r.kind, r.message) for r in evaluation.blocking))
+
+
+def recipients(app: Application) -> list[str]:
+    """Where to write: the form's e-mail if valid, else the applicant record's."""
+    for candidate in ((app.fields or {}).get("email"), app.applicant.email if app.applicant else None):
+        if candidate:
+            v = validate_email(str(candidate))
+            if v.valid:
+                return [v.normalized]
+    return []
+
+
+def mail_context(app: Application, season: Season, **extra: Any) -> dict[str, Any]:
+    """The context every completeness mail gets (greeting, unit, season label, application)."""
+    name = app.applicant.name if app.applicant else app.submission_no
+    return {
+        "greeting": name,
+        "unit": season.recommending_unit,
+        "season_label": f"{season.award.edition}{season.award.name}",
+        "submission_no": app.submission_no,
+        "name": name,
+        "category_label": season.category(app.category).label,
+        "provincial_deadline": season.dates.provincial_deadline,
+        **extra,
+    }
+
+
+def _queue(session: Session, app: Application, season: Season, template: str, discriminator: str,
+           **context: Any) -> bool:
+    to = recipients(app)
+    if not to:
+        audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="mail_not_sent",
+              reason="申报表及申报人记录中没有有效的电子邮箱", details={"template": template})
+        log.warning("application %s: no valid e-mail address, %s not queued", app.submission_no, template)
+        return False
+    _, created = enqueue(
+        session, key=f"checks:{template}:{app.id}:{discriminator}", template=template, to=to,
+        context=mail_context(app, season, **context), application_id=app.id,
+    )
+    return created
+
+
+def _problem_items(evaluation: Evaluation) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    blocking = [{"message": r.message, "fix": r.fix} for r in evaluation.blocking]
+    warnings = [{"message": r.message, "fix": r.fix} for r in evaluation.warnings]
+    return blocking, warnings
+
+
+def check_application(
+    session: Session,
+    app: Application,
+    season: Season,
+    load_blob: Callable[[str], bytes],
+    *,
+    calendar: WorkCalendar | None = None,
+    run_id: str | None = None,
+) -> tuple[CheckRun, bool]:
+    """Check one application, store the run, move its state and queue its e-mail; returns (run, mail queued)."""
+    cal = _calendar(season, calendar)
+    at = now()
+    today = at.date()
+    ctx = CheckContext(application=app, season=season, calendar=cal, load_blob=load_blob, today=today)
+    evaluation = evaluate(ctx)
+    p_hash = problems_hash(evaluation)
+    i_hash = input_hash(app)
+    run = CheckRun(application_id=app.id, run_id=run_id, checked_at=at, outcome=evaluation.outcome,
+                   input_hash=i_hash, problems_hash=p_hash)
+    session.add(run)
+    session.flush()
+    for rule_id in evaluation.passed_rules:
+        session.add(CheckResult(check_run_id=run.id, rule_id=rule_id, severity="blocking", passed=True,
+                                message=None, details={}))
+    for r in evaluation.results:
+        session.add(CheckResult(check_run_id=run.id, rule_id=r.rule_id, severity=r.severity, passed=False,
+                                message=r.message, details={**r.details, "fix": r.fix, "ineligible": r.ineligible}))
+    app.checked_at = at
+    previous = State(app.state)
+    blocking, warnings = _problem_items(evaluation)
+    summary = {"check_run_id": run.id, "outcome": evaluation.outcome, "problems": len(blocking),
+               "warnings": len(warnings)}
+    queued = False
+    if evaluation.outcome == "ineligible":
+        reasons = [{"message": r.message, "fix": r.fix} for r in evaluation.blocking if r.ineligible]
+        transition(session, app, State.INELIGIBLE, actor=ACTOR, reason="形式审查：不符合申报条件", details=summary)
+        queued = _queue(session, app, season, "ineligible", p_hash[:16], problems=reasons)
+    elif evaluation.outcome == "incomplete":
+        if previous is not State.INCOMPLETE or app.correction_due is None:
+            app.correction_due = cal.correction_deadline(
+                today, season.correction.workdays, hard_limit=season.dates.provincial_deadline.date()
+            )
+        if not transition(session, app, State.INCOMPLETE, actor=ACTOR, reason="形式审查：材料需补正",
+                          details={**summary, "correction_due": app.correction_due.isoformat()}):
+            audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
+                  reason="形式审查：仍需补正", details=summary)
+        queued = _queue(session, app, season, "correction", p_hash[:16], problems=blocking, warnings=warnings,
+                        deadline=app.correction_due, reply_to=str(season.recommending_unit.email))
+    else:
+        if not transition(session, app, State.COMPLETE, actor=ACTOR, reason="形式审查通过", details=summary):
+            audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
+                  reason="形式审查通过（重新审查）", details=summary)
+        queued = _queue(session, app, season, "complete", i_hash[:16], warnings=warnings,
+                        corrected=previous is State.INCOMPLETE)
+    return run, queued
+
+
+def pending_applications(session: Session, season: Season) -> list[Application]:
+    """Applications of the season that are new or changed since their last check and still checkable."""
+    stmt = (
+        select(Application)
+        .where(
+            Application.season == season.season_id,
+            Application.state.in_([s.value for s in CHECKED_STATES]),
+            or_(Application.checked_at.is_(None), Application.changed_at > Application.checked_at),
+        )
+        .options(selectinload(Application.materials), selectinload(Application.applicant))
+        .order_by(Application.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def run_checks(
+    session_factory: Callable[[], Any],
+    season: Season,
+    load_blob: Callable[[str], bytes],
+    *,
+    calendar: WorkCalendar | None = None,
+    run_id: str | None = None,
+) -> CheckSummary:
+    """Check every new or changed application, each in its own transaction (one failure does not undo others)."""
+    cal = _calendar(season, calendar)
+    summary = CheckSummary()
+    with session_factory() as session:
+        ids = [a.id for a in pending_applications(session, season)]
+    for app_id in ids:
+        with session_factory() as session:
+            app = session.get(Application, app_id, options=[selectinload(Application.materials),
+                                                            selectinload(Application.applicant)])
+            if app is None or State(app.state) not in CHECKED_STATES:
+                continue
+            run, queued = check_application(session, app, season, load_blob, calendar=cal, run_id=run_id)
+            summary.checked += 1
+            summary.outcomes[run.outcome] = summary.outcomes.get(run.outcome, 0) + 1
+            summary.mails_queued += int(queued)
+            summary.application_ids.append(app_id)
+    log.info("completeness checks: %s", summary.as_dict())
+    return summary
+
+
+def latest_run(session: Session, app_id: int) -> CheckRun | None:
+    """The application's most recent check run."""
+    return session.scalar(
+        select(CheckRun).where(CheckRun.application_id == app_id).order_by(CheckRun.id.desc()).limit(1)
+    )
+
+
+def _open_problems(session: Session, app_id: int) -> list[dict[str, str]]:
+    run = latest_run(session, app_id)
+    if run is None:
+        return []
+    return [{"message": r.message or "", "fix": str(r.details.get("fix", ""))}
+            for r in run.results if not r.passed and r.severity == "blocking"]
+
+
+def _notified_on(session: Session, app_id: int) -> date | None:
+    created = session.scalar(
+        select(OutboxEmail.created_at)
+        .where(OutboxEmail.application_id == app_id, OutboxEmail.template == "correction")
+        .order_by(OutboxEmail.id)
+        .limit(1)
+    )
+    return created.date() if created else None
+
+
+def sweep_deadlines(
+    session_factory: Callable[[], Any],
+    season: Season,
+    *,
+    calendar: WorkCalendar | None = None,
+) -> SweepSummary:
+    """Remind before the correction deadline and close applications still incomplete after it."""
+    cal = _calendar(season, calendar)
+    today = now().date()
+    n_before = season.correction.reminder_workdays_before
+    summary = SweepSummary()
+    with session_factory() as session:
+        ids = list(session.scalars(
+            select(Application.id).where(Application.season == season.season_id,
+                                         Application.state == State.INCOMPLETE.value,
+                                         Application.correction_due.is_not(None)).order_by(Application.id)
+        ))
+    for app_id in ids:
+        with session_factory() as session:
+            app = session.get(Application, app_id)
+            if app is None or app.state != State.INCOMPLETE.value or app.correction_due is None:
+                continue
+            due = app.correction_due
+            if app.checked_at is None or app.changed_at > app.checked_at:
+                summary.waiting_for_check.append(app_id)  # a correction arrived: check it before judging
+                continue
+            problems = _open_problems(session, app_id)
+            if today > due:
+                transition(session, app, State.CLOSED_INCOMPLETE, actor=ACTOR,
+                           reason=f"逾期未补正（补正截止日期 {due.isoformat()}）",
+                           details={"correction_due": due.isoformat()})
+                _queue(session, app, season, "closed_incomplete", due.isoformat(), problems=problems, deadline=due)
+                summary.closed.append(app_id)
+                continue
+            if n_before < 1:
+                continue
+            remind_on = cal.workdays_before(due, n_before)
+            notified = _notified_on(session, app_id)
+            if remind_on <= today <= due and (notified is None or notified < remind_on):
+                if _queue(session, app, season, "correction_reminder", due.isoformat(), problems=problems,
+                          deadline=due):
+                    summary.reminded.append(app_id)
+    log.info("correction deadlines: %s", summary.as_dict())
+    return summary

@@ -1,0 +1,167 @@
+"""The staff report of the completeness checks (形式审查情况): every application by city and category.
+
+``write_report`` builds a pandas table (submission no, name, category, city, channel, state in Chinese,
+problems, dates, last e-mail; never ID numbers or phones) and writes it as .xlsx and .html to shared storage
+under ``reports/<season>/形式审查情况-<timestamp>.xlsx|.html``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from award.clock import now
+from award.states import LABELS_ZH, State
+from award.store.models import Application, CheckRun, OutboxEmail
+
+if TYPE_CHECKING:
+    from award.config import Season
+    from award.storage import SharedStorage
+
+CHANNEL_LABELS = {"mail": "邮件报送", "city": "市州推荐", "local": "本地导入"}
+COLUMNS = ["申报编号", "名称", "类别", "所在市州", "报送渠道", "状态", "问题", "收到时间", "最近审查时间",
+           "补正截止日期", "最近邮件", "最近邮件时间", "最近邮件状态"]
+MAIL_STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and what it says in numbers."""
+
+    xlsx_key: str
+    html_key: str
+    xlsx_uri: str
+    html_uri: str
+    rows: int
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"xlsx": self.xlsx_uri, "html": self.html_uri, "rows": self.rows, "by_state": dict(self.by_state)}
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _channel(app: Application) -> str:
+    channels = sorted({app.channel, *(app.channels or [])})
+    text = "+".join(CHANNEL_LABELS.get(c, c) for c in channels)
+    return f"{text}（多渠道）" if app.multi_channel or len(channels) > 1 else text
+
+
+def report_frame(session: Session, season: Season) -> pd.DataFrame:
+    """One row per application of the season, sorted by city, category and submission number."""
+    apps = list(session.scalars(
+        select(Application).where(Application.season == season.season_id)
+        .options(selectinload(Application.applicant)).order_by(Application.id)
+    ))
+    ids = [a.id for a in apps]
+    latest_runs: dict[int, CheckRun] = {}
+    if ids:
+        for run in session.scalars(
+            select(CheckRun).where(CheckRun.application_id.in_(ids)).options(selectinload(CheckRun.results))
+            .order_by(CheckRun.id)
+        ):
+            latest_runs[run.application_id] = run
+    last_mail: dict[int, OutboxEmail] = {}
+    if ids:
+        for mail in session.scalars(
+            select(OutboxEmail).where(OutboxEmail.application_id.in_(ids)).order_by(OutboxEmail.id)
+        ):
+            if mail.application_id is not None:
+                last_mail[mail.application_id] = mail
+    order = {cid: i for i, cid in enumerate(season.categories)}
+    rows = []
+    for app in apps:
+        run = latest_runs.get(app.id)
+        problems = []
+        if run is not None and app.state in (State.INCOMPLETE, State.COMPLETE, State.INELIGIBLE,
+                                             State.CLOSED_INCOMPLETE, State.RECEIVED):
+            for r in run.results:
+                if not r.passed:
+                    problems.append(("" if r.severity == "blocking" else "提示：") + (r.message or r.rule_id))
+        mail = last_mail.get(app.id)
+        category = season.categories.get(app.category)  # type: ignore[call-overload]
+        rows.append({
+            "申报编号": app.submission_no,
+            "名称": app.applicant.name if app.applicant else "",
+            "类别": category.label if category else app.category,
+            "所在市州": app.city or (app.fields or {}).get("city", "") or "",
+            "报送渠道": _channel(app),
+            "状态": LABELS_ZH.get(State(app.state), app.state),
+            "问题": "\n".join(f"{i}. {p}" for i, p in enumerate(problems, start=1)),
+            "收到时间": _fmt(app.received_at),
+            "最近审查时间": _fmt(app.checked_at),
+            "补正截止日期": app.correction_due.isoformat() if app.correction_due else "",
+            "最近邮件": mail.subject if mail else "",
+            "最近邮件时间": _fmt(mail.sent_at or mail.created_at) if mail else "",
+            "最近邮件状态": MAIL_STATUS.get(mail.status, mail.status) if mail else "",
+            "_cat": order.get(app.category, 99),
+        })
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "_cat"])
+    city_order = {c: i for i, c in enumerate(season.province.cities)}
+    frame["_city"] = frame["所在市州"].map(lambda c: city_order.get(c, len(city_order)))
+    frame = frame.sort_values(["_city", "所在市州", "_cat", "申报编号"], kind="stable")
+    return frame.drop(columns=["_cat", "_city"]).reset_index(drop=True)
+
+
+def summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts by city and category (rows) and state (columns), with totals."""
+    if frame.empty:
+        return pd.DataFrame({"合计": []})
+    return pd.crosstab([frame["所在市州"], frame["类别"]], frame["状态"], margins=True, margins_name="合计")
+
+
+def render_xlsx(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
+    """The workbook: sheet 汇总 (counts) and sheet 明细 (every application)."""
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        summary.to_excel(writer, sheet_name="汇总")
+        frame.to_excel(writer, sheet_name="明细", index=False)
+        sheet = writer.sheets["明细"]
+        widths = {"A": 14, "B": 32, "C": 20, "D": 10, "E": 14, "F": 14, "G": 80, "K": 50}
+        for col, width in widths.items():
+            sheet.column_dimensions[col].width = width
+        sheet.freeze_panes = "A2"
+    return buf.getvalue()
+
+
+def render_html(frame: pd.DataFrame, summary: pd.DataFrame, season: Season, generated_at: datetime) -> str:
+    """The HTML page: summary table and one detail table per city (text from templates/reports/)."""
+    from award.templating import render
+
+    groups = [(city, part.to_html(index=False, escape=True, na_rep="", classes="detail").replace("\\n", "<br>"))
+              for city, part in frame.groupby("所在市州", sort=False)]
+    return render(
+        "reports/completeness.html.j2",
+        title=f"{season.award.edition}{season.award.name}申报形式审查情况",
+        generated_at=generated_at,
+        total=len(frame),
+        summary_html=summary.to_html(escape=True, classes="summary") if not frame.empty else "",
+        groups=groups,
+    )
+
+
+def _breaks(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["问题"] = out["问题"].str.replace("\n", "\\n", regex=False)
+    return out
+
+
+def write_report(session: Session, season: Season, shared: SharedStorage, *, at: datetime | None = None) -> ReportResult:
+    """Build the report and write the .xlsx and .html to shared storage; returns where and a summary."""
+    at = at or now()
+    frame = report_frame(session, season)
+    summary = summary_frame(frame)
+    stamp = at.strftime("%Y%m%d-%H%M%S")
+    base = f"reports/{season.season_id}/形式审查情况-{stamp}"
+    xlsx_uri = shared.write(f"{base}.xlsx", render_xlsx(frame, summary))
+    html_uri = shared.write(f"{base}.html", render_html(_breaks(frame), summary, season, at).encode("utf-8"))
+    by_state = {str(k): int(v) for k, v in frame["状态"].value_counts().sort_index().items()}
+    return ReportResult(f"{base}.xlsx", f"{base}.html", xlsx_uri, html_uri, len(frame), by_state)
