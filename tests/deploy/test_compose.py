@@ -162,7 +162,8 @@ def test_worker_can_scale(config: dict[str, Any]) -> None:
 def test_connections_parse_as_airflow_connections(config: dict[str, Any]) -> None:
     env = _env(config["services"]["airflow-worker"])
     conns = {k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
-    assert {"AIRFLOW_CONN_SMTP_DEFAULT", "AIRFLOW_CONN_IMAP_DEFAULT", "AIRFLOW_CONN_AWS_DEFAULT"} <= set(conns)
+    # The connection ids the DAGs use (dags/pipeline_common.py).
+    assert {"AIRFLOW_CONN_SMTP_DEFAULT", "AIRFLOW_CONN_AWARD_IMAP", "AIRFLOW_CONN_AWARD_S3"} <= set(conns)
     for key, value in conns.items():
         try:
             json.loads(value)
@@ -183,8 +184,9 @@ def test_connections_parse_as_airflow_connections(config: dict[str, Any]) -> Non
     assert proc.returncode == 0, proc.stderr[-3000:]
     parsed = json.loads(proc.stdout.strip().splitlines()[-1])
     assert parsed["smtp_default"]["type"] == "smtp" and parsed["smtp_default"]["host"] == "mail"
-    assert parsed["imap_default"]["type"] == "imap" and parsed["imap_default"]["extra"]["use_ssl"] is False
-    assert parsed["aws_default"]["extra"]["endpoint_url"] == "http://minio:9000"
+    assert parsed["award_imap"]["type"] == "imap" and parsed["award_imap"]["extra"]["use_ssl"] is False
+    assert parsed["award_s3"]["type"] == "aws"
+    assert parsed["award_s3"]["extra"]["endpoint_url"] == "http://minio:9000"
     assert parsed["award_db"]["type"] == "postgres"
 
 
