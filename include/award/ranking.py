@@ -1,0 +1,504 @@
+"""Third-party review scores and the ranking under the province's quota.
+
+Scores arrive as .xlsx / .csv files in shared storage under ``scores/``. Each file is archived first
+(``archive_inbound``, purpose "scores"), then validated as a whole with pandas; a file with any error imports
+nothing (all-or-nothing) and the error names the file, the spreadsheet row and the column. A good file upserts
+``ReviewScore`` rows and moves the applications PUBLICITY_PASSED -> REVIEWED.
+
+Ranking (per group, ``season.categories[c].group``) is documented in docs/ranking.md: priority winners first,
+then score descending, then the earlier complete submission, then the submission number; places are filled
+award first, then nomination; the line is never stretched for a tie (see ``rank_group``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from award.archive import archive_inbound, record_problem
+from award.blobs import BlobStore
+from award.config import Quota, Season
+from award.states import State, audit, transition
+from award.store.models import Applicant, Application, InboundItem, ReviewScore
+
+log = logging.getLogger(__name__)
+
+ACTOR = "recommendation"
+SCORE_PREFIX = "scores/"
+SCORE_SUFFIXES = (".xlsx", ".csv")
+COL_NUMBER = "申报编号"
+COL_NAME = "名称"
+COL_CODE = "统一代码"
+COL_SCORE = "得分"
+# states from which a score may be (re-)imported: a re-import before ranking corrects the score
+SCORABLE = (State.PUBLICITY_PASSED, State.REVIEWED)
+RANKED = (
+    State.CANDIDATE, State.CANDIDATE_PUBLICITY, State.CANDIDATE_OBJECTION, State.CANDIDATE_CONFIRMED,
+    State.RECOMMENDED, State.EXPORTED, State.NOT_RECOMMENDED,
+)
+
+
+# ---------------------------------------------------------------- score files
+@dataclass(frozen=True)
+class ScoreIssue:
+    """One problem in a score file: the file, the spreadsheet row (1 = header) and the column."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f" 第{self.row}行"
+        if self.column:
+            where += f" 列“{self.column}”"
+        return f"{where}: {self.message}"
+
+
+class ScoreFileError(ValueError):
+    """A score file that cannot be imported; nothing from it was imported."""
+
+    def __init__(self, issues: Sequence[ScoreIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+    @property
+    def file(self) -> str:
+        return self.issues[0].file
+
+    @property
+    def row(self) -> int | None:
+        return self.issues[0].row
+
+    @property
+    def column(self) -> str | None:
+        return self.issues[0].column
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """A validated score for one application."""
+
+    application_id: int
+    submission_no: str
+    score: float
+    row: int
+
+
+def _code_of(app: Application) -> str:
+    """The code a score file shows: the credit code (team: its unit's code) or the ID number."""
+    return app.applicant.key.split("/", 1)[0].upper()
+
+
+def _clean(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value).strip()
+    return "" if text.lower() in ("nan", "none") else text
+
+
+def read_table(data: bytes, filename: str) -> Any:
+    """The file as a pandas DataFrame of strings (.xlsx: first sheet; .csv: UTF-8 (BOM) or GB18030)."""
+    import pandas as pd
+
+    suffix = PurePosixPath(filename).suffix.lower()
+    try:
+        if suffix == ".xlsx":
+            frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, engine="openpyxl")
+        elif suffix == ".csv":
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = data.decode("gb18030")
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        else:
+            raise ScoreFileError([ScoreIssue(filename, None, None, f"不支持的文件类型 {suffix or '（无扩展名）'}，应为 .xlsx 或 .csv")])
+    except ScoreFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable spreadsheet is reported the same way
+        raise ScoreFileError([ScoreIssue(filename, None, None, f"无法读取表格（{type(exc).__name__}）")]) from None
+    frame.columns = [_clean(c) for c in frame.columns]
+    return frame
+
+
+def validate_scores(frame: Any, filename: str, *, session: Session, season: Season) -> list[ScoreRow]:
+    """Check a score table against the configuration and the store; raise ScoreFileError listing every issue.
+
+    Rules: every required column present; every row names a known application of the season (by 申报编号,
+    else by 统一代码 when that is unambiguous) that is PUBLICITY_PASSED (or REVIEWED: a correction before
+    ranking); a given 统一代码 / 名称 agrees with the application; the score is a number within
+    [scores.minimum, scores.maximum]; no application twice.
+    """
+    import pandas as pd
+
+    issues: list[ScoreIssue] = []
+    cfg = season.scores
+    columns = list(frame.columns)
+    dupes = sorted({c for c in columns if c and columns.count(c) > 1})
+    for col in dupes:
+        issues.append(ScoreIssue(filename, 1, col, "表头重复"))
+    missing = [c for c in cfg.required_columns if c not in columns]
+    for col in missing:
+        issues.append(ScoreIssue(filename, 1, col, "缺少必需的列"))
+    if COL_SCORE not in columns and COL_SCORE not in missing:
+        issues.append(ScoreIssue(filename, 1, COL_SCORE, "缺少得分列"))
+    if COL_NUMBER not in columns and COL_CODE not in columns:
+        issues.append(ScoreIssue(filename, 1, COL_NUMBER, f"缺少{COL_NUMBER}或{COL_CODE}列，无法识别申报对象"))
+    if issues:
+        raise ScoreFileError(issues)
+    if frame.empty:
+        raise ScoreFileError([ScoreIssue(filename, 2, None, "表格没有数据行")])
+
+    apps = session.scalars(
+        select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
+    ).all()
+    by_number = {a.submission_no.upper(): a for a in apps}
+    by_code: dict[str, list[Application]] = {}
+    for app in apps:
+        by_code.setdefault(_code_of(app), []).append(app)
+
+    numbers = pd.to_numeric(frame[COL_SCORE].map(_clean), errors="coerce")
+    rows: list[ScoreRow] = []
+    seen: dict[int, int] = {}
+    for pos, (_, record) in enumerate(frame.iterrows()):
+        row_no = pos + 2  # the header is spreadsheet row 1
+        values = {c: _clean(record.get(c)) for c in columns}
+        if not any(values.values()):
+            continue  # a blank line
+        for col in cfg.required_columns:
+            if not values.get(col):
+                issues.append(ScoreIssue(filename, row_no, col, "必填项为空"))
+        number = values.get(COL_NUMBER, "").upper()
+        code = values.get(COL_CODE, "").upper()
+        app: Application | None = None
+        if number:
+            app = by_number.get(number)
+            if app is None:
+                issues.append(ScoreIssue(filename, row_no, COL_NUMBER, f"申报编号 {number} 不存在于本届申报中"))
+                continue
+            if code and code != _code_of(app):
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, f"统一代码与申报编号 {number} 的申报对象不一致"))
+        elif code:
+            matches = by_code.get(code, [])
+            if not matches:
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, "统一代码不属于本届任何申报对象"))
+                continue
+            if len(matches) > 1:
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, "该统一代码对应多个申报对象，请填写申报编号"))
+                continue
+            app = matches[0]
+        else:
+            continue  # already reported as an empty required cell
+        name = values.get(COL_NAME, "")
+        if name and name != app.applicant.name:
+            issues.append(ScoreIssue(filename, row_no, COL_NAME, f"名称与申报编号 {app.submission_no} 的申报对象不一致"))
+        if State(app.state) not in SCORABLE:
+            issues.append(ScoreIssue(
+                filename, row_no, COL_NUMBER if number else COL_CODE,
+                f"申报对象 {app.submission_no} 当前状态不可评分（{app.state}），应为公示通过待评审",
+            ))
+        raw = values.get(COL_SCORE, "")
+        score = numbers.iloc[pos]
+        if not raw:
+            if COL_SCORE not in cfg.required_columns:  # a required one is reported above
+                issues.append(ScoreIssue(filename, row_no, COL_SCORE, "得分为空"))
+        elif pd.isna(score):
+            issues.append(ScoreIssue(filename, row_no, COL_SCORE, f"得分“{raw}”不是数字"))
+        elif not (cfg.minimum <= float(score) <= cfg.maximum):
+            issues.append(ScoreIssue(filename, row_no, COL_SCORE, f"得分 {raw} 超出范围 [{cfg.minimum:g}, {cfg.maximum:g}]"))
+        if app.id in seen:
+            issues.append(ScoreIssue(
+                filename, row_no, COL_NUMBER if number else COL_CODE,
+                f"申报对象 {app.submission_no} 重复（已见于第{seen[app.id]}行）",
+            ))
+            continue
+        seen[app.id] = row_no
+        if raw and not pd.isna(score):
+            rows.append(ScoreRow(app.id, app.submission_no, float(score), row_no))
+    if issues:
+        raise ScoreFileError(issues)
+    return rows
+
+
+@dataclass
+class ImportResult:
+    """What one score file did."""
+
+    file: str
+    inbound_item_id: int
+    imported: int = 0
+    skipped: bool = False  # already handled earlier (same object version)
+    error: str | None = None
+
+
+def import_score_data(
+    session: Session,
+    blobs: BlobStore,
+    *,
+    season: Season,
+    data: bytes,
+    filename: str,
+    channel: str = "local",
+    source_key: str | None = None,
+    actor: str = ACTOR,
+) -> ImportResult:
+    """Archive one score file, validate it and import it all-or-nothing (in the caller's transaction).
+
+    A file seen before (same channel and source key) is skipped. A bad file is recorded as a problem
+    (the archived original is kept) and ScoreFileError is raised after the problem is flushed; the caller
+    decides whether to commit the record (``import_scores`` does) — no score from it is written either way.
+    """
+    from award.blobs import sha256_bytes
+
+    key = source_key or f"upload:{filename}:{sha256_bytes(data)}"
+    archived = archive_inbound(
+        session, blobs, season=season.season_id, channel=channel, source_key=key, data=data,
+        purpose="scores", filename=filename,
+    )
+    item = archived.item
+    if not archived.created and item.status in ("parsed", "failed"):
+        return ImportResult(filename, item.id, skipped=True, error=item.problem)
+    try:
+        rows = validate_scores(read_table(data, filename), filename, session=session, season=season)
+    except ScoreFileError as exc:
+        for issue in exc.issues:
+            record_problem(session, code="scores.invalid", message=str(issue), inbound_item=item, filename=filename)
+        session.flush()
+        raise
+    group_of = {cid: cat.group for cid, cat in season.categories.items()}
+    for row in rows:
+        app = session.get(Application, row.application_id)
+        assert app is not None
+        existing = session.scalar(
+            select(ReviewScore).where(ReviewScore.season == season.season_id, ReviewScore.application_id == app.id)
+        )
+        if existing is None:
+            session.add(ReviewScore(
+                season=season.season_id, application_id=app.id, group=group_of[app.category], score=row.score,
+                source_sha256=item.sha256,
+            ))
+        else:
+            existing.score, existing.source_sha256, existing.group = row.score, item.sha256, group_of[app.category]
+            existing.rank = existing.placement = None
+        transition(session, app, State.REVIEWED, actor=actor, reason="第三方评审得分已导入",
+                   details={"score": row.score, "file": filename, "row": row.row, "source_sha256": item.sha256})
+    item.status = "parsed"
+    session.flush()
+    log.info("imported %d score(s) from %s", len(rows), filename)
+    return ImportResult(filename, item.id, imported=len(rows))
+
+
+def import_scores(rt: Any, *, actor: str = ACTOR) -> list[ImportResult]:
+    """Import every new score file under ``scores/`` in shared storage, each in its own transaction.
+
+    A bad file is recorded (problem + failed inbound item), reported in the result and skipped on later runs
+    until a corrected file (a new object version) arrives.
+    """
+    from award.storage import S3Storage
+    from award.store import session_scope
+
+    channel = "s3" if isinstance(rt.shared, S3Storage) else "local"
+    results: list[ImportResult] = []
+    for obj in rt.shared.list(SCORE_PREFIX):
+        name = PurePosixPath(obj.key).name
+        if not name.lower().endswith(SCORE_SUFFIXES) or name.startswith(("~$", ".")):
+            continue
+        source_key = f"shared:{obj.key}@{obj.etag}"
+        with session_scope(rt.db_url) as session:
+            seen = session.scalar(
+                select(InboundItem).where(InboundItem.channel == channel, InboundItem.source_key == source_key)
+            )
+            if seen is not None and seen.status in ("parsed", "failed"):
+                results.append(ImportResult(obj.key, seen.id, skipped=True, error=seen.problem))
+                continue
+        data = rt.shared.read(obj.key)
+        failure: ScoreFileError | None = None
+        with session_scope(rt.db_url) as session:
+            savepoint = session.begin_nested()
+            try:
+                results.append(import_score_data(
+                    session, rt.blobs, season=rt.season, data=data, filename=obj.key, channel=channel,
+                    source_key=source_key, actor=actor,
+                ))
+                savepoint.commit()
+            except ScoreFileError as exc:
+                savepoint.rollback()  # nothing from the file: no score, no transition
+                failure = exc
+        if failure is not None:
+            with session_scope(rt.db_url) as session:  # the archived original and the problems stay on record
+                archived = archive_inbound(
+                    session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=source_key,
+                    data=data, purpose="scores", filename=obj.key,
+                )
+                for issue in failure.issues:
+                    record_problem(session, code="scores.invalid", message=str(issue), inbound_item=archived.item,
+                                   filename=obj.key)
+                results.append(ImportResult(obj.key, archived.item.id, error=str(failure)))
+            log.warning("score file %s refused (%d issue(s))", obj.key, len(failure.issues))
+    return results
+
+
+# ---------------------------------------------------------------- ranking
+@dataclass(frozen=True)
+class RankInput:
+    """What the ranking looks at for one application."""
+
+    application_id: int
+    submission_no: str
+    score: float
+    priority: bool
+    complete_at: datetime
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One application's place in its group."""
+
+    application_id: int
+    submission_no: str
+    rank: int
+    placement: str  # award | nomination | none
+    score: float
+    priority: bool
+    tie_at_line: bool = False  # same priority and score as someone on the other side of a quota line
+
+
+def rank_key(entry: RankInput) -> tuple[Any, ...]:
+    """The sort key: priority winners first, higher score, earlier complete submission, submission number."""
+    return (not entry.priority, -entry.score, entry.complete_at, entry.submission_no)
+
+
+def rank_group(entries: Sequence[RankInput], quota: Quota) -> list[Ranked]:
+    """Rank one group and fill its places: ``quota.award`` award places, then ``quota.nomination`` places.
+
+    Ties are broken by ``rank_key`` so the order is total; the quota is a hard cap, so a tie straddling a
+    line is never resolved by giving both places (nor by leaving a place empty): the tie-breakers decide and
+    the entries on both sides of the line are flagged ``tie_at_line`` for the leadership group to see.
+    """
+    ordered = sorted(entries, key=rank_key)
+    lines = (quota.award, quota.award + quota.nomination)
+    out: list[Ranked] = []
+    for i, entry in enumerate(ordered):
+        placement = "award" if i < lines[0] else "nomination" if i < lines[1] else "none"
+        tie = False
+        for line in lines:
+            if 0 < line < len(ordered):
+                above, below = ordered[line - 1], ordered[line]
+                if (above.priority, above.score) == (below.priority, below.score) and (
+                    (entry.priority, entry.score) == (above.priority, above.score)
+                ):
+                    tie = True
+        out.append(Ranked(entry.application_id, entry.submission_no, i + 1, placement, entry.score,
+                          entry.priority, tie))
+    return out
+
+
+@dataclass
+class RankingResult:
+    """What ``rank`` did, per group."""
+
+    groups: dict[str, list[Ranked]] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> list[int]:
+        return [r.application_id for g in self.groups.values() for r in g if r.placement != "none"]
+
+    @property
+    def not_recommended(self) -> list[int]:
+        return [r.application_id for g in self.groups.values() for r in g if r.placement == "none"]
+
+
+class RankingError(ValueError):
+    """The ranking cannot run (e.g. an application still waits for its score); nothing was changed."""
+
+
+def priority_keys(season: Season) -> set[str]:
+    """The keys (credit codes / ID numbers) of provincial quality award winners, upper-case."""
+    return {w.key.strip().upper() for w in season.priority_winners}
+
+
+def _complete_at(app: Application) -> datetime:
+    """When the complete application was in: its last material change (a correction), else its receipt."""
+    return app.changed_at or app.received_at
+
+
+def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResult:
+    """Rank every REVIEWED application of the season per group and move it to CANDIDATE / NOT_RECOMMENDED.
+
+    Refused (RankingError, nothing changed) while an application of a group is still PUBLICITY_PASSED without a
+    score, or when a group has already been ranked (a late score cannot reopen the list).
+    """
+    apps = session.scalars(
+        select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
+    ).all()
+    scores = {
+        s.application_id: s
+        for s in session.scalars(select(ReviewScore).where(ReviewScore.season == season.season_id))
+    }
+    winners = priority_keys(season)
+    result = RankingResult()
+    for group in ("organization", "individual"):
+        members = [a for a in apps if season.category(a.category).group == group]
+        reviewed = [a for a in members if a.state == State.REVIEWED.value]
+        if not reviewed:
+            continue
+        waiting = sorted(a.submission_no for a in members if a.state == State.PUBLICITY_PASSED.value)
+        if waiting:
+            raise RankingError(f"{group}: 以下申报尚无评审得分，不能排序：{', '.join(waiting)}")
+        ranked_before = sorted(a.submission_no for a in members if State(a.state) in RANKED and a.id in scores)
+        if ranked_before:
+            raise RankingError(
+                f"{group}: 本组已排序（{', '.join(ranked_before[:5])} 等），新的评审得分不能改变名单："
+                f"{', '.join(sorted(a.submission_no for a in reviewed))}"
+            )
+        entries = []
+        for app in reviewed:
+            prio = bool(app.priority) or app.applicant.key.strip().upper() in winners
+            app.priority = prio
+            entries.append(RankInput(app.id, app.submission_no, scores[app.id].score, prio, _complete_at(app)))
+        ranked = rank_group(entries, season.quotas[group])
+        by_id = {a.id: a for a in reviewed}
+        for r in ranked:
+            app = by_id[r.application_id]
+            row = scores[r.application_id]
+            row.rank, row.placement, row.priority = r.rank, r.placement, r.priority
+            details = {"group": group, "rank": r.rank, "placement": r.placement, "score": r.score,
+                       "priority": r.priority, "tie_at_line": r.tie_at_line}
+            if r.placement == "none":
+                transition(session, app, State.NOT_RECOMMENDED, actor=actor, reason="排序位于推荐名额之外",
+                           details=details)
+            else:
+                transition(session, app, State.CANDIDATE, actor=actor, reason="排序位于推荐名额之内",
+                           details=details)
+        audit(session, actor=actor, entity_type="ranking", entity_id=None, action="rank",
+              reason=f"{group} 组排序", details={"group": group, "quota": season.quotas[group].model_dump(),
+                                                  "order": [r.submission_no for r in ranked]})
+        result.groups[group] = ranked
+    session.flush()
+    return result
+
+
+def ranking_table(session: Session, season: Season) -> list[dict[str, Any]]:
+    """The current ranking as rows (for reports and the approval step; no ID numbers or phones)."""
+    rows = session.execute(
+        select(ReviewScore, Application, Applicant)
+        .join(Application, ReviewScore.application_id == Application.id)
+        .join(Applicant, Application.applicant_id == Applicant.id)
+        .where(ReviewScore.season == season.season_id, ReviewScore.rank.is_not(None))
+        .order_by(ReviewScore.group, ReviewScore.rank)
+    ).all()
+    return [
+        {"group": s.group, "rank": s.rank, "placement": s.placement, "score": s.score, "priority": s.priority,
+         "submission_no": a.submission_no, "name": p.name, "category": a.category, "state": a.state}
+        for s, a, p in rows
+    ]
