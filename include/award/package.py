@@ -9,8 +9,8 @@ approval, ``export_package`` uploads it to the national storage location and que
 version), and ``notify_applicants`` tells every ranked applicant the result.
 
 Every public function takes a ``Runtime`` and runs its own transactions, so each DAG task is one call.
-Heavy libraries (python-docx, openpyxl) are imported inside functions: the deadline-alert callback
-``export_overdue_alert`` lives here and must import cheaply in the triggerer.
+Heavy libraries (python-docx, openpyxl) are imported inside functions. The deadline-alert callback lives in
+the cheap module award.alerts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from award.blobs import CHUNK, sha256_file
-from award.clock import TZ, now
+from award.clock import now
 from award.config import Season
 
 log = logging.getLogger(__name__)
@@ -929,16 +929,12 @@ def notify_applicants(rt: Any) -> dict[str, int]:
     return counts
 
 
-# ---------------------------------------------------------------- schedule and deadline alert
+# ---------------------------------------------------------------- schedule
 def export_due_at(season: Season) -> datetime:
-    """When the export should start: 09:00 on the ``export_lead_workdays``-th working day before the deadline."""
-    from award.calendar import default_calendar
+    """When the export is due (see award.alerts.export_due_at)."""
+    from award.alerts import export_due_at as due
 
-    deadline = season.dates.national_deadline
-    lead = season.dates.export_lead_workdays
-    day = deadline.date() if lead == 0 else default_calendar(tuple(season.calendar_overrides)).workdays_before(
-        deadline.date(), lead)
-    return datetime.combine(day, time(9, 0), tzinfo=TZ)
+    return due(season)
 
 
 def export_state(rt: Any) -> dict[str, Any]:
@@ -948,31 +944,3 @@ def export_state(rt: Any) -> dict[str, Any]:
     due = export_due_at(rt.season)
     return {"sent": sent, "due_at": due.isoformat(), "overdue": (not sent) and now() >= due,
             "candidates": work["count"], "latest_version": work["latest_version"], "reason": work["reason"]}
-
-
-def _enqueue_overdue(season_file: str | None) -> str:
-    from award.config import load_season
-    from award.mail.outbox import enqueue
-    from award.store import session_scope
-    from award.store.db import default_url
-
-    season = load_season(season_file)
-    unit = season.recommending_unit
-    with session_scope(default_url()) as session:
-        row, _ = enqueue(
-            session, key=f"recommendation:staff_notice:export-overdue:{season.season_id}:{now().date().isoformat()}",
-            template="staff_notice", to=[str(unit.ops_email)],
-            context={"greeting": "运维值班同事", "unit": unit, "season_label": season_label(season),
-                     "title": "推荐材料尚未按时报送国家市场监督管理总局",
-                     "text": (f"国家截止时间为 {season.dates.national_deadline:%Y-%m-%d %H:%M}，"
-                              "recommendation 流程尚未完成报送，请立即在 Airflow 中检查（审定、校验或报送步骤）。"),
-                     "items": []},
-        )
-        return f"outbox e-mail {row.id}"
-
-
-async def export_overdue_alert(season_file: str | None = None, context: Any = None) -> str:
-    """Airflow deadline-alert callback (runs in the triggerer): queue a staff notice to ops."""
-    import asyncio
-
-    return await asyncio.to_thread(_enqueue_overdue, season_file)

@@ -1,0 +1,68 @@
+"""Cheap-to-import pieces of the recommendation schedule: the export due time and the deadline-alert callback.
+
+The Airflow deadline alert's AsyncCallback is imported by path in the triggerer (and resolved when DAG files
+are parsed), so this module imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from award.clock import TZ
+from award.config import Season
+
+
+def export_due_at(season: Season) -> datetime:
+    """When the export is due: 09:00 on the ``export_lead_workdays``-th working day before the national deadline."""
+    from award.calendar import default_calendar
+
+    deadline = season.dates.national_deadline
+    lead = season.dates.export_lead_workdays
+    day = deadline.date() if lead == 0 else default_calendar(tuple(season.calendar_overrides)).workdays_before(
+        deadline.date(), lead)
+    return datetime.combine(day, time(9, 0), tzinfo=TZ)
+
+
+def alert_interval(season: Season) -> timedelta:
+    """The deadline alert's offset from the national deadline (negative: it fires at the export due time).
+
+    A year the working-day calendar does not know falls back to the deadline itself (never fails a DAG parse).
+    """
+    try:
+        return export_due_at(season) - season.dates.national_deadline
+    except ValueError:
+        return timedelta(0)
+
+
+def _enqueue_overdue(season_file: str | None) -> str:
+    from award.clock import now
+    from award.config import load_season
+    from award.mail.outbox import enqueue
+    from award.package import export_state, season_label
+    from award.runtime import Runtime
+    from award.store import session_scope
+
+    season = load_season(season_file)
+    state = export_state(Runtime.from_env(season_file=season_file))
+    if state["sent"]:
+        return "already exported"
+    unit = season.recommending_unit
+    with session_scope(Runtime.from_env(season_file=season_file).db_url) as session:
+        row, _ = enqueue(
+            session, key=f"recommendation:staff_notice:export-overdue:{season.season_id}:{now().date().isoformat()}",
+            template="staff_notice", to=[str(unit.ops_email)],
+            context={"greeting": "运维值班同事", "unit": unit, "season_label": season_label(season),
+                     "title": "推荐材料尚未按时报送国家市场监督管理总局",
+                     "text": (f"国家截止时间为 {season.dates.national_deadline:%Y-%m-%d %H:%M}，计划报送时间 "
+                              f"{export_due_at(season):%Y-%m-%d %H:%M} 已到，recommendation 流程尚未完成报送"
+                              f"（{state['reason']}）。请立即在 Airflow 中检查审定、校验或报送步骤。"),
+                     "items": []},
+        )
+        return f"outbox e-mail {row.id}"
+
+
+async def export_overdue_alert(season_file: str | None = None, context: Any = None) -> str:
+    """Airflow deadline-alert callback (runs in the triggerer): queue a staff notice to ops via the outbox."""
+    return await asyncio.to_thread(_enqueue_overdue, season_file)
