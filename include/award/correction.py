@@ -117,7 +117,6 @@ def mail_context(app: Application, season: Season, **extra: Any) -> dict[str, An
         "unit": season.recommending_unit,
         "season_label": f"{season.award.edition}{season.award.name}",
         "submission_no": app.submission_no,
-        "name": name,
         "category_label": season.category(app.category).label,
         "provincial_deadline": season.dates.provincial_deadline,
         **extra,
