@@ -39,7 +39,8 @@ def test_drain_sends_once_with_chinese_attachment(db_url: str, season, smtp_serv
     (mail,) = smtp_server.messages
     assert mail.rcpt_tos == ["applicant@example.com"]
     assert mail.subject == "【第五届中国质量奖】材料已收到"
-    assert "您的申报材料已收到。" in mail.text()
+    assert "您的申报材料已收到。" in mail.text() and "<br>" not in mail.text()
+    assert mail.text().startswith("王经理：\n")
     assert mail.attachments() == {"受理回执.pdf": b"%PDF-1.4 test"}
     assert mail.message["Message-ID"].endswith("@award.local>")
 

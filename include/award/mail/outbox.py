@@ -198,7 +198,7 @@ class YagmailSender:
         attachments: Sequence[OutgoingAttachment],
         message_id: str,
     ) -> str:
-        import yagmail
+        import html
 
         files = []
         for att in attachments:
@@ -207,17 +207,40 @@ class YagmailSender:
             files.append(handle)
         address = self.user or self.from_addr  # yagmail logs in as the sender address
         user = {address: self.from_name} if self.from_name else address
-        client = yagmail.SMTP(
+        client = _plain_text_smtp_class()(
             user=user, password=self.password, host=self.host, port=self.port,
             smtp_ssl=self.ssl, smtp_starttls=self.starttls, smtp_skip_login=self.password is None,
             soft_email_validation=False, timeout=self.timeout,
         )
+        client.plain_text = text
         try:
             client.send(
-                to=list(to), cc=list(cc) or None, subject=subject, contents=[yagmail.raw(text)],
+                to=list(to), cc=list(cc) or None, subject=subject, contents=[html.escape(text)],
                 attachments=files or None, message_id=message_id, group_messages=False,
                 prettify_html=False,
             )
         finally:
             client.close()
         return message_id
+
+
+def _plain_text_smtp_class() -> type:
+    """yagmail.SMTP whose text/plain alternative is the text itself (yagmail puts ``<br>`` into it)."""
+    import email
+    import email.policy
+
+    import yagmail
+
+    class PlainTextSMTP(yagmail.SMTP):  # type: ignore[misc]
+        plain_text: str = ""
+
+        def prepare_send(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:
+            recipients, msg_string = super().prepare_send(*args, **kwargs)
+            msg = email.message_from_string(msg_string, policy=email.policy.compat32)
+            for part in msg.walk():
+                if part.get_content_type() == "text/plain" and not part.get_filename():
+                    part.set_payload(self.plain_text, charset="utf-8")
+                    break
+            return recipients, msg.as_string()
+
+    return PlainTextSMTP
