@@ -142,8 +142,8 @@ def recommendation() -> None:
         body="{{ ti.xcom_pull(task_ids='approval_gate', key='body') }}",
         options=[APPROVE, REJECT],
         params={
-            "approver": Param("", type="string", minLength=1, title="审定人", description="签批的领导小组成员姓名"),
-            "opinion": Param("", type="string", minLength=1, title="推荐意见", description="领导小组的审定意见"),
+            "approver": Param("", type="string", title="审定人", description="签批的领导小组成员姓名"),
+            "opinion": Param("", type="string", title="推荐意见", description="领导小组的审定意见"),
             "doc_number": Param("", type="string", title="发文字号",
                                 description="推荐函文号：填序号（如 45）或完整文号"),
         },
@@ -230,4 +230,4 @@ def recommendation() -> None:
     done = notify_applicants(export(verify(compiled)))
     [done, stop] >> ensure_exported()
 
-recommendation()
+recommendation_dag = recommendation()

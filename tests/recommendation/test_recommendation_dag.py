@@ -1,0 +1,154 @@
+"""The recommendation DAG end to end with dag.test(): approval gate, leadership HITL, compile, verify, export.
+
+The HITL answer goes through Airflow's own code path, as in tests/publicity: a background thread waits until
+the ``approval`` task is parked in ``awaiting_input`` and PATCHes
+``/api/v2/dags/recommendation/dagRuns/{run}/taskInstances/approval/-1/hitlDetails`` on the real core API app
+(FastAPI TestClient, simple auth manager, a JWT for the user "办公室") — the handler the Required Actions UI
+calls. dag.test() (main thread) sees the task rescheduled and resumes it with the answer.
+
+The candidates start CANDIDATE_CONFIRMED (the candidate publicity is the publicity DAG's, tested there), so the
+run goes: import_scores (none) -> rank (nothing) -> no_publicity -> approval_gate -> approval -> ... -> export.
+
+dag.test() cannot run a DAG that has a deadline alert on Airflow 3.3.2: at the run's success it looks the
+alerts up by id (``DeadlineAlertModel.get_by_id(alert_id)`` in DagRun.update_state) but dag.test()'s
+scheduler DAG holds the decoded alerts, not their database ids (StatementError "'dict' object has no
+attribute 'hex'"). The run test therefore removes the alert from its copy of the DAG; the alert itself is
+checked separately (configuration, and the callback run as the triggerer would run it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+from sqlalchemy import select
+
+from award.blobs import LocalBlobStore
+from award.mail.outbox import drain
+from award.states import State, transition
+from award.store import session_scope
+from award.store.models import Application, AuditEvent, OutboxEmail, Package
+
+from .factory import make_app
+
+ANSWER = {"chosen_options": ["同意推荐"],
+          "params_input": {"approver": "张局长", "opinion": "同意推荐以上单位和个人", "doc_number": "45"}}
+
+
+def _answer_hitl(stop: threading.Event, answered: list[str]) -> None:
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app("core"))
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="办公室", role="admin"))
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        with create_session() as session:
+            parked = [(ti.dag_id, ti.run_id, ti.task_id, ti.map_index) for ti in session.scalars(
+                select(TaskInstance).where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                                           TaskInstance.dag_id == "recommendation"))]
+        for dag_id, run_id, task_id, map_index in parked:
+            url = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
+            resp = client.patch(url, json=ANSWER, headers=headers)
+            assert resp.status_code in (200, 409), resp.text
+            if resp.status_code == 200:
+                answered.append(task_id)
+        time.sleep(0.5)
+
+
+def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_path, monkeypatch, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    db_url = f"sqlite:///{tmp_path / 'award.db'}"
+    from award.store.db import migrate
+
+    migrate(db_url)
+    for name, value in {
+        "AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"), "AWARD_BLOB_URL": str(tmp_path / "blobs"),
+        "AWARD_FAKE_NOW": "2023-06-12T10:00:00+08:00",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "办公室:admin",
+        "AIRFLOW_CONN_SMTP_DEFAULT": (f'{{"conn_type": "smtp", "host": "{smtp_server.host}", "port": {smtp_server.port},'
+                                      ' "extra": {"disable_ssl": true, "disable_tls": true}}'),
+    }.items():
+        monkeypatch.setenv(name, value)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(db_url) as s:
+        made = [make_app(s, season, blobs, n=1, state=State.CANDIDATE_CONFIRMED, score=90),
+                make_app(s, season, blobs, n=2, category="individual", state=State.CANDIDATE_CONFIRMED, score=88),
+                make_app(s, season, blobs, n=3, state=State.REVIEWED, score=40, materials=False)]
+        transition(s, s.get(Application, made[2].app_id), State.NOT_RECOMMENDED, actor="test", reason="名额外")
+
+    from recommendation import recommendation_dag
+
+    recommendation_dag.deadline = None  # see the module docstring
+    stop, answered = threading.Event(), []
+    helper = threading.Thread(target=_answer_hitl, args=(stop, answered), daemon=True)
+    helper.start()
+    try:
+        run = recommendation_dag.test()
+    finally:
+        stop.set()
+        helper.join(10)
+    assert str(run.state) == "success", run.state
+    assert answered == ["approval"]
+    with session_scope(db_url) as s:
+        package = s.scalars(select(Package)).one()
+        assert (package.status, package.approved_by, package.approval_text) == ("sent", "张局长", "同意推荐以上单位和个人")
+        assert package.manifest["doc_number"] == "浙市监质函〔2023〕45号"
+        assert package.manifest["responded_by"] == "办公室"
+        assert {a.state for a in s.scalars(select(Application))} == {"exported", "not_recommended"}
+        approval = s.scalars(select(AuditEvent).where(AuditEvent.action == "approve")).one()
+        assert approval.actor == "张局长" and approval.reason == "同意推荐以上单位和个人"
+        templates = sorted(m.template for m in s.scalars(select(OutboxEmail)))
+    assert templates == ["national_submission", "result_not_recommended", "result_recommended", "result_recommended"]
+
+    rerun = recommendation_dag.test()  # nothing new: no approval asked, nothing sent again
+    assert str(rerun.state) == "success"
+    assert answered == ["approval"]
+    drain(partial(session_scope, db_url), smtp_server.sender(), blobs.get_bytes)
+    unit = season.recommending_unit
+    national = smtp_server.to(str(season.national.recipient_email))
+    assert [m.subject for m in national] == [f"{unit.name}+{unit.contact}+{unit.phone}"]
+    assert "推荐函.docx" in national[0].attachments()
+
+
+def test_deadline_alert_configuration_and_callback(season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """FIXED_DATETIME(national deadline) with a negative interval to 09:00, 5 working days earlier; the callback
+    (imported by path, as the triggerer does) queues one staff notice to ops while the export is not done."""
+    import asyncio
+    from datetime import datetime
+
+    from airflow._shared.module_loading import import_string
+
+    from award.clock import TZ
+
+    db_url = f"sqlite:///{tmp_path / 'award.db'}"
+    from award.store.db import migrate
+
+    migrate(db_url)
+    monkeypatch.setenv("AWARD_DB_URL", db_url)
+    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
+    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-12T09:00:00+08:00")
+    import importlib
+
+    import recommendation
+
+    dag = importlib.reload(recommendation).recommendation_dag
+    (alert,) = dag.deadline
+    assert alert.reference.serialize_reference()["datetime"] == season.dates.national_deadline.timestamp()
+    fires_at = season.dates.national_deadline + alert.interval
+    assert fires_at == datetime(2023, 6, 12, 9, 0, tzinfo=TZ)  # 5 working days before Mon 19 June
+    assert alert.callback.path == "award.alerts.export_overdue_alert"
+    with session_scope(db_url) as s:
+        make_app(s, season, LocalBlobStore(tmp_path / "blobs"), n=1, state=State.CANDIDATE_CONFIRMED, score=90)
+    callback = import_string(alert.callback.path)
+    assert asyncio.run(callback(**alert.callback.kwargs)).startswith("outbox e-mail")
+    asyncio.run(callback(**alert.callback.kwargs))  # the same day: one notice
+    with session_scope(db_url) as s:
+        notices = s.scalars(select(OutboxEmail).where(OutboxEmail.template == "staff_notice")).all()
+    assert len(notices) == 1 and notices[0].to_addrs == [str(season.recommending_unit.ops_email)]
+    assert "尚未按时报送" in notices[0].subject
