@@ -34,7 +34,7 @@ class BlobStore(Protocol):
     """What every backend offers."""
 
     def put_bytes(self, data: bytes) -> BlobRef: ...
-    def put_file(self, path: Path) -> BlobRef: ...
+    def put_file(self, path: Path, *, link: bool = False) -> BlobRef: ...
     def get_bytes(self, sha256: str) -> bytes: ...
     def open(self, sha256: str) -> IO[bytes]: ...
     def exists(self, sha256: str) -> bool: ...
@@ -98,7 +98,18 @@ class LocalBlobStore:
             fh.write(data)
         return self._install(Path(tmp), sha, len(data))
 
-    def put_file(self, path: Path) -> BlobRef:
+    def put_file(self, path: Path, *, link: bool = False) -> BlobRef:
+        """Store a file; with ``link`` a hard link replaces the copy (the file must then never be modified)."""
+        if link:
+            sha, size = sha256_file(path)
+            target = self.path(sha)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError:  # another file system: copy after all
+                    return self.put_file(path)
+            return BlobRef(sha, size, target.as_uri())
         digest = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
@@ -161,7 +172,7 @@ class S3BlobStore:
             )
         return BlobRef(sha, len(data), self.uri(sha))
 
-    def put_file(self, path: Path) -> BlobRef:
+    def put_file(self, path: Path, *, link: bool = False) -> BlobRef:
         sha, size = sha256_file(path)
         if not self.exists(sha):
             self.client.upload_file(str(path), self.bucket, self.key(sha), ExtraArgs={"Metadata": {"sha256": sha}})

@@ -624,7 +624,7 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
     zip_path = base / f"{folder_name}.zip"
     zip_folder(folder, zip_path, order)
 
-    zip_ref = rt.blobs.put_file(zip_path)
+    zip_ref = rt.blobs.put_file(zip_path, link=True)  # the package folder is never edited in place
     docs = {}
     for key in ("letter", "summary_docx", "summary_xlsx", "manifest", "print_list"):
         ref = rt.blobs.put_file(folder / names[key])
