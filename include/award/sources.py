@@ -1,0 +1,388 @@
+"""Where inbound objects come from: mailboxes (a local Maildir, or IMAP) and shared storage (folder or S3).
+
+Every source archives first (``award.archive.archive_inbound``) and only then marks the original as taken:
+
+* ``MaildirSource``: a Maildir folder read with ``mailbox.Maildir``; a taken message is renamed into the
+  ``.processed`` sub-folder with the Seen flag (atomic rename on the same file system), never deleted.
+  Source key ``maildir:<folder>:<maildir key>``.
+* ``ImapSource``: ``UID SEARCH`` above the stored cursor and ``UID FETCH BODY.PEEK[]`` (nothing is marked seen on
+  read); UIDVALIDITY and the last UID are kept in ``MailboxCursor``. After the archive rows and the cursor are
+  committed, the message is flagged ``\\Seen $Archived`` and moved to the processed folder with ``UID MOVE``
+  (RFC 6851), or, without MOVE, copied there and left flagged in place (never deleted or expunged).
+  Source key ``imap:<user@host>:<folder>:<uidvalidity>:<uid>``.
+* ``fetch_storage``: lists a shared-storage prefix; an object is taken once per (key, ETag): source key
+  ``<key>@<etag>``, so a changed object becomes a new version.
+
+``fetch_mail(session, rt, source, classify)`` is the entry point other stages use (publicity reads the
+objections mailbox with ``purpose="objection"``). The default classifier tags department replies
+``opinion`` (sender is a configured department address, or the subject carries an opinion token) and
+everything else ``application``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import imaplib
+import logging
+import os
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from award.archive import archive_inbound
+from award.config import Season
+from award.store.models import InboundItem, MailboxCursor
+
+log = logging.getLogger(__name__)
+
+OPINION_TOKEN = re.compile(r"YJ-\d{4}-[a-z0-9_]+-[0-9a-f]{6}")
+PROCESSED_FOLDER = "processed"
+ARCHIVED_FLAG = "$Archived"
+BATCH = 50
+
+Classifier = Callable[[str, str], str]
+
+
+class SourceError(RuntimeError):
+    """A mail source cannot be read (connection, login or folder problem); names the source."""
+
+
+@dataclass(frozen=True)
+class MailItem:
+    """One raw message read from a source, not yet marked as taken."""
+
+    source_key: str
+    data: bytes
+    handle: Any  # the source's own reference (Maildir key, IMAP UID)
+
+
+class MailSource(Protocol):
+    """What ``fetch_mail`` needs from a mailbox."""
+
+    channel: str
+    name: str
+
+    def messages(self, session: Session) -> Iterator[MailItem]: ...
+    def advance(self, session: Session, items: list[MailItem]) -> None: ...
+    def mark_processed(self, items: list[MailItem]) -> None: ...
+    def close(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+
+def header_summary(data: bytes) -> tuple[str, str]:
+    """(sender address, subject) of a raw message, decoded; ("", "") when the headers are unreadable."""
+    from award.mail.inbound import _raw_header, decode_words, sender_display
+
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+        _name, addr = sender_display(msg)
+        subject = decode_words(_raw_header(msg, "Subject") or "").strip()
+    except Exception:  # noqa: BLE001 - the message is archived anyway; parsing problems surface later
+        return "", ""
+    return addr.lower(), subject
+
+
+def purpose_classifier(season: Season, default: str = "application") -> Classifier:
+    """Classifier tagging department replies ``opinion`` (by sender or subject token), else ``default``."""
+    departments = {str(d.email).lower() for d in season.departments}
+
+    def classify(sender: str, subject: str) -> str:
+        if sender.lower() in departments or OPINION_TOKEN.search(subject or ""):
+            return "opinion"
+        return default
+
+    return classify
+
+
+# ------------------------------------------------------------------------------------------ Maildir
+
+
+class MaildirSource:
+    """A Maildir folder (``<root>/<folder>``); taken messages move to ``<root>/<folder>/.processed``."""
+
+    channel = "maildir"
+
+    def __init__(self, root: str | Path, folder: str = "office") -> None:
+        import mailbox
+
+        self.root = Path(root)
+        self.folder = folder
+        self.name = f"maildir:{folder}"
+        self.path = self.root / folder
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.box = mailbox.Maildir(str(self.path), factory=None, create=True)
+        try:
+            self.processed = self.box.get_folder(PROCESSED_FOLDER)
+        except mailbox.NoSuchMailboxError:
+            self.processed = self.box.add_folder(PROCESSED_FOLDER)
+
+    def messages(self, session: Session) -> Iterator[MailItem]:
+        for key in sorted(self.box.keys()):
+            try:
+                data = self.box.get_bytes(key)
+            except KeyError:  # taken by a concurrent run meanwhile
+                continue
+            yield MailItem(f"maildir:{self.folder}:{key}", data, key)
+
+    def advance(self, session: Session, items: list[MailItem]) -> None:
+        """Nothing to record: a taken message leaves the folder."""
+
+    def mark_processed(self, items: list[MailItem]) -> None:
+        target = Path(self.processed._path) / "cur"  # noqa: SLF001 - mailbox has no public path API
+        for item in items:
+            try:
+                rel = self.box._lookup(item.handle)  # noqa: SLF001
+            except KeyError:
+                continue
+            os.replace(Path(self.box._path) / rel, target / f"{item.handle}:2,S")  # noqa: SLF001
+        self.box._refresh()  # noqa: SLF001
+
+    def close(self) -> None:
+        self.box.close()
+
+
+# ------------------------------------------------------------------------------------------ IMAP
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """How to reach an IMAP mailbox (filled from the ``award_imap`` Airflow connection by the DAG layer)."""
+
+    host: str
+    port: int = 993
+    user: str = ""
+    password: str = ""
+    use_ssl: bool = True
+    starttls: bool = False
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    timeout: float = 60
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> ImapSettings:
+        """From an Airflow Connection-like object (host, port, login, password, ``extra_dejson``)."""
+        extra = dict(getattr(conn, "extra_dejson", {}) or {})
+        use_ssl = str(extra.get("use_ssl", True)).lower() not in ("false", "0", "no")
+        return cls(
+            host=conn.host or "127.0.0.1",
+            port=int(conn.port or (993 if use_ssl else 143)),
+            user=conn.login or "",
+            password=conn.password or "",
+            use_ssl=use_ssl,
+            starttls=str(extra.get("starttls", False)).lower() in ("true", "1", "yes"),
+            folder=extra.get("folder", "INBOX"),
+            processed_folder=extra.get("processed_folder", "Processed"),
+        )
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ImapSource:
+    """An IMAP folder read by UID above a stored cursor; taken messages are flagged and moved, never deleted."""
+
+    channel = "imap"
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self.mailbox_id = f"{settings.user}@{settings.host}"
+        self.name = f"imap:{self.mailbox_id}:{settings.folder}"
+        self.uidvalidity = 0
+        self.capabilities: set[str] = set()
+        self.conn = self._connect()
+
+    def _connect(self) -> imaplib.IMAP4:
+        s = self.settings
+        try:
+            if s.use_ssl:
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    s.host, s.port, ssl_context=ssl.create_default_context(), timeout=s.timeout
+                )
+            else:
+                conn = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
+                if s.starttls:
+                    conn.starttls(ssl.create_default_context())
+            conn.login(s.user, s.password)
+            typ, caps = conn.capability()  # servers list more capabilities (MOVE) after login
+            self.capabilities = set((caps[0] or b"").decode("ascii", "replace").upper().split()) if typ == "OK" else set()
+            typ, data = conn.select(_quote(s.folder))
+            if typ != "OK":
+                raise SourceError(f"{self.name}: cannot select folder: {data!r}")
+            typ, data = conn.response("UIDVALIDITY")
+            if not data or data[0] is None:
+                typ, data = conn.status(_quote(s.folder), "(UIDVALIDITY)")
+                match = re.search(rb"UIDVALIDITY (\d+)", data[0] or b"")
+                self.uidvalidity = int(match.group(1)) if match else 0
+            else:
+                self.uidvalidity = int(data[0])
+            conn.create(_quote(s.processed_folder))  # NO when it exists: fine
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise SourceError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        return conn
+
+    def _cursor(self, session: Session) -> MailboxCursor:
+        cur = session.scalar(
+            select(MailboxCursor).where(
+                MailboxCursor.mailbox == self.mailbox_id, MailboxCursor.folder == self.settings.folder
+            )
+        )
+        if cur is None:
+            cur = MailboxCursor(mailbox=self.mailbox_id, folder=self.settings.folder, uidvalidity=self.uidvalidity,
+                                last_uid=0)
+            session.add(cur)
+            session.flush()
+        elif cur.uidvalidity != self.uidvalidity:
+            log.warning("%s: UIDVALIDITY changed (%s -> %s); reading the folder again", self.name,
+                        cur.uidvalidity, self.uidvalidity)
+            cur.uidvalidity = self.uidvalidity
+            cur.last_uid = 0
+        return cur
+
+    def messages(self, session: Session) -> Iterator[MailItem]:
+        last = self._cursor(session).last_uid
+        typ, data = self.conn.uid("SEARCH", None, f"UID {last + 1}:*")
+        if typ != "OK":
+            raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
+        uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+        for uid in uids:
+            typ, fetched = self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+            raw = next((part[1] for part in fetched if isinstance(part, tuple)), None) if typ == "OK" else None
+            if raw is None:
+                log.warning("%s: UID %s vanished before it was read", self.name, uid)
+                continue
+            yield MailItem(f"imap:{self.mailbox_id}:{self.settings.folder}:{self.uidvalidity}:{uid}", raw, uid)
+
+    def advance(self, session: Session, items: list[MailItem]) -> None:
+        if items:
+            cur = self._cursor(session)
+            cur.last_uid = max(cur.last_uid, *(int(i.handle) for i in items))
+
+    def mark_processed(self, items: list[MailItem]) -> None:
+        if not items:
+            return
+        uids = ",".join(str(i.handle) for i in items)
+        self.conn.uid("STORE", uids, "+FLAGS", f"(\\Seen {ARCHIVED_FLAG})")
+        target = _quote(self.settings.processed_folder)
+        if "MOVE" in self.capabilities or "MOVE" in self.conn.capabilities:
+            typ, data = self.conn.uid("MOVE", uids, target)
+        else:
+            typ, data = self.conn.uid("COPY", uids, target)
+        if typ != "OK":
+            log.warning("%s: could not move UIDs to %s: %r (they stay flagged)", self.name, target, data)
+
+    def close(self) -> None:
+        try:
+            self.conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+# ------------------------------------------------------------------------------------------ entry points
+
+
+def fetch_mail(
+    session: Session,
+    rt: Any,
+    source: MailSource,
+    classify: Classifier | None = None,
+    *,
+    purpose: str | None = None,
+    limit: int | None = None,
+) -> list[int]:
+    """Archive every new message of ``source``; return the ids of the InboundItems created.
+
+    ``purpose`` forces one purpose (e.g. ``"objection"``); otherwise ``classify(sender, subject)`` decides
+    (default: ``purpose_classifier(rt.season)``). Commits every ``BATCH`` messages, then marks them taken.
+    """
+    if purpose is None and classify is None:
+        classify = purpose_classifier(rt.season)
+    created: list[int] = []
+    batch: list[MailItem] = []
+
+    def flush() -> None:
+        source.advance(session, batch)
+        session.commit()
+        source.mark_processed(batch)
+        batch.clear()
+
+    for n, item in enumerate(source.messages(session), start=1):
+        sender, subject = header_summary(item.data)
+        item_purpose = purpose or (classify(sender, subject) if classify else "application")
+        archived = archive_inbound(
+            session, rt.blobs, season=rt.season.season_id, channel=source.channel, source_key=item.source_key,
+            data=item.data, purpose=item_purpose, filename=None, sender=sender or None, subject=subject or None,
+        )
+        if archived.created:
+            created.append(archived.item.id)
+        batch.append(item)
+        if len(batch) >= BATCH:
+            flush()
+        if limit is not None and n >= limit:
+            break
+    flush()
+    return created
+
+
+def storage_channel(storage: Any) -> str:
+    """``s3`` or ``local``: the InboundItem channel of a shared-storage backend."""
+    return "s3" if type(storage).__name__ == "S3Storage" else "local"
+
+
+def fetch_storage(
+    session: Session,
+    rt: Any,
+    prefix: str = "incoming/",
+    *,
+    purpose: str = "application",
+    channel: str | None = None,
+) -> list[int]:
+    """Archive every object under ``prefix`` not yet taken in its current version; return new item ids."""
+    channel = channel or storage_channel(rt.shared)
+    objects = rt.shared.list(prefix)
+    keys = [f"{o.key}@{o.etag}" for o in objects]
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        known.update(session.scalars(
+            select(InboundItem.source_key).where(
+                InboundItem.channel == channel, InboundItem.source_key.in_(keys[start:start + 500])
+            )
+        ))
+    created: list[int] = []
+    for n, (obj, key) in enumerate(zip(objects, keys, strict=True), start=1):
+        if key in known:
+            continue
+        data = rt.shared.read(obj.key)
+        archived = archive_inbound(
+            session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=key, data=data,
+            purpose=purpose, filename=obj.key,
+        )
+        if archived.created:
+            created.append(archived.item.id)
+        if n % BATCH == 0:
+            session.commit()
+    session.commit()
+    return created
+
+
+def mail_source_from_env(folder: str = "office", imap: ImapSettings | None = None) -> MailSource:
+    """The mailbox named by ``AWARD_MAIL_SOURCE`` (``maildir``, the default, or ``imap`` with ``imap`` settings)."""
+    kind = os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower()
+    if kind == "imap":
+        if imap is None:
+            raise SourceError("AWARD_MAIL_SOURCE=imap needs IMAP settings (the award_imap connection)")
+        return ImapSource(imap)
+    if kind != "maildir":
+        raise SourceError(f"AWARD_MAIL_SOURCE: unknown source {kind!r} (expected maildir or imap)")
+    from award.runtime import maildir
+
+    return MaildirSource(maildir(), folder)

@@ -1,0 +1,164 @@
+"""Mail and storage sources: archive first, take each message/object once, never delete mail."""
+
+from __future__ import annotations
+
+import imaplib
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from award.blobs import LocalBlobStore
+from award.runtime import Runtime
+from award.sources import (
+    ImapSettings,
+    ImapSource,
+    MaildirSource,
+    fetch_mail,
+    fetch_storage,
+    header_summary,
+    purpose_classifier,
+)
+from award.storage import LocalStorage, S3Storage
+from award.store.db import session_scope
+from award.store.models import InboundItem, MailboxCursor
+
+
+def _raw(subject: str, sender: str = "张三 <zs@example.com>", body: str = "正文") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "zlfzc@scjg.example.gov.cn"
+    msg["Subject"] = subject
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+@pytest.fixture()
+def rt(tmp_path, season, sqlite_url) -> Runtime:
+    return Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+
+
+def _items(url: str) -> list[InboundItem]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(InboundItem).order_by(InboundItem.id)))
+
+
+def test_header_summary_and_classifier(season) -> None:
+    sender, subject = header_summary(_raw("第五届中国质量奖申报材料-某公司"))
+    assert (sender, subject) == ("zs@example.com", "第五届中国质量奖申报材料-某公司")
+    classify = purpose_classifier(season)
+    assert classify("hbt@env.example.gov.cn", "回复") == "opinion"
+    assert classify("x@example.com", "关于征求意见的回复 YJ-2023-env-0a1b2c") == "opinion"
+    assert classify("x@example.com", "申报材料") == "application"
+
+
+def test_maildir_archives_then_moves_never_deletes(tmp_path, rt) -> None:
+    root = tmp_path / "maildir"
+    root.mkdir()
+    box = mailbox.Maildir(str(root / "office"), create=True)
+    box.add(_raw("申报材料-甲公司"))
+    box.add(_raw("征求意见回复", sender="省生态环境厅 <hbt@env.example.gov.cn>"))
+    box.close()
+
+    with session_scope(rt.db_url) as s:
+        ids = fetch_mail(s, rt, MaildirSource(root, "office"))
+    assert len(ids) == 2
+    items = _items(rt.db_url)
+    assert {i.purpose for i in items} == {"application", "opinion"}
+    assert all(i.channel == "maildir" and rt.blobs.exists(i.sha256) for i in items)
+    # moved to .processed with the Seen flag, nothing left in the inbox, nothing deleted
+    box = mailbox.Maildir(str(root / "office"), create=False)
+    assert len(box) == 0
+    processed = box.get_folder("processed")
+    assert len(processed) == 2
+    assert all("S" in m.get_flags() for m in processed)
+    assert {rt.blobs.get_bytes(i.sha256) for i in items} == {processed.get_bytes(k) for k in processed.keys()}
+
+    with session_scope(rt.db_url) as s:  # a re-run takes nothing
+        assert fetch_mail(s, rt, MaildirSource(root, "office")) == []
+    assert len(_items(rt.db_url)) == 2
+
+
+def test_maildir_forced_purpose(tmp_path, rt) -> None:
+    root = tmp_path / "maildir"
+    root.mkdir()
+    box = mailbox.Maildir(str(root / "objections"), create=True)
+    box.add(_raw("对公示对象的异议"))
+    with session_scope(rt.db_url) as s:
+        fetch_mail(s, rt, MaildirSource(root, "objections"), purpose="objection")
+    assert [i.purpose for i in _items(rt.db_url)] == ["objection"]
+
+
+def test_imap_uid_cursor_flags_and_move(dovecot, rt) -> None:
+    """Real Dovecot: UID SEARCH above the cursor, BODY.PEEK, flag + move to Processed; re-runs read nothing."""
+    uids = [dovecot.append(_raw(f"申报材料-{n}")) for n in ("甲", "乙")]
+    settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
+                            use_ssl=False)
+    source = ImapSource(settings)
+    try:
+        with session_scope(rt.db_url) as s:
+            ids = fetch_mail(s, rt, source)
+    finally:
+        source.close()
+    assert len(ids) == 2
+    items = _items(rt.db_url)
+    assert [i.source_key.rsplit(":", 1)[1] for i in items] == [str(u) for u in uids]
+    assert [i.subject for i in items] == ["申报材料-甲", "申报材料-乙"]
+    with session_scope(rt.db_url) as s:
+        cursor = s.scalar(select(MailboxCursor))
+        assert cursor is not None and cursor.last_uid == max(uids)
+
+    conn = imaplib.IMAP4(dovecot.host, dovecot.port)
+    conn.login(dovecot.user, dovecot.password)
+    conn.select("INBOX")
+    assert conn.uid("SEARCH", None, "ALL")[1][0] == b""  # moved out of the inbox
+    conn.select('"Processed"')
+    typ, data = conn.uid("SEARCH", None, "KEYWORD $Archived SEEN")
+    assert len(data[0].split()) == 2  # kept, flagged
+    conn.logout()
+
+    dovecot.append(_raw("申报材料-丙"))
+    source = ImapSource(settings)
+    try:
+        with session_scope(rt.db_url) as s:
+            assert len(fetch_mail(s, rt, source)) == 1
+            assert fetch_mail(s, rt, source) == []
+    finally:
+        source.close()
+    with session_scope(rt.db_url) as s:
+        assert s.scalar(select(func.count(InboundItem.id))) == 3
+
+
+def test_local_storage_key_and_etag(tmp_path, rt) -> None:
+    shared: LocalStorage = rt.shared  # type: ignore[assignment]
+    shared.write("incoming/杭州市/甲公司/申报表.docx", b"v1")
+    shared.write("incoming/杭州市/杭州市推荐函.pdf", b"%PDF-1.4 letter")
+    with session_scope(rt.db_url) as s:
+        assert len(fetch_storage(s, rt)) == 2
+        assert fetch_storage(s, rt) == []
+    path = Path(shared.path("incoming/杭州市/甲公司/申报表.docx"))
+    path.write_bytes(b"version 2")  # a changed object is a new version
+    with session_scope(rt.db_url) as s:
+        assert len(fetch_storage(s, rt)) == 1
+    items = _items(rt.db_url)
+    assert [i.channel for i in items] == ["local"] * 3
+    assert items[-1].filename == "incoming/杭州市/甲公司/申报表.docx"
+    assert rt.blobs.get_bytes(items[-1].sha256) == b"version 2"
+
+
+def test_s3_storage_over_http(s3_bucket, tmp_path, season, sqlite_url) -> None:
+    client, bucket = s3_bucket
+    shared = S3Storage(client, bucket, "shared/")
+    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    shared.write("incoming/宁波市/乙公司/证实性材料1.pdf", b"%PDF-1.4 one")
+    with session_scope(rt.db_url) as s:
+        assert len(fetch_storage(s, rt)) == 1
+        assert fetch_storage(s, rt) == []
+    shared.write("incoming/宁波市/乙公司/证实性材料1.pdf", b"%PDF-1.4 two")
+    with session_scope(rt.db_url) as s:
+        assert len(fetch_storage(s, rt)) == 1
+    items = _items(rt.db_url)
+    assert [i.channel for i in items] == ["s3", "s3"]
+    assert items[0].source_key != items[1].source_key
