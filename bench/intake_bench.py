@@ -1,0 +1,119 @@
+"""Intake benchmark (`make bench`): 1,000 generated applications from the local mailbox and folder into the store.
+
+Set-up (not timed): generate the applications (form .docx, PDF copy, evidence, publicity proof, ...), deliver the
+mailed ones into a Maildir as e-mails and the city batches into the shared folder. Then, in a child process (so
+its peak RSS is its own): archive the mailbox and the folder, parse, match and store everything (``fetch_mail``,
+``fetch_storage``, ``process_pending``) on SQLite. In the same run, the raw baseline: unzip each .docx and parse
+its ``word/document.xml`` with lxml, and hash every file. Targets: >= 50 applications/s, <= 3x the baseline's
+time, peak RSS < 400 MB.
+
+Run: ``.venv/bin/python bench/intake_bench.py [--count 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+FAKE_NOW = "2023-05-20T10:00:00+08:00"  # inside the example season's application period
+
+
+def setup(root: Path, count: int, seed: int) -> None:
+    from award.config import load_season
+    from award.demo.generator import generate
+    from award.demo.setup import deliver
+
+    season = load_season()
+    generate(root / "gen", count, seed, season=season, defect_share=0.0)
+    deliver(root / "gen", root / "maildir", root / "shared")
+
+
+def baseline(root: Path) -> float:
+    """Unzip each .docx and parse document.xml with lxml; hash every file. Returns seconds."""
+    from lxml import etree
+
+    files = sorted(p for p in (root / "gen").rglob("*") if p.is_file() and p.name != "meta.json")
+    start = time.perf_counter()
+    for path in files:
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        if path.suffix == ".docx":
+            with zipfile.ZipFile(path) as zf:
+                etree.fromstring(zf.read("word/document.xml"))
+    return time.perf_counter() - start
+
+
+def child(root: Path) -> None:
+    """Run intake once, print JSON with the time, counts and peak RSS of this process."""
+    os.environ["AWARD_FAKE_NOW"] = FAKE_NOW
+    from award.blobs import LocalBlobStore
+    from award.config import load_season
+    from award.intake import process_pending
+    from award.runtime import Runtime
+    from award.sources import MaildirSource, fetch_mail, fetch_storage
+    from award.storage import LocalStorage
+    from award.store.db import migrate, session_scope
+
+    url = f"sqlite:///{root / 'award.db'}"
+    migrate(url)
+    rt = Runtime(load_season(), url, LocalBlobStore(root / "blobs"), LocalStorage(root / "shared"))
+    start = time.perf_counter()
+    with session_scope(url) as s:
+        mails = fetch_mail(s, rt, MaildirSource(root / "maildir", "office"))
+        objects = fetch_storage(s, rt)
+    archived = time.perf_counter()
+    with session_scope(url) as s:
+        result = process_pending(s, rt)
+    done = time.perf_counter()
+    print(json.dumps({
+        "seconds": done - start, "archive_seconds": archived - start, "process_seconds": done - archived,
+        "mails": len(mails), "objects": len(objects), **result.as_dict(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=2023)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args, _unknown = parser.parse_known_args()
+    if args.child:
+        child(args.child)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        setup(root, args.count, args.seed)
+        print(f"set-up: generated and delivered {args.count} applications in {time.perf_counter() - t0:.1f} s")
+        base = baseline(root)
+        out = subprocess.run([sys.executable, __file__, "--child", str(root)], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return 1
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = res["applications_created"] / res["seconds"]
+    ratio = res["seconds"] / base
+    print(f"intake: {res['applications_created']} applications, {res['materials_added']} materials, "
+          f"{res['mails_queued']} mails queued in {res['seconds']:.2f} s "
+          f"(archive {res['archive_seconds']:.2f} s, process {res['process_seconds']:.2f} s)")
+    print(f"applications/s: {rate:.1f} (target >= 50)")
+    print(f"raw baseline (unzip + lxml document.xml + sha256 of every file): {base:.2f} s; ratio {ratio:.2f} "
+          "(target <= 3)")
+    print(f"peak RSS of the intake process: {res['peak_rss_mb']:.0f} MB (target < 400 MB)")
+    ok = rate >= 50 and ratio <= 3 and res["peak_rss_mb"] < 400 and res["applications_created"] == args.count
+    print("targets met" if ok else "TARGETS NOT MET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,754 @@
+"""Intake: turn archived inbound items (e-mails, city uploads) into applicants, applications and materials.
+
+Runs after the sources (``award.sources``) archived everything. For each pending item (status ``archived``,
+purpose ``application``):
+
+* decode (``award.mail.inbound.parse_message``), expand zips safely (``award.archives.expand``), check single
+  files (``check_standalone_file``), convert .doc/.wps forms (``award.convert.convert_many``);
+* classify material kinds by file-name keywords (``templates/intake/rules.yaml``) and by content (a .docx that
+  parses as a form is the form; an unnamed PDF whose text is a form copy is the PDF copy);
+* match the application by season + credit code / ID number from the form, else by the submission number in
+  the subject (``GS-2023-0007``), else (city batches) by the folder already linked; create it otherwise with a
+  submission number ``<prefix>-<year>-<NNNN>`` (unique constraint + retry);
+* add materials (identical content once per application; a newer version of a single-kind material supersedes
+  the older, both kept), set the first state (RECEIVED / LATE after the provincial deadline / INELIGIBLE for
+  defence-industry units), flag applications that came through both mail and a city batch, and queue e-mails
+  (acknowledgment, refused files, late, wrong channel, multi-channel, no usable form) in the outbox.
+
+City batches: ``incoming/<city>/<applicant folder>/...``; the city's own letter ``incoming/<city>/<...推荐函...>``
+becomes a ``city_recommendation`` material of every application of that city's batch. Folder files that arrive
+before their form wait (status ``waiting``) and join the application when the form comes.
+
+Late: an item archived after ``season.dates.provincial_deadline`` is late (the message Date header is only
+information). Materials for an existing application are still accepted until its ``correction_due`` date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from award.archive import record_problem
+from award.archives import ArchiveLimits, Refusal, check_standalone_file, expand, is_archive
+from award.clock import now
+from award.config import Season
+from award.filetypes import extension, guess_content_type, sniff
+from award.forms import FormError, ParsedForm, parse_form
+from award.mail.outbox import enqueue
+from award.states import State, audit, create_application_state
+from award.store.models import Applicant, Application, InboundItem, Material
+
+log = logging.getLogger(__name__)
+
+ACTOR = "intake"
+RULES_FILE = Path(__file__).resolve().parent / "templates" / "intake" / "rules.yaml"
+MAIL_CHANNELS = ("maildir", "imap")
+STORAGE_CHANNELS = ("local", "s3")
+INCOMING = "incoming/"
+SINGLE_KINDS = frozenset({"form_docx", "form_pdf", "publicity_proof", "unit_opinion", "city_recommendation"})
+WORD_OLD = frozenset({".doc", ".wps", ".rtf", ".odt"})
+MB = 1024 * 1024
+
+
+# ------------------------------------------------------------------------------------------ rules
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict[str, Any]:
+    """The classification rules (keywords and labels) from ``templates/intake/rules.yaml``."""
+    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+
+
+def kind_by_name(filename: str) -> str | None:
+    """Material kind suggested by the file name (``form`` for a form of either format), or None."""
+    stem = PurePosixPath(filename).name
+    for rule in rules()["kind_keywords"]:
+        if any(word in stem for word in rule["words"]):
+            return str(rule["kind"])
+    return None
+
+
+def is_city_letter(filename: str) -> bool:
+    """A city's recommendation letter (by name; .pdf/.docx/.doc/.ofd/.jpg...)."""
+    return any(word in PurePosixPath(filename).name for word in rules()["city_letter_words"])
+
+
+def submission_pattern(season: Season) -> re.Pattern[str]:
+    """Regex of this season's submission numbers (``GS-2023-0007``)."""
+    return re.compile(rf"\b{re.escape(season.submission_prefix)}-\d{{4}}-\d{{4,}}\b")
+
+
+def limits_of(season: Season) -> ArchiveLimits:
+    """Archive limits from the season's ``limits`` section."""
+    lim = season.limits
+    return ArchiveLimits(
+        max_total_bytes=lim.zip_max_total_mb * MB, max_ratio=lim.zip_max_ratio, max_members=lim.zip_max_members,
+        max_file_bytes=lim.max_file_mb * MB,
+    )
+
+
+def size_text(size: int) -> str:
+    """Human file size (B, KB, MB)."""
+    if size < 1024:
+        return f"{size} B"
+    if size < MB:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / MB:.1f} MB"
+
+
+# ------------------------------------------------------------------------------------------ files
+
+
+@dataclass
+class FileIn:
+    """One usable file of a submission, with its kind once classified."""
+
+    name: str
+    data: bytes
+    sha256: str
+    item: InboundItem
+    kind: str = "other"
+    form: ParsedForm | None = None
+    content_type: str | None = None
+
+
+@dataclass
+class Refused:
+    """A file that was refused or could not be read, and the reason (Chinese)."""
+
+    filename: str
+    code: str
+    reason: str
+    item: InboundItem
+
+
+@dataclass
+class Submission:
+    """What one mail, or one city-batch applicant folder, brought in."""
+
+    family: str  # mail | city
+    items: list[InboundItem]
+    files: list[FileIn] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    reply_to: str | None = None
+    subject: str = ""
+    city: str | None = None
+    folder: str | None = None
+    received_at: datetime | None = None
+    note: str | None = None  # why no form was usable
+
+
+def unpack(sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits) -> None:
+    """Expand archives and screen single files into ``sub.files`` / ``sub.refused``."""
+    if is_archive(name, data):
+        result = expand(data, name, limits)
+        for r in result.refusals:
+            sub.refused.append(Refused(r.path, r.reason_code, r.reason_text_zh, item))
+        for m in result.files:
+            sub.files.append(FileIn(m.path, m.data, m.sha256, item))
+        return
+    if sniff(data) == "docx" and extension(name) == ".docx" and 0 < len(data) <= limits.max_file_bytes:
+        # screen_docx checks every XML part for DOCTYPE/ENTITY declarations and macro parts (the same safety
+        # as check_standalone_file's full parse, at a fraction of the cost); parse_form screens again anyway
+        from award.forms import screen_docx
+
+        try:
+            screen_docx(data, PurePosixPath(name).name)
+        except FormError as exc:
+            sub.refused.append(Refused(name, "unsafe_document", (
+                f"文档“{PurePosixPath(name).name}”未予接收：{exc.message}。"
+                "请用Word重新“另存为”.docx或导出PDF后提交。"), item))
+            return
+        sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item))
+        return
+    refusal: Refusal | None = check_standalone_file(name, data, limits)
+    if refusal is not None:
+        sub.refused.append(Refused(refusal.path, refusal.reason_code, refusal.reason_text_zh, item))
+        return
+    sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item))
+
+
+def classify(sub: Submission) -> None:
+    """Set each file's kind; parse forms (.docx, and .doc/.wps after conversion)."""
+    from award.convert import convert_many
+
+    to_convert: dict[str, FileIn] = {}
+    for f in sub.files:
+        real = sniff(f.data)
+        by_name = kind_by_name(f.name)
+        f.content_type = guess_content_type(f.name, f.data)
+        if real == "docx":
+            if by_name in (None, "form"):
+                try:
+                    f.form = parse_form(f.data, filename=PurePosixPath(f.name).name)
+                    f.kind = "form_docx"
+                    continue
+                except FormError as exc:
+                    if by_name == "form":
+                        sub.refused.append(Refused(f.name, "form_unreadable", _form_reason(f.name, exc), f.item))
+                        f.kind = "refused"
+                        continue
+            f.kind = by_name if by_name not in (None, "form") else "other"
+        elif real == "pdf":
+            if by_name == "form":
+                f.kind = "form_pdf"
+            elif by_name is not None:
+                f.kind = by_name
+            else:
+                f.kind = "form_pdf" if _is_form_copy(f.data) else "other"
+        elif extension(f.name) in WORD_OLD or real in ("doc", "rtf", "odt"):
+            if by_name in (None, "form"):
+                to_convert[f.name] = f
+            else:
+                f.kind = by_name
+        else:
+            f.kind = by_name if by_name not in (None, "form") else ("evidence" if real in _IMAGES else "other")
+    if to_convert:
+        has_docx_form = any(f.kind == "form_docx" for f in sub.files)
+        results = convert_many({n: f.data for n, f in to_convert.items()})
+        converted: list[FileIn] = []
+        for name, f in to_convert.items():
+            out = results[name]
+            if isinstance(out, bytes):
+                try:
+                    form = parse_form(out, filename=PurePosixPath(name).name)
+                    # the original (.doc/.wps) is kept as "other"; the converted .docx is the form
+                    f.kind = "other"
+                    converted.append(FileIn(
+                        str(PurePosixPath(name).with_suffix("")) + "（转换）.docx", out, hashlib.sha256(out).hexdigest(),
+                        f.item, "form_docx", form, guess_content_type("x.docx", out)))
+                    continue
+                except FormError as exc:
+                    if kind_by_name(name) == "form":
+                        sub.refused.append(Refused(name, "form_unreadable", _form_reason(name, exc), f.item))
+                        f.kind = "refused"
+                        continue
+                    f.kind = "other"
+                    continue
+            if kind_by_name(name) == "form" or not has_docx_form:
+                sub.refused.append(Refused(name, "conversion_failed", out.reason, f.item))
+                f.kind = "refused"
+            else:
+                f.kind = "other"
+        sub.files.extend(converted)
+    sub.files = [f for f in sub.files if f.kind != "refused"]
+
+
+_IMAGES = frozenset({"png", "jpeg", "gif", "bmp", "tiff"})
+
+
+def _form_reason(name: str, exc: FormError) -> str:
+    return f"申报表“{PurePosixPath(name).name}”无法识别：{exc.message}。请使用规定的申报表模板（.docx格式）填写后重新提交。"
+
+
+def _is_form_copy(data: bytes) -> bool:
+    from award.forms import extract_pdf_fields
+
+    try:
+        return bool(extract_pdf_fields(data))
+    except Exception:  # noqa: BLE001 - any unreadable PDF is simply not a form copy
+        return False
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+@dataclass
+class IntakeResult:
+    """What one ``process_pending`` run did (counts only: XCom-safe)."""
+
+    items: int = 0
+    applications_created: int = 0
+    materials_added: int = 0
+    refused_files: int = 0
+    late: int = 0
+    ineligible: int = 0
+    multi_channel: int = 0
+    waiting: int = 0
+    failed: int = 0
+    mails_queued: int = 0
+    touched: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, int]:
+        out = {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+        out["applications_touched"] = len(self.touched)
+        return out
+
+
+class Intake:
+    """One intake run over a session (caches the season's numbers and rules)."""
+
+    def __init__(self, session: Session, rt: Any) -> None:
+        self.session = session
+        self.rt = rt
+        self.season: Season = rt.season
+        self.limits = limits_of(self.season)
+        self.deadline = self.season.dates.provincial_deadline
+        self.number_re = submission_pattern(self.season)
+        self.result = IntakeResult()
+        self._next_no: int | None = None
+        unit = self.season.recommending_unit
+        self.base_ctx = {
+            "unit": unit,
+            "season_label": f"{self.season.award.edition}{self.season.award.name}",
+            "deadline_text": _dt_text(self.deadline),
+        }
+
+    # ---------------------------------------------------------------- helpers
+    def _ctx(self, greeting: str, **extra: Any) -> dict[str, Any]:
+        return {**self.base_ctx, "greeting": greeting, **extra}
+
+    def _mail(self, key: str, template: str, to: Iterable[str | None], app: Application | None, **ctx: Any) -> None:
+        recipients = sorted({t for t in to if t})
+        if not recipients:
+            log.info("no recipient for %s (%s)", template, key)
+            return
+        greeting = ctx.pop("greeting", None) or (app.applicant.contact_name if app and app.applicant.contact_name
+                                                 else "您好")
+        _row, created = enqueue(
+            self.session, key=key, template=template, to=recipients, context=self._ctx(greeting, **ctx),
+            application_id=app.id if app else None,
+        )
+        self.result.mails_queued += int(created)
+
+    def _submission_no(self) -> str:
+        prefix = f"{self.season.submission_prefix}-{self.season.year}-"
+        if self._next_no is None:
+            last = self.session.scalar(
+                select(func.max(Application.submission_no)).where(Application.submission_no.like(f"{prefix}%"))
+            )
+            self._next_no = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+        no = f"{prefix}{self._next_no:04d}"
+        self._next_no += 1
+        return no
+
+    # ---------------------------------------------------------------- entry
+    def run(self, limit: int | None = None) -> IntakeResult:
+        """Process pending mail items, then city folders, then city letters."""
+        s = self.session
+        mail_q = (
+            select(InboundItem)
+            .where(InboundItem.season == self.season.season_id, InboundItem.purpose == "application",
+                   InboundItem.status == "archived", InboundItem.channel.in_(MAIL_CHANNELS))
+            .order_by(InboundItem.id)
+        )
+        if limit:
+            mail_q = mail_q.limit(limit)
+        for n, item in enumerate(s.scalars(mail_q).all(), start=1):
+            self._guarded([item], self.process_mail, item)
+            if n % 50 == 0:
+                s.commit()
+        s.commit()
+        storage = list(s.scalars(
+            select(InboundItem)
+            .where(InboundItem.season == self.season.season_id, InboundItem.purpose == "application",
+                   InboundItem.status.in_(("archived", "waiting")), InboundItem.channel.in_(STORAGE_CHANNELS))
+            .order_by(InboundItem.id)
+        ))
+        folders: dict[str, list[InboundItem]] = defaultdict(list)
+        letters: list[InboundItem] = []
+        for item in storage:
+            parts = PurePosixPath(item.filename or "").parts
+            if len(parts) >= 4 and item.filename.startswith(INCOMING):
+                folders["/".join(parts[:3])].append(item)
+            elif len(parts) == 3 and item.filename.startswith(INCOMING) and is_city_letter(parts[2]):
+                letters.append(item)
+            else:
+                self._bad_location(item)
+        for n, (folder, items) in enumerate(sorted(folders.items()), start=1):
+            self._guarded(items, self.process_folder, items, folder)
+            if n % 50 == 0:
+                s.commit()
+        cities = {PurePosixPath(i.filename or "").parts[1] for i in letters}
+        cities |= {PurePosixPath(f).parts[1] for f in folders}
+        for city in sorted(cities):
+            self._guarded([], self.attach_city_letter, city)
+        s.commit()
+        return self.result
+
+    def _guarded(self, items: list[InboundItem], fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` in a savepoint; a crash marks ``items`` failed and the run goes on."""
+        try:
+            with self.session.begin_nested():
+                fn(*args)
+        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
+            log.exception("intake failed on items %s", [i.id for i in items])
+            for item in items:
+                record_problem(self.session, code="intake_error", message=f"处理失败（{type(exc).__name__}）",
+                               inbound_item=item, status="failed")
+            self.result.failed += len(items)
+
+    def _bad_location(self, item: InboundItem) -> None:
+        record_problem(
+            self.session, code="unexpected_location", inbound_item=item, filename=item.filename, status="failed",
+            message="文件不在 incoming/<市州>/<申报对象>/ 目录结构中，也不是市州推荐函，未作处理，请工作人员核对。",
+        )
+        self.result.failed += 1
+
+    # ---------------------------------------------------------------- mail
+    def process_mail(self, item: InboundItem) -> None:
+        """One archived e-mail: its attachments become one submission."""
+        from award.mail.inbound import parse_message
+
+        self.result.items += 1
+        msg = parse_message(self.rt.blobs.get_bytes(item.sha256))
+        sub = Submission("mail", [item], reply_to=msg.sender_addr or item.sender, subject=msg.subject,
+                         received_at=item.received_at)
+        for att in msg.attachments:
+            if att.origin == "inline" and att.content_type.startswith("image/"):
+                continue  # signatures and logos pasted into the body
+            unpack(sub, item, att.filename, att.data, self.limits)
+        self.submit(sub)
+
+    # ---------------------------------------------------------------- city folders
+    def process_folder(self, items: list[InboundItem], folder: str) -> None:
+        """One applicant folder of a city batch (``incoming/<city>/<applicant>``)."""
+        city = PurePosixPath(folder).parts[1]
+        self.result.items += len([i for i in items if i.status == "archived"])
+        sub = Submission("city", items, city=city, folder=folder, received_at=max(i.received_at for i in items))
+        for item in items:
+            rel = (item.filename or "")[len(folder) + 1:]
+            unpack(sub, item, rel, self.rt.blobs.get_bytes(item.sha256), self.limits)
+        if city not in self.season.province.cities:
+            for item in items:
+                record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
+                               status=None, message=f"“{city}”不是本省市州名称，请工作人员核对。")
+        self.submit(sub)
+
+    # ---------------------------------------------------------------- matching and applying
+    def _find_application(self, sub: Submission, form: ParsedForm | None) -> Application | None:
+        s = self.session
+        if form is not None and form.key:
+            kind = "person" if form.category == "individual" else "organization"
+            app = s.scalar(
+                select(Application).join(Applicant)
+                .where(Application.season == self.season.season_id, Applicant.kind == kind,
+                       Applicant.key == _norm_key(form.key))
+            )
+            if app is not None:
+                return app
+        numbers = self.number_re.findall(sub.subject or "")
+        if numbers:
+            app = s.scalar(select(Application).where(Application.season == self.season.season_id,
+                                                     Application.submission_no == numbers[0]))
+            if app is not None:
+                return app
+        if sub.folder:
+            app_id = s.scalar(
+                select(InboundItem.application_id)
+                .where(InboundItem.filename.like(f"{sub.folder}/%"), InboundItem.application_id.is_not(None),
+                       InboundItem.channel.in_(STORAGE_CHANNELS))
+                .limit(1)
+            )
+            if app_id is not None:
+                return s.get(Application, app_id)
+        return None
+
+    def submit(self, sub: Submission) -> None:
+        """Classify, match or create the application, add materials, set states and queue e-mails."""
+        classify(sub)
+        forms = [f for f in sub.files if f.form is not None]
+        form_file = forms[-1] if forms else None
+        form = form_file.form if form_file else None
+        for extra in forms[:-1]:
+            if extra.form is not None and form is not None and _norm_key(extra.form.key) != _norm_key(form.key):
+                sub.refused.append(Refused(extra.name, "several_applicants", (
+                    f"“{PurePosixPath(extra.name).name}”与“{PurePosixPath(form_file.name).name}”"  # type: ignore[union-attr]
+                    "是不同申报对象的申报表；每个申报对象请单独发送一封邮件（或单独一个文件夹）。"), extra.item))
+                sub.files.remove(extra)
+        if form is not None and not _norm_key(form.key).strip("/"):
+            sub.note = "申报表中未填写统一社会信用代码或身份证号码，无法确定申报对象"
+            sub.files = [f for f in sub.files if f is not form_file]
+            sub.refused.append(Refused(form_file.name, "no_key", sub.note + "。", form_file.item))  # type: ignore[union-attr]
+            form = None
+        app = self._find_application(sub, form)
+        late = sub.received_at is not None and sub.received_at > self.deadline
+        created = False
+        if app is None:
+            if form is None:
+                self._no_form(sub)
+                return
+            app = self._create(sub, form, late)
+            created = True
+        elif late and not self._correction_open(app, sub):
+            self._late_material(sub, app)
+            return
+        self._record_refusals(sub, app)
+        added = self._add_materials(app, sub, new=created)
+        if form is not None and form_file in added and not created:
+            app.fields = dict(form.fields)
+        self._note_channel(app, sub)
+        for item in sub.items:
+            item.status = "parsed"
+            item.application_id = app.id
+        if added:
+            app.changed_at = now()
+        self.result.touched.add(app.id)
+        self._reply(app, sub, added, created)
+
+    def _correction_open(self, app: Application, sub: Submission) -> bool:
+        if app.state == State.LATE.value:
+            return False
+        return bool(app.correction_due and sub.received_at and sub.received_at.date() <= app.correction_due)
+
+    def _create(self, sub: Submission, form: ParsedForm, late: bool) -> Application:
+        s = self.session
+        kind = "person" if form.category == "individual" else "organization"
+        key = _norm_key(form.key)
+        applicant = s.scalar(select(Applicant).where(Applicant.kind == kind, Applicant.key == key))
+        fields = form.fields
+        contact = fields.get("contact") or fields.get("name") or None
+        phone = fields.get("contact_phone") or fields.get("phone") or None
+        if applicant is None:
+            applicant = Applicant(kind=kind, key=key, name=form.name or key, created_at=now())
+            s.add(applicant)
+        applicant.name = form.name or applicant.name
+        applicant.email = fields.get("email") or applicant.email or sub.reply_to
+        applicant.phone = phone or applicant.phone
+        applicant.contact_name = contact or applicant.contact_name
+        city = sub.city or (fields.get("city") if fields.get("city") in self.season.province.cities else None)
+        applicant.city = applicant.city or city
+        s.flush()
+        for _attempt in range(50):
+            app = Application(
+                season=self.season.season_id, applicant_id=applicant.id, category=form.category,
+                submission_no=self._submission_no(), channel=sub.family, channels=[sub.family], city=city,
+                multi_channel=False, fields=dict(fields), received_at=sub.received_at or now(), changed_at=now(),
+                state=State.RECEIVED.value,
+            )
+            try:
+                with s.begin_nested():
+                    s.add(app)
+                    app.applicant = applicant
+                    s.flush()
+                break
+            except IntegrityError:
+                existing = s.scalar(select(Application).where(Application.season == self.season.season_id,
+                                                              Application.applicant_id == applicant.id))
+                if existing is not None:  # a concurrent run created it
+                    return existing
+                self._next_no = None  # the number was taken: read the maximum again
+        else:  # pragma: no cover - 50 collisions in a row
+            raise RuntimeError("could not allocate a submission number")
+        if late:
+            state, reason = State.LATE, f"收到时间{_dt_text(sub.received_at)}晚于申报截止时间"
+            self.result.late += 1
+        elif fields.get("defence") == "是":
+            state, reason = State.INELIGIBLE, "军工/涉密单位，应通过本行业渠道申报"
+            self.result.ineligible += 1
+        else:
+            state, reason = State.RECEIVED, "申报材料已接收"
+        create_application_state(s, app, state, actor=ACTOR, reason=reason,
+                                 details={"channel": sub.family, "items": [i.id for i in sub.items]})
+        self.result.applications_created += 1
+        return app
+
+    def _add_materials(self, app: Application, sub: Submission, *, new: bool = False) -> list[FileIn]:
+        s = self.session
+        existing = [] if new else list(app.materials)
+        known = {m.sha256 for m in existing}
+        added: list[FileIn] = []
+        new_rows: list[tuple[Material, list[Material]]] = []
+        for f in sub.files:
+            if f.sha256 in known:
+                continue
+            known.add(f.sha256)
+            ref = self.rt.blobs.put_bytes(f.data)
+            same_kind = [m for m in existing if m.kind == f.kind]
+            older = [m for m in same_kind if m.superseded_by_id is None
+                     and (f.kind in SINGLE_KINDS or m.filename == f.name)]
+            row = Material(
+                application_id=app.id, kind=f.kind, filename=f.name[:300], sha256=f.sha256, size=len(f.data),
+                content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
+                storage_uri=ref.uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
+            )
+            s.add(row)
+            existing.append(row)
+            new_rows.append((row, older))
+            added.append(f)
+        if new_rows:
+            s.flush()
+            for row, older in new_rows:
+                for m in older:
+                    if m.id != row.id and m.superseded_by_id is None:
+                        m.superseded_by_id = row.id
+        self.result.materials_added += len(added)
+        return added
+
+    def _note_channel(self, app: Application, sub: Submission) -> None:
+        channels = list(app.channels or [app.channel])
+        if sub.family in channels:
+            return
+        app.channels = [*channels, sub.family]
+        if sub.family == "city" and sub.city:
+            app.city = sub.city
+        if {"mail", "city"} <= set(app.channels) and not app.multi_channel:
+            app.multi_channel = True
+            self.result.multi_channel += 1
+            audit(self.session, actor=ACTOR, entity_type="application", entity_id=app.id, action="multi_channel",
+                  reason="同一申报对象通过电子邮件和市州推荐两个渠道申报", details={"channels": app.channels})
+            labels = rules()["channel_labels"]
+            channels_text = "和".join(labels.get(c, c) for c in app.channels)
+            ctx = {"submission_no": app.submission_no, "applicant_name": app.applicant.name,
+                   "channels_text": channels_text}
+            self._mail(f"intake:multi_channel:{app.id}:1", "multi_channel",
+                       [app.applicant.email, sub.reply_to], app, **ctx)
+            self._mail(
+                f"intake:staff_multi_channel:{app.id}:1", "staff_notice", [str(self.season.recommending_unit.ops_email)],
+                app, greeting="各位同事", title=f"多渠道申报：{app.submission_no}",
+                text=f"{app.applicant.name}（{app.submission_no}）同时通过{channels_text}申报，两份材料均已存档，"
+                     "已自动去函提醒申报单位，请核实并按规定处理。",
+                items=[f"{m.filename}（{m.source_channel}）" for m in app.materials if m.superseded_by_id is None],
+            )
+
+    # ---------------------------------------------------------------- replies
+    def _recipients(self, app: Application | None, sub: Submission) -> list[str | None]:
+        if sub.family == "mail":
+            return [sub.reply_to]
+        return [app.applicant.email if app else None]
+
+    def _record_refusals(self, sub: Submission, app: Application | None) -> None:
+        for r in sub.refused:
+            record_problem(self.session, code=r.code, message=r.reason, inbound_item=r.item, filename=r.filename,
+                           application_id=app.id if app else None, status=None)
+        self.result.refused_files += len(sub.refused)
+
+    def _refused_mail(self, sub: Submission, app: Application | None) -> None:
+        if not sub.refused:
+            return
+        disc = hashlib.sha256("|".join(sorted(f"{r.item.id}:{r.filename}" for r in sub.refused)).encode()).hexdigest()
+        self._mail(
+            f"intake:refused_file:{app.id if app else 'item-' + str(sub.items[0].id)}:{disc[:16]}", "refused_file",
+            self._recipients(app, sub), app, submission_no=app.submission_no if app else None,
+            received_text=_dt_text(sub.received_at), subject_line=sub.subject,
+            refused=[{"filename": r.filename, "reason": r.reason} for r in sub.refused],
+        )
+
+    def _reply(self, app: Application, sub: Submission, added: list[FileIn], created: bool) -> None:
+        applicant = app.applicant
+        ctx = {"submission_no": app.submission_no, "applicant_name": applicant.name,
+               "received_text": _dt_text(sub.received_at)}
+        to = self._recipients(app, sub)
+        first = min(i.id for i in sub.items)
+        if app.state == State.LATE.value:
+            self._mail(f"intake:late:{app.id}:{first}", "late", to, app, correction=False, **ctx)
+        elif app.state == State.INELIGIBLE.value and created:
+            self._mail(f"intake:wrong_channel:{app.id}:1", "wrong_channel", to, app, **ctx)
+        elif added:
+            category = self.season.categories.get(app.category)  # type: ignore[call-overload]
+            self._mail(
+                f"intake:ack:{app.id}:{first}", "ack", to, app, update=not created,
+                category_label=category.label if category else app.category,
+                channel_label=rules()["channel_labels"].get(sub.family, sub.family),
+                materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(len(f.data))}
+                           for f in added],
+                refused_count=len(sub.refused), **ctx,
+            )
+        self._refused_mail(sub, app)
+
+    def _no_form(self, sub: Submission) -> None:
+        if sub.family == "city":  # the form may still be uploading: wait for it
+            for item in sub.items:
+                item.status = "waiting"
+            self.result.waiting += len(sub.items)
+            return
+        self._record_refusals(sub, None)
+        item = sub.items[0]
+        record_problem(self.session, code="no_form", inbound_item=item, status="failed",
+                       message=sub.note or "邮件中没有可识别的申报表（.docx），也未注明有效的申报编号")
+        self.result.failed += 1
+        self._mail(f"intake:no_form:item-{item.id}:1", "no_form", [sub.reply_to], None, greeting="您好",
+                   subject_line=sub.subject, received_text=_dt_text(sub.received_at), reason=sub.note,
+                   files=[f.name for f in sub.files], example_no=f"{self.season.submission_prefix}-{self.season.year}-0007")
+        self._refused_mail(sub, None)
+
+    def _late_material(self, sub: Submission, app: Application) -> None:
+        self._record_refusals(sub, app)
+        for item in sub.items:
+            record_problem(self.session, code="late", inbound_item=item, application_id=app.id, status="late",
+                           message=f"收到时间{_dt_text(sub.received_at)}已超过截止时间，逾期材料不再受理")
+            item.application_id = app.id
+        self.result.late += 1
+        ctx = {"submission_no": app.submission_no, "applicant_name": app.applicant.name,
+               "received_text": _dt_text(sub.received_at), "correction_due": app.correction_due}
+        self._mail(f"intake:late:{app.id}:{min(i.id for i in sub.items)}", "late", self._recipients(app, sub), app,
+                   correction=bool(app.correction_due), **ctx)
+
+    # ---------------------------------------------------------------- city letters
+    def attach_city_letter(self, city: str) -> None:
+        """Attach the city's newest letter to every application of its batch (once per content)."""
+        s = self.session
+        prefix = f"{INCOMING}{city}/"
+        candidates = [
+            i for i in s.scalars(
+                select(InboundItem).where(InboundItem.season == self.season.season_id,
+                                          InboundItem.channel.in_(STORAGE_CHANNELS),
+                                          InboundItem.filename.like(f"{prefix}%"),
+                                          InboundItem.status.in_(("archived", "parsed")))
+                .order_by(InboundItem.id)
+            )
+            if len(PurePosixPath(i.filename or "").parts) == 3 and is_city_letter(PurePosixPath(i.filename).name)
+        ]
+        if not candidates:
+            return
+        letter = candidates[-1]
+        for item in candidates:
+            if item.status == "archived":
+                item.status = "parsed"
+                self.result.items += 1
+        apps = s.scalars(
+            select(Application).join(InboundItem, InboundItem.application_id == Application.id)
+            .where(Application.season == self.season.season_id, InboundItem.filename.like(f"{prefix}%"),
+                   Application.state.not_in((State.LATE.value, State.INELIGIBLE.value)))
+            .distinct()
+        ).all()
+        data: bytes | None = None
+        for app in apps:
+            if any(m.sha256 == letter.sha256 for m in app.materials):
+                continue
+            data = data if data is not None else self.rt.blobs.get_bytes(letter.sha256)
+            sub = Submission("city", [letter], city=city)
+            f = FileIn(PurePosixPath(letter.filename or "").name, data, letter.sha256, letter, "city_recommendation",
+                       content_type=guess_content_type(letter.filename or "", data))
+            sub.files = [f]
+            if self._add_materials(app, sub):
+                app.changed_at = now()
+                self.result.touched.add(app.id)
+
+
+def _norm_key(key: str) -> str:
+    return (key or "").strip().upper() if "/" not in (key or "") else key.split("/", 1)[0].strip().upper() + "/" + (
+        key.split("/", 1)[1].strip())
+
+
+def _kind_label(kind: str) -> str:
+    try:
+        from award.checks import material_label
+
+        return material_label(kind)
+    except ImportError:  # pragma: no cover - checks not installed
+        return kind
+
+
+def _dt_text(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{value.year}年{value.month}月{value.day}日{value.hour:02d}:{value.minute:02d}"
+
+
+def process_pending(session: Session, rt: Any, *, limit: int | None = None) -> IntakeResult:
+    """Process every pending archived item of the season (see the module docstring); commits as it goes."""
+    return Intake(session, rt).run(limit=limit)
