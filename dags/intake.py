@@ -1,0 +1,107 @@
+"""收件 (intake): applications from the office mailbox and the cities' shared-storage uploads.
+
+fetch_mail (pool ``imap``) -> fetch_storage -> process_pending (outlet ``award://applications``, which the
+``completeness`` DAG is scheduled on). Every step is idempotent: a re-run archives, creates and sends nothing new.
+
+Mailbox: ``AWARD_MAIL_SOURCE`` = ``maildir`` (default: the Maildir ``office`` folder under ``AWARD_MAILDIR``) or
+``imap`` (the ``award_imap`` connection: host, port, login, password; extra ``use_ssl`` (default true),
+``folder`` (INBOX), ``processed_folder`` (Processed)). Shared storage: ``incoming/`` under ``AWARD_SHARED_URL``.
+
+Schedule: every 15 minutes (Asia/Shanghai) from the season's ``application_open``; scheduled runs work until the
+provincial deadline plus a grace period (``AWARD_INTAKE_GRACE_DAYS``, default 30 days), so that late arrivals are
+still archived and answered (逾期不再受理) and corrections sent after the deadline are taken while their correction
+period runs. Outside that window the ``in_window`` gate skips the run (idle). The window is a gate, not the DAG's
+``end_date``: Airflow creates no task instances for a run whose logical date is after ``end_date``, which would make
+a manual run after the window silently do nothing. Ops can trigger a run by hand at any time (manual runs pass
+the gate).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, local_dt, season
+
+APPLICATIONS_ASSET = Asset("award://applications")
+GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
+
+_dates = season().dates
+
+
+@dag(
+    dag_id="intake",
+    description="收件：从申报邮箱和市州共享目录收取申报材料，存档、解析、登记申报并发送回执",
+    schedule=CronTriggerTimetable("*/15 * * * *", timezone=TZ),
+    start_date=local_dt(_dates.application_open),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=[*TAGS, "intake"],
+    dagrun_timeout=timedelta(minutes=60),
+    auto_register=False,  # other DAG files import APPLICATIONS_ASSET from here: only this file defines the DAG
+)
+def intake() -> None:
+    @task.short_circuit
+    def in_window(dag_run=None) -> bool:  # type: ignore[no-untyped-def]
+        """Scheduled runs work from application_open to the provincial deadline + grace; manual runs always."""
+        from award.clock import now
+
+        if dag_run is not None and str(getattr(dag_run, "run_type", "")).endswith("manual"):
+            return True
+        current = now()
+        return local_dt(_dates.application_open) <= current <= _dates.provincial_deadline + GRACE
+
+    @task(pool=IMAP_POOL)
+    def fetch_mail() -> dict[str, int]:
+        """Archive every new message of the office mailbox (then flag and move it; never delete)."""
+        from pipeline_common import IMAP_CONN_ID, runtime
+
+        from award.sources import ImapSettings, fetch_mail, mail_source_from_env
+        from award.store import session_scope
+
+        rt = runtime()
+        imap = None
+        if os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower() == "imap":
+            from airflow.sdk import BaseHook
+
+            imap = ImapSettings.from_connection(BaseHook.get_connection(IMAP_CONN_ID))
+        source = mail_source_from_env("office", imap)
+        try:
+            with session_scope(rt.db_url) as session:
+                ids = fetch_mail(session, rt, source)
+        finally:
+            source.close()
+        return {"archived": len(ids)}
+
+    @task
+    def fetch_storage() -> dict[str, int]:
+        """Archive every new or changed object under incoming/ in shared storage."""
+        from pipeline_common import runtime
+
+        from award.sources import fetch_storage
+        from award.store import session_scope
+
+        rt = runtime()
+        with session_scope(rt.db_url) as session:
+            ids = fetch_storage(session, rt, "incoming/")
+        return {"archived": len(ids)}
+
+    @task(outlets=[APPLICATIONS_ASSET])
+    def process_pending() -> dict[str, int]:
+        """Parse and match every archived item; store applications and materials; queue the replies."""
+        from pipeline_common import runtime
+
+        from award.intake import process_pending
+        from award.store import session_scope
+
+        rt = runtime()
+        with session_scope(rt.db_url) as session:
+            return process_pending(session, rt).as_dict()
+
+    in_window() >> fetch_mail() >> fetch_storage() >> process_pending()
+
+
+intake_dag = intake()
