@@ -741,3 +741,15 @@ def window_summary(session: Session, window_id: int) -> dict[str, Any]:
     return {"window_id": window.id, "purpose": window.purpose, "status": window.status,
             "start": window.start_date.isoformat(), "end": window.end_date.isoformat(),
             "end_at": window.end_at.isoformat(), "applications": len(window.entries)}
+
+
+def decision_request(session: Session, season: Season, objection_id: int) -> dict[str, str]:
+    """Subject and body (Markdown) of the human decision on one objection, from templates/publicity/."""
+    obj = session.get(Objection, objection_id)
+    if obj is None:
+        raise PublicityError(f"objection_id: no objection {objection_id}")
+    app = session.get(Application, obj.application_id) if obj.application_id else None
+    text = render("publicity/decision_request.md.j2", objection=obj, app=app,
+                  row=notice_row(season, app) if app is not None else None)
+    subject, _, body = text.strip().partition("\n")
+    return {"subject": subject.strip(), "body": body.strip()}
