@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from award.archive import record_problem
 from award.archives import ArchiveLimits, Refusal, check_standalone_file, expand, is_archive
@@ -433,20 +433,21 @@ class Intake:
         s = self.session
         if form is not None and form.key:
             kind = "person" if form.category == "individual" else "organization"
-            app = s.scalar(
-                select(Application).join(Applicant)
-                .where(Application.season == self.season.season_id, Applicant.kind == kind,
-                       Applicant.key == _norm_key(form.key))
-            )
-            if app is not None:
-                return app
+            # two indexed look-ups (a join lets SQLite scan applications of the season)
+            applicant_id = s.scalar(select(Applicant.id).where(Applicant.kind == kind,
+                                                               Applicant.key == _norm_key(form.key)))
+            if applicant_id is not None:
+                app = s.scalar(select(Application).where(Application.season == self.season.season_id,
+                                                         Application.applicant_id == applicant_id))
+                if app is not None:
+                    return app
         numbers = self.number_re.findall(sub.subject or "")
         if numbers:
             app = s.scalar(select(Application).where(Application.season == self.season.season_id,
                                                      Application.submission_no == numbers[0]))
             if app is not None:
                 return app
-        if sub.folder:
+        if sub.folder and form is None:  # files added to a folder whose form came earlier
             app_id = s.scalar(
                 select(InboundItem.application_id)
                 .where(InboundItem.filename.like(f"{sub.folder}/%"), InboundItem.application_id.is_not(None),
@@ -566,14 +567,15 @@ class Intake:
             if f.sha256 in known:
                 continue
             known.add(f.sha256)
-            ref = self.rt.blobs.put_bytes(f.data)
+            # a city upload is its own archived blob: no second write
+            uri = f.item.storage_uri if f.sha256 == f.item.sha256 else self.rt.blobs.put_bytes(f.data).uri
             same_kind = [m for m in existing if m.kind == f.kind]
             older = [m for m in same_kind if m.superseded_by_id is None
                      and (f.kind in SINGLE_KINDS or m.filename == f.name)]
             row = Material(
                 application_id=app.id, kind=f.kind, filename=f.name[:300], sha256=f.sha256, size=len(f.data),
                 content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
-                storage_uri=ref.uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
+                storage_uri=uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
             )
             s.add(row)
             existing.append(row)
@@ -709,12 +711,16 @@ class Intake:
             if item.status == "archived":
                 item.status = "parsed"
                 self.result.items += 1
+        app_ids = set(s.scalars(
+            select(InboundItem.application_id).where(
+                InboundItem.channel.in_(STORAGE_CHANNELS), InboundItem.filename.like(f"{prefix}%"),
+                InboundItem.application_id.is_not(None))
+        ))
         apps = s.scalars(
-            select(Application).join(InboundItem, InboundItem.application_id == Application.id)
-            .where(Application.season == self.season.season_id, InboundItem.filename.like(f"{prefix}%"),
+            select(Application).options(selectinload(Application.materials))
+            .where(Application.id.in_(app_ids), Application.season == self.season.season_id,
                    Application.state.not_in((State.LATE.value, State.INELIGIBLE.value)))
-            .distinct()
-        ).all()
+        ).all() if app_ids else []
         data: bytes | None = None
         for app in apps:
             if any(m.sha256 == letter.sha256 for m in app.materials):

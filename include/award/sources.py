@@ -290,6 +290,55 @@ class ImapSource:
 # ------------------------------------------------------------------------------------------ entry points
 
 
+@dataclass(frozen=True)
+class _ToArchive:
+    source_key: str
+    data: bytes
+    purpose: str
+    filename: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+
+
+def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArchive]) -> list[int]:
+    """Archive several objects; returns the ids of the InboundItems created.
+
+    Fast path: blobs first, then all rows in one savepoint and one flush (the same rows ``archive_inbound``
+    writes). If any (channel, source_key) already exists (a concurrent run, or a message archived before a
+    crash but not yet moved), the savepoint is rolled back and each entry goes through ``archive_inbound``.
+    """
+    if not entries:
+        return []
+    from sqlalchemy.exc import IntegrityError
+
+    from award.clock import now
+
+    rows: list[InboundItem] = []
+    try:
+        with session.begin_nested():
+            for e in entries:
+                ref = rt.blobs.put_bytes(e.data)  # the bytes are safe before the row exists
+                rows.append(InboundItem(
+                    season=rt.season.season_id, channel=channel, source_key=e.source_key, purpose=e.purpose,
+                    sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, filename=e.filename, sender=e.sender,
+                    subject=(e.subject or "")[:500] or None, status="archived", received_at=now(),
+                ))
+            session.add_all(rows)
+            session.flush()
+        return [r.id for r in rows]
+    except IntegrityError:
+        pass
+    created = []
+    for e in entries:
+        archived = archive_inbound(
+            session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key, data=e.data,
+            purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject,
+        )
+        if archived.created:
+            created.append(archived.item.id)
+    return created
+
+
 def fetch_mail(
     session: Session,
     rt: Any,
@@ -308,22 +357,20 @@ def fetch_mail(
         classify = purpose_classifier(rt.season)
     created: list[int] = []
     batch: list[MailItem] = []
+    entries: list[_ToArchive] = []
 
     def flush() -> None:
+        created.extend(archive_batch(session, rt, source.channel, entries))
         source.advance(session, batch)
         session.commit()
         source.mark_processed(batch)
         batch.clear()
+        entries.clear()
 
     for n, item in enumerate(source.messages(session), start=1):
         sender, subject = header_summary(item.data)
         item_purpose = purpose or (classify(sender, subject) if classify else "application")
-        archived = archive_inbound(
-            session, rt.blobs, season=rt.season.season_id, channel=source.channel, source_key=item.source_key,
-            data=item.data, purpose=item_purpose, filename=None, sender=sender or None, subject=subject or None,
-        )
-        if archived.created:
-            created.append(archived.item.id)
+        entries.append(_ToArchive(item.source_key, item.data, item_purpose, None, sender or None, subject or None))
         batch.append(item)
         if len(batch) >= BATCH:
             flush()
@@ -358,18 +405,16 @@ def fetch_storage(
             )
         ))
     created: list[int] = []
-    for n, (obj, key) in enumerate(zip(objects, keys, strict=True), start=1):
+    entries: list[_ToArchive] = []
+    for obj, key in zip(objects, keys, strict=True):
         if key in known:
             continue
-        data = rt.shared.read(obj.key)
-        archived = archive_inbound(
-            session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=key, data=data,
-            purpose=purpose, filename=obj.key,
-        )
-        if archived.created:
-            created.append(archived.item.id)
-        if n % BATCH == 0:
+        entries.append(_ToArchive(key, rt.shared.read(obj.key), purpose, obj.key))
+        if len(entries) >= BATCH:
+            created.extend(archive_batch(session, rt, channel, entries))
             session.commit()
+            entries.clear()
+    created.extend(archive_batch(session, rt, channel, entries))
     session.commit()
     return created
 
