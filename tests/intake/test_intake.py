@@ -26,9 +26,10 @@ AFTER = "2023-05-26T09:00:00+08:00"
 
 
 @pytest.fixture()
-def rt(tmp_path, season, sqlite_url, monkeypatch) -> Runtime:
+def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
+    """Every intake test runs on SQLite and on PostgreSQL."""
     monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
-    return Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
 
 
 @pytest.fixture()
@@ -201,3 +202,125 @@ def test_city_batch_letter_and_multi_channel(tmp_path, rt, season) -> None:
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "multi_channel")) is not None
         staff = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "staff_notice"))
     assert "multi_channel" in templates and staff.to_addrs == [str(season.recommending_unit.ops_email)]
+
+
+REFUSAL_CASES = {
+    "zip_bomb": ("材料.zip", "zip_bomb"),
+    "encrypted_zip": ("加密材料.zip", "encrypted"),
+    "rar_like": ("材料.rar", "unsupported_archive"),
+    "docm_file": ("申报书.docm", "macro_document"),
+    "entity_docx": ("证明材料.docx", "unsafe_document"),
+    "mismatched_pdf": ("证书.pdf", "type_mismatch"),
+    "traversal_zip": ("打包.zip", "path_traversal"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSAL_CASES))
+def test_each_refusal_is_archived_recorded_and_told(case, tmp_path, rt, gen) -> None:
+    """A valid application plus one hostile file: the application is taken, the file refused with its reason."""
+    from tests import mailcases
+
+    first = gen.applications[0]
+    folder = tmp_path / "gen" / first.folder
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "meta.json"}
+    name, code = REFUSAL_CASES[case]
+    files[name] = getattr(mailcases, case)()
+    raw = _raw("申报材料", files, sender=first.sender)
+    _box(tmp_path).add(raw)
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files >= 1
+    with session_scope(rt.db_url) as s:
+        item = s.scalar(select(InboundItem))
+        assert rt.blobs.get_bytes(item.sha256) == raw
+        problems = s.scalars(select(Problem)).all()
+        mail = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
+    assert code in {p.code for p in problems}
+    assert all(p.inbound_item_id == item.id and p.message for p in problems)
+    assert mail is not None and mail.to_addrs == [first.sender]
+    assert name in mail.body_text or any(p.filename and p.filename in mail.body_text for p in problems)
+
+
+def test_chinese_client_mime_and_gbk_zip(tmp_path, rt, gen) -> None:
+    """GBK encoded-words in quoted filename=, a GBK-named zip without the UTF-8 flag, forwarded attachments."""
+    import base64
+
+    from tests import mailcases
+
+    first = gen.applications[0]
+    folder = tmp_path / "gen" / first.folder
+    form = next(p for p in folder.iterdir() if p.suffix == ".docx")
+    boundary = "b1"
+    parts = [
+        "From: =?gbk?B?" + base64.b64encode("王喆".encode("gbk")).decode() + f"?= <{first.sender}>",
+        "To: zlfzc@scjg.example.gov.cn",
+        "Subject: =?gb2312?B?" + base64.b64encode("申报材料".encode("gbk")).decode() + "?=",
+        "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{boundary}"', "",
+        f"--{boundary}", "Content-Type: text/plain; charset=gbk", "", "body",
+    ]
+    for name, data in ((form.name, form.read_bytes()), ("申报材料.zip", mailcases.gbk_zip())):
+        parts += [f"--{boundary}", "Content-Type: application/octet-stream", "Content-Transfer-Encoding: base64",
+                  'Content-Disposition: attachment; filename="=?gbk?B?'
+                  + base64.b64encode(name.encode("gbk")).decode() + '?="', "",
+                  base64.encodebytes(data).decode()]
+    parts += [f"--{boundary}--", ""]
+    _box(tmp_path).add("\r\n".join(parts).encode("ascii"))
+    assert _run(tmp_path, rt).applications_created == 1
+    with session_scope(rt.db_url) as s:
+        names = {m.filename: m.kind for m in s.scalars(select(Material))}
+    assert names[form.name] == "form_docx"
+    assert names["申报材料/证明材料/质量管理体系认证证书.pdf"] == "evidence"
+    assert "申报材料/证明材料/喆镕公司营业执照.jpg" in names
+
+    # a forwarded message without a form: the sender is told what is needed, forwarded files listed
+    _box(tmp_path).add(mailcases.forwarded_with_attachments())
+    assert _run(tmp_path, rt).failed == 1
+    with session_scope(rt.db_url) as s:
+        mail = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "no_form"))
+    assert mail.to_addrs == ["hz@example.gov.cn"]
+    assert all(n in mail.body_text for n in (*mailcases.FWD_INNER_FILES, mailcases.FWD_B64_FILE))
+
+
+def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
+    """After the deadline, materials for an existing application are taken until its correction_due date."""
+    from datetime import date
+
+    box = _box(tmp_path)
+    first = gen.applications[0]
+    box.add(_mail_of(tmp_path, first))
+    _run(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        app = s.scalar(select(Application))
+        app.correction_due = date(2023, 5, 31)
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-29T10:00:00+08:00")
+    box.add(_raw("补正材料 GS-2023-0001", {"补充证明.pdf": b"%PDF-1.4 new proof" * 10}, sender=first.sender))
+    assert _run(tmp_path, rt).materials_added == 1
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-02T10:00:00+08:00")
+    box.add(_raw("补正材料 GS-2023-0001", {"再补充.pdf": b"%PDF-1.4 too late" * 10}, sender=first.sender))
+    result = _run(tmp_path, rt)
+    assert result.materials_added == 0 and result.late == 1
+    with session_scope(rt.db_url) as s:
+        late = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "late"))
+        assert "补正期限" in late.body_text
+        assert s.scalar(select(Application)).state == "received"
+
+
+def test_city_batch_from_s3_over_http(tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
+    from award.demo.generator import generate
+    from award.storage import S3Storage
+
+    monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
+    client, bucket = s3_bucket
+    shared = S3Storage(client, bucket, "shared/")
+    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    generate(tmp_path / "gen", 2, 21, season=season, defect_share=0.0, channels=("city",))
+    for path in sorted((tmp_path / "gen" / "city").rglob("*")):
+        if path.is_file():
+            shared.write("incoming/" + path.relative_to(tmp_path / "gen" / "city").as_posix(), path.read_bytes())
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 2
+    with session_scope(rt.db_url) as s:
+        items = s.scalars(select(InboundItem)).all()
+        assert {i.channel for i in items} == {"s3"}
+        apps = s.scalars(select(Application)).all()
+        assert all("city_recommendation" in {m.kind for m in a.materials} for a in apps)
+    assert _run(tmp_path, rt).as_dict()["items"] == 0
