@@ -155,10 +155,16 @@ service imap-login {{
 
 
 @pytest.fixture()
-def dovecot(tmp_path_factory) -> Iterator[Dovecot]:
-    """A real Dovecot IMAP server (Debian's dovecot-imapd) on 127.0.0.1, started for the test."""
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot IMAP server (Debian's dovecot-imapd) on 127.0.0.1, started for the test.
+
+    Its folder is directly under /tmp with mode 755 (Dovecot's unprivileged auth process must read the users file;
+    pytest's base temp folder is 0700), and its output goes to /dev/null (the daemon keeps inherited pipes open).
+    """
+    import tempfile
+
     _need("dovecot", "Debian's dovecot-imapd")
-    root = tmp_path_factory.mktemp("dovecot")
+    root = Path(tempfile.mkdtemp(prefix="award-dovecot-"))
     root.chmod(0o755)
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir()
@@ -168,7 +174,8 @@ def dovecot(tmp_path_factory) -> Iterator[Dovecot]:
     (root / "users").write_text("office:{PLAIN}secret\n")
     config = root / "dovecot.conf"
     config.write_text(DOVECOT_CONF.format(root=root, port=port))
-    subprocess.run(["dovecot", "-c", str(config)], check=True, capture_output=True)
+    subprocess.run(["dovecot", "-c", str(config)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=30)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -179,7 +186,9 @@ def dovecot(tmp_path_factory) -> Iterator[Dovecot]:
     try:
         yield Dovecot("127.0.0.1", port, "office", "secret", root, config)
     finally:
-        subprocess.run(["doveadm", "-c", str(config), "stop"], capture_output=True)
+        subprocess.run(["doveadm", "-c", str(config), "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- S3 (moto's server over HTTP)

@@ -161,12 +161,13 @@ def sniff(data: bytes) -> str:
     if not data:
         return "empty"
     head = data[:512]
-    if head.lstrip(b"\r\n\t \x00\xef\xbb\xbf")[:5] == b"%PDF-" or b"%PDF-" in data[:1024]:
-        return "pdf"
+    # container magic at offset 0 wins: a zip whose first member is a stored PDF holds "%PDF-" near its start
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _sniff_zip(data)
     if head.startswith(OLE_MAGIC):
         return _sniff_ole(data)
+    if head.lstrip(b"\r\n\t \x00\xef\xbb\xbf")[:5] == b"%PDF-" or b"%PDF-" in data[:1024]:
+        return "pdf"
     if head.startswith(b"Rar!\x1a\x07"):
         return "rar"
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):

@@ -193,3 +193,16 @@ def test_expand_never_raises_on_corrupted_zips(data: st.DataObject) -> None:
     assert all(m.size == len(m.data) for m in result.files)
     for member in result.files:
         check_standalone_file(member.path, member.data)
+
+
+def test_zip_whose_first_member_is_a_stored_pdf_is_a_zip() -> None:
+    """Regression: "%PDF-" inside the first KB of a zip (a stored PDF member) must not make it a PDF."""
+    import io
+    import zipfile
+
+    from award.filetypes import sniff
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("证实性材料.pdf", b"%PDF-1.4\n% test\n")
+    assert sniff(buf.getvalue()) == "zip"
