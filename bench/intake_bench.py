@@ -7,7 +7,9 @@ its peak RSS is its own): archive the mailbox and the folder, parse, match and s
 its ``word/document.xml`` with lxml, and hash every file. Targets: >= 50 applications/s, <= 3x the baseline's
 time, peak RSS < 400 MB.
 
-Run: ``.venv/bin/python bench/intake_bench.py [--count 1000]``.
+Run: ``.venv/bin/python bench/intake_bench.py [--count 1000]``. A missed target prints ``TARGET MISSED: ...`` and
+the script still exits 0 (``make bench`` runs several benchmarks); it exits 1 only when intake crashes or creates
+the wrong number of applications. CPU times are printed too: on a shared machine they vary less than wall time.
 """
 
 from __future__ import annotations
@@ -37,19 +39,19 @@ def setup(root: Path, count: int, seed: int) -> None:
     deliver(root / "gen", root / "maildir", root / "shared")
 
 
-def baseline(root: Path) -> float:
-    """Unzip each .docx and parse document.xml with lxml; hash every file. Returns seconds."""
+def baseline(root: Path) -> tuple[float, float]:
+    """Unzip each .docx and parse document.xml with lxml; hash every file. Returns (seconds, CPU seconds)."""
     from lxml import etree
 
     files = sorted(p for p in (root / "gen").rglob("*") if p.is_file() and p.name != "meta.json")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for path in files:
         data = path.read_bytes()
         hashlib.sha256(data).hexdigest()
         if path.suffix == ".docx":
             with zipfile.ZipFile(path) as zf:
                 etree.fromstring(zf.read("word/document.xml"))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def child(root: Path) -> None:
@@ -66,16 +68,17 @@ def child(root: Path) -> None:
     url = f"sqlite:///{root / 'award.db'}"
     migrate(url)
     rt = Runtime(load_season(), url, LocalBlobStore(root / "blobs"), LocalStorage(root / "shared"))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with session_scope(url) as s:
         mails = fetch_mail(s, rt, MaildirSource(root / "maildir", "office"))
         objects = fetch_storage(s, rt)
     archived = time.perf_counter()
     with session_scope(url) as s:
         result = process_pending(s, rt)
-    done = time.perf_counter()
+    done, cpu_done = time.perf_counter(), time.process_time()
     print(json.dumps({
         "seconds": done - start, "archive_seconds": archived - start, "process_seconds": done - archived,
+        "cpu_seconds": cpu_done - cpu,
         "mails": len(mails), "objects": len(objects), **result.as_dict(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
@@ -95,25 +98,38 @@ def main() -> int:
         t0 = time.perf_counter()
         setup(root, args.count, args.seed)
         print(f"set-up: generated and delivered {args.count} applications in {time.perf_counter() - t0:.1f} s")
-        base = baseline(root)
+        base, base_cpu = baseline(root)
         out = subprocess.run([sys.executable, __file__, "--child", str(root)], capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
+            print(f"CRASHED: the intake process exited with {out.returncode}")
             return 1
         res = json.loads(out.stdout.strip().splitlines()[-1])
     rate = res["applications_created"] / res["seconds"]
     ratio = res["seconds"] / base
     print(f"intake: {res['applications_created']} applications, {res['materials_added']} materials, "
           f"{res['mails_queued']} mails queued in {res['seconds']:.2f} s "
-          f"(archive {res['archive_seconds']:.2f} s, process {res['process_seconds']:.2f} s)")
+          f"(archive {res['archive_seconds']:.2f} s, process {res['process_seconds']:.2f} s; "
+          f"CPU {res['cpu_seconds']:.2f} s)")
     print(f"applications/s: {rate:.1f} (target >= 50)")
-    print(f"raw baseline (unzip + lxml document.xml + sha256 of every file): {base:.2f} s; ratio {ratio:.2f} "
-          "(target <= 3)")
+    print(f"raw baseline (unzip + lxml document.xml + sha256 of every file): {base:.2f} s (CPU {base_cpu:.2f} s); "
+          f"ratio {ratio:.2f} (target <= 3; CPU ratio {res['cpu_seconds'] / max(base_cpu, 1e-9):.2f})")
     print(f"peak RSS of the intake process: {res['peak_rss_mb']:.0f} MB (target < 400 MB)")
-    ok = rate >= 50 and ratio <= 3 and res["peak_rss_mb"] < 400 and res["applications_created"] == args.count
-    print("targets met" if ok else "TARGETS NOT MET")
-    return 0 if ok else 1
-
+    if res["applications_created"] != args.count:
+        print(f"WRONG RESULT: {res['applications_created']} applications created, expected {args.count}")
+        return 1
+    missed = [
+        text for ok, text in (
+            (rate >= 50, f"{rate:.1f} applications/s, target >= 50"),
+            (ratio <= 3, f"{ratio:.2f} x the raw baseline's time, target <= 3"),
+            (res["peak_rss_mb"] < 400, f"peak RSS {res['peak_rss_mb']:.0f} MB, target < 400 MB"),
+        ) if not ok
+    ]
+    for text in missed:
+        print(f"TARGET MISSED: {text}")
+    if not missed:
+        print("all targets met")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())
