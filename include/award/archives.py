@@ -117,9 +117,12 @@ def expand(data: bytes, name: str, limits: ArchiveLimits | None = None) -> Expan
     return result
 
 
-def is_archive(name: str, data: bytes) -> bool:
-    """True when the attachment should go through ``expand`` (a zip, or an archive format we refuse)."""
-    kind = sniff(data)
+def is_archive(name: str, data: bytes, *, kind: str | None = None) -> bool:
+    """True when the attachment should go through ``expand`` (a zip, or an archive format we refuse).
+
+    ``kind``: the caller's ``sniff(data)`` result, when it has one (saves opening a zip again).
+    """
+    kind = kind or sniff(data)
     return kind == "zip" or kind in ARCHIVE_TYPES_UNSUPPORTED or extension(name) in {".zip", ".rar", ".7z"}
 
 

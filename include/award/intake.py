@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -45,8 +46,8 @@ from award.archive import record_problem
 from award.archives import ArchiveLimits, Refusal, check_standalone_file, expand, is_archive
 from award.clock import now
 from award.config import Season
-from award.filetypes import extension, guess_content_type, sniff
-from award.forms import FormError, ParsedForm, parse_form
+from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
+from award.forms import FormError, ParsedForm, parse_document, parse_form
 from award.mail.outbox import enqueue
 from award.states import State, audit, create_application_state
 from award.store.models import Applicant, Application, InboundItem, Material
@@ -123,6 +124,8 @@ class FileIn:
     kind: str = "other"
     form: ParsedForm | None = None
     content_type: str | None = None
+    real: str = ""  # sniff(data), once known
+    document: bytes | None = field(default=None, repr=False)  # word/document.xml once screen_docx passed it
 
 
 @dataclass
@@ -153,32 +156,34 @@ class Submission:
 
 def unpack(sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits) -> None:
     """Expand archives and screen single files into ``sub.files`` / ``sub.refused``."""
-    if is_archive(name, data):
+    real = sniff(data)
+    if is_archive(name, data, kind=real):
         result = expand(data, name, limits)
         for r in result.refusals:
             sub.refused.append(Refused(r.path, r.reason_code, r.reason_text_zh, item))
         for m in result.files:
             sub.files.append(FileIn(m.path, m.data, m.sha256, item))
         return
-    if sniff(data) == "docx" and extension(name) == ".docx" and 0 < len(data) <= limits.max_file_bytes:
+    if real == "docx" and extension(name) == ".docx" and 0 < len(data) <= limits.max_file_bytes:
         # screen_docx checks every XML part for DOCTYPE/ENTITY declarations and macro parts (the same safety
-        # as check_standalone_file's full parse, at a fraction of the cost); parse_form screens again anyway
+        # as check_standalone_file's full parse, at a fraction of the cost); the document.xml it returns is
+        # what classify parses (no second unzip and screen)
         from award.forms import screen_docx
 
         try:
-            screen_docx(data, PurePosixPath(name).name)
+            document = screen_docx(data, PurePosixPath(name).name)
         except FormError as exc:
             sub.refused.append(Refused(name, "unsafe_document", (
                 f"文档“{PurePosixPath(name).name}”未予接收：{exc.message}。"
                 "请用Word重新“另存为”.docx或导出PDF后提交。"), item))
             return
-        sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item))
+        sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item, real=real, document=document))
         return
     refusal: Refusal | None = check_standalone_file(name, data, limits)
     if refusal is not None:
         sub.refused.append(Refused(refusal.path, refusal.reason_code, refusal.reason_text_zh, item))
         return
-    sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item))
+    sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item, real=real))
 
 
 def classify(sub: Submission) -> None:
@@ -187,13 +192,16 @@ def classify(sub: Submission) -> None:
 
     to_convert: dict[str, FileIn] = {}
     for f in sub.files:
-        real = sniff(f.data)
+        real = f.real = f.real or sniff(f.data)
         by_name = kind_by_name(f.name)
-        f.content_type = guess_content_type(f.name, f.data)
+        f.content_type = _content_type(f.name, real)
         if real == "docx":
             if by_name in (None, "form"):
                 try:
-                    f.form = parse_form(f.data, filename=PurePosixPath(f.name).name)
+                    if f.document is not None:  # screened in unpack
+                        f.form = parse_document(f.document, filename=PurePosixPath(f.name).name)
+                    else:
+                        f.form = parse_form(f.data, filename=PurePosixPath(f.name).name)
                     f.kind = "form_docx"
                     continue
                 except FormError as exc:
@@ -248,6 +256,11 @@ def classify(sub: Submission) -> None:
 
 
 _IMAGES = frozenset({"png", "jpeg", "gif", "bmp", "tiff"})
+
+
+def _content_type(name: str, real: str) -> str:
+    """``guess_content_type`` for a file whose type was sniffed already."""
+    return CONTENT_TYPES.get(real) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _form_reason(name: str, exc: FormError) -> str:

@@ -9,7 +9,7 @@ from award.forms.docx_io import (
     fill_form_bytes,
     template_bytes,
 )
-from award.forms.parser import FieldProblem, ParsedForm, parse_form, screen_docx
+from award.forms.parser import FieldProblem, ParsedForm, parse_document, parse_form, screen_docx
 from award.forms.pdf import extract_pdf_fields, render_pdf_copy, render_pdf_copy_bytes
 from award.forms.spec import (
     FORM_IDS,
@@ -42,6 +42,7 @@ __all__ = [
     "form_for_category",
     "form_spec",
     "normalize_label",
+    "parse_document",
     "parse_form",
     "render_pdf_copy",
     "render_pdf_copy_bytes",

@@ -323,7 +323,12 @@ def parse_form(source: str | Path | bytes, *, filename: str | None = None) -> Pa
             data = Path(source).read_bytes()
         except OSError as exc:
             raise FormError(f"无法读取文件：{exc.strerror or exc}", file=name) from None
-    document = screen_docx(data, name)
+    return parse_document(screen_docx(data, name), filename=name)
+
+
+def parse_document(document: bytes, *, filename: str) -> ParsedForm:
+    """Parse the ``word/document.xml`` that ``screen_docx`` returned (for callers that screened already)."""
+    name = filename
     try:
         root = etree.fromstring(document, parser=_XML_PARSER)
     except etree.XMLSyntaxError as exc:
