@@ -999,7 +999,7 @@ def pending_decisions(session: Session, rt: Any, *, ref: str, still_waiting: Cal
 
     An application already put to ops in this round by another run that ``still_waiting(ref)`` is skipped (its
     question is still open there); one asked by this same run is returned again (a retried task). Each item is
-    ``{"application_id", "round", "subject", "body"}``; the request is audited (``dept_decision_requested``).
+    ``{"application_id", "round_id", "subject", "body"}``; the request is audited (``dept_decision_requested``).
     """
     season: Season = rt.season
     apps = session.scalars(
@@ -1022,7 +1022,7 @@ def pending_decisions(session: Session, rt: Any, *, ref: str, still_waiting: Cal
         if previous != ref:
             audit(session, actor=actor, entity_type="application", entity_id=app.id, action="dept_decision_requested",
                   details={"ref": ref, "round": round_id, "replaces": previous})
-        out.append({"application_id": app.id, "round": round_id} | decision_prompt(session, season, app))
+        out.append({"application_id": app.id, "round_id": round_id} | decision_prompt(session, season, app))
     return out
 
 

@@ -251,7 +251,7 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
         assert "逾期未回复" in pending[2]["body"]
         # another run sees them asked in run-1, still waiting there
         assert opinions.pending_decisions(s, rt, ref="run-2", still_waiting=lambda ref: True) == []
-        rounds = {p["application_id"]: p["round"] for p in pending}
+        rounds = {p["application_id"]: p["round_id"] for p in pending}
         assert opinions.apply_decision(s, rt, 2, round_id=rounds[2], choice="remove", reason="存在环保行政处罚",
                                        user="李处长", user_id="li") == "removed"
         assert opinions.apply_decision(s, rt, 4, round_id=rounds[4], choice="continue", reason="经电话核实无欠税",
