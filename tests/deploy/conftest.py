@@ -4,6 +4,11 @@
 imports deploy/pools.json, and starts the api-server, scheduler, dag-processor, triggerer and one Celery
 worker as separate process groups. Teardown kills those process groups and drops the databases.
 
+The domain side runs as in production: the worker and scheduler get AWARD_DB_URL (the PostgreSQL domain store),
+AWARD_DATA_DIR, AWARD_MAILDIR (the embedded Maildir), AWARD_SHARED_URL and AWARD_BLOB_URL (local folders under the
+deployment's home), AWARD_FAKE_NOW (inside the example season's application period) and smtp_default (an SMTP
+catcher on loopback).
+
 Where the services live can be changed with CQA_TEST_PG_URL (a libpq URL of a superuser connection to the
 ``postgres`` database) and CQA_TEST_REDIS_URL (a Redis URL with a dedicated db number).
 """
@@ -37,6 +42,8 @@ POOLS_FILE = REPO / "deploy" / "pools.json"
 
 PG_URL = os.environ.get("CQA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CQA_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# Inside the example season's application period (2023-04-10 .. 2023-05-25 17:00), a Saturday.
+FAKE_NOW = "2023-05-20T10:00:00+08:00"
 
 WORKER_IDENTITY_MODULE = '''"""Worker identity for the distributed-run test: what task instances record as their hostname."""
 import os
@@ -108,6 +115,25 @@ class CeleryCluster:
     @property
     def domain_url(self) -> str:
         return _pg_url_for(self.domain_db)
+
+    @property
+    def award_dir(self) -> Path:
+        """The deployment's AWARD_DATA_DIR (maildir/, shared/, blobs/ below it)."""
+        return Path(self.env["AWARD_DATA_DIR"])
+
+    @contextlib.contextmanager
+    def domain_env(self) -> Iterator[None]:
+        """Apply the deployment's AWARD_* variables to this process (e.g. AWARD_FAKE_NOW for enqueue), then restore."""
+        saved = {k: v for k, v in os.environ.items() if k.startswith("AWARD_")}
+        try:
+            for key in saved:
+                os.environ.pop(key)
+            os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWARD_")})
+            yield
+        finally:
+            for key in [k for k in os.environ if k.startswith("AWARD_")]:
+                os.environ.pop(key)
+            os.environ.update(saved)
 
     def airflow(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one ``airflow`` CLI command in the deployment's environment."""
@@ -226,6 +252,28 @@ class CeleryCluster:
         raise AssertionError(f"runs not finished within {timeout}s: {states}\ntask instances: {tis}\n{self.logs()}")
 
 
+    def wait_for_asset_run(self, dag_id: str, source_dag_id: str, source_run_id: str, timeout: float = 120) -> str:
+        """The run of ``dag_id`` that consumed the asset event of run ``source_run_id`` (waits for it to exist)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            rows = self.query(
+                "SELECT dr.run_id FROM dag_run dr"
+                " JOIN dagrun_asset_event x ON x.dag_run_id = dr.id JOIN asset_event e ON e.id = x.event_id"
+                " WHERE dr.dag_id = :d AND e.source_dag_id = :sd AND e.source_run_id = :sr",
+                d=dag_id, sd=source_dag_id, sr=source_run_id,
+            )
+            if rows:
+                return str(rows[0]["run_id"])
+            time.sleep(2)
+        events = self.query("SELECT source_dag_id, source_run_id, timestamp FROM asset_event")
+        queued = self.query("SELECT * FROM asset_dag_run_queue")
+        raise AssertionError(
+            f"no {dag_id} run consumed the asset event of {source_dag_id}/{source_run_id} within {timeout}s;"
+            f" events: {events}; queue: {queued}\n{self.logs()}"
+        )
+
+
 def _domain_migrations() -> list[str]:
     """The command that migrates the domain store at AWARD_DB_URL (as deploy/airflow-init.sh runs it)."""
     award = VENV_BIN / "award"
@@ -280,7 +328,8 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "kwargs": {"path": str(PROBE_DAGS)},
         },
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    award_dir = home / "award"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWARD_"))}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -308,6 +357,12 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
             "AWARD_DB_URL": _pg_url_for(domain_db),
+            "AWARD_DATA_DIR": str(award_dir),
+            "AWARD_MAILDIR": str(award_dir / "maildir"),
+            "AWARD_MAIL_SOURCE": "maildir",
+            "AWARD_SHARED_URL": str(award_dir / "shared"),
+            "AWARD_BLOB_URL": str(award_dir / "blobs"),
+            "AWARD_FAKE_NOW": FAKE_NOW,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )

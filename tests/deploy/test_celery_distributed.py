@@ -4,6 +4,12 @@ Evidence that every task ran on the Celery worker comes from the metadata databa
 - ``task_instance.hostname`` is the worker's identity (only the worker process is configured to report it),
 - ``task_instance.queue`` is the run's private Celery queue, which only that worker consumes,
 - ``task_instance.external_executor_id`` is a Celery task id whose result the worker stored in ``celery_taskmeta``.
+
+The pipeline part: a small generated season (8 applications of the example season, two defects) is delivered to
+the deployment's Maildir and shared folder; ``intake`` is triggered by hand, ``completeness`` must be started by
+the asset event of that intake run, then ``outbox`` is triggered and sends everything queued to an SMTP catcher.
+The domain store on PostgreSQL must then hold the applications in the states the generator's defects call for,
+their check runs (recorded by a completeness run of this deployment), and every queued e-mail as sent.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +38,104 @@ PROBE_ITEMS, PROBE_BATCH = 10, 4
 
 OUTBOX_MAILS = 3
 
+# The generated season: 8 applications of the shipped example season, seed chosen for two defects, one per
+# outcome besides "complete": pdf_mismatch (-> incomplete, correction mail) and defence_industry (-> ineligible at
+# intake, wrong-channel mail); mailed (Maildir ``office``) and city batches (shared folder ``incoming/``).
+SEASON_APPS, SEASON_SEED, SEASON_DEFECT_SHARE = 8, 35, 0.25
+# defect -> the state after intake and completeness (see tests/checks/test_end_to_end.py for every defect)
+EXPECTED_STATE = {
+    None: "complete",
+    "two_channels": "complete",
+    "missing_material": "incomplete",
+    "short_publicity": "incomplete",
+    "pdf_mismatch": "incomplete",
+    "bad_check_char": "incomplete",
+    "defence_industry": "ineligible",
+    "ineligible_school": "ineligible",
+}
+# state -> the e-mails (outbox templates) its applicant gets from intake and completeness
+EXPECTED_MAILS = {
+    "complete": {"ack", "complete"},
+    "incomplete": {"ack", "correction"},
+    "ineligible": {"wrong_channel"},
+}
+
+
+def _manifest(cluster: CeleryCluster) -> dict[str, Any]:
+    return json.loads((cluster.award_dir / "generated" / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _expected_states(cluster: CeleryCluster) -> dict[str, str]:
+    """Applicant key -> expected state, from the generator's manifest (a second channel's entry replaces the first)."""
+    expected = {}
+    for entry in _manifest(cluster)["applications"]:
+        defect = entry["defects"][0] if entry["defects"] else None
+        assert defect in EXPECTED_STATE, f"seed {SEASON_SEED} yields defect {defect!r}: pick another seed"
+        expected[entry["key"]] = EXPECTED_STATE[defect]
+    return expected
+
+
+def _prepare_intake(cluster: CeleryCluster) -> None:
+    """Generate a small season and deliver it to the deployment's Maildir and shared folder (as `make run` does)."""
+    from award.config import load_season
+    from award.demo.generator import generate
+    from award.demo.setup import deliver
+
+    generated = cluster.award_dir / "generated"
+    result = generate(generated, SEASON_APPS, SEASON_SEED, season=load_season(), defect_share=SEASON_DEFECT_SHARE)
+    states = set(_expected_states(cluster).values())
+    assert states == {"complete", "incomplete", "ineligible"}, result.summary()
+    deliver(generated, cluster.award_dir / "maildir", cluster.award_dir / "shared",
+            when=datetime.fromisoformat(cluster.env["AWARD_FAKE_NOW"]))
+
+
+def _verify_intake(cluster: CeleryCluster, runs: dict[str, str]) -> None:
+    """Every delivered message and city file is archived; every generated application is registered."""
+    import mailbox
+
+    from sqlalchemy import func, select
+
+    from award.store.db import session_scope
+    from award.store.models import Application, InboundItem
+
+    manifest = _manifest(cluster)
+    mailed = sum(1 for a in manifest["applications"] if a["channel"] == "mail")
+    assert len(mailbox.Maildir(cluster.award_dir / "maildir" / "office", create=False)) == 0, "messages left"
+    with session_scope(cluster.domain_url) as session:
+        by_channel = dict(session.execute(select(InboundItem.channel, func.count()).group_by(InboundItem.channel)).all())
+        keys = {a.applicant.key: a.submission_no for a in session.scalars(select(Application))}
+    assert by_channel.get("maildir") == mailed, by_channel
+    city_files = sum(1 for f in (cluster.award_dir / "shared" / "incoming").rglob("*") if f.is_file())
+    assert sum(by_channel.values()) == mailed + city_files, by_channel
+    assert set(keys) == set(_expected_states(cluster)), keys
+    assert all(no and no.startswith("GS-2023-") for no in keys.values()), keys
+
+
+def _verify_completeness(cluster: CeleryCluster, runs: dict[str, str]) -> None:
+    """States as the manifest's defects say; each check recorded by a completeness run of this deployment."""
+    from sqlalchemy import select
+
+    from award.store.db import session_scope
+    from award.store.models import Application, CheckRun
+
+    completeness_runs = {
+        r["run_id"] for r in cluster.query("SELECT run_id FROM dag_run WHERE dag_id = 'completeness'")
+    }
+    assert runs["completeness"] in completeness_runs
+    expected = _expected_states(cluster)
+    with session_scope(cluster.domain_url) as session:
+        for app in session.scalars(select(Application)):
+            where = f"{app.submission_no} ({app.category}, {app.channel})"
+            assert app.state == expected[app.applicant.key], where
+            checks = list(session.scalars(select(CheckRun).where(CheckRun.application_id == app.id)))
+            if app.state == "ineligible":  # refused at intake (defence industry): never checked
+                assert checks == [], where
+                continue
+            assert [c.outcome for c in checks] == [app.state], where
+            assert checks[0].run_id in completeness_runs, f"{where}: checked by {checks[0].run_id!r}"
+    reports = sorted(p.suffix for p in (cluster.award_dir / "shared" / "reports" / "cqa-5-2023").iterdir())
+    assert ".xlsx" in reports and ".html" in reports, reports
+
 
 def _prepare_outbox(cluster: CeleryCluster) -> None:
     """Queue a few staff notices in the domain store on PostgreSQL for the outbox DAG to send."""
@@ -39,7 +144,7 @@ def _prepare_outbox(cluster: CeleryCluster) -> None:
     from award.store.db import session_scope
 
     season = load_season()
-    with session_scope(cluster.domain_url) as session:
+    with cluster.domain_env(), session_scope(cluster.domain_url) as session:  # queued at AWARD_FAKE_NOW
         for n in range(OUTBOX_MAILS):
             context = {"greeting": "王经理", "unit": season.recommending_unit, "season_label": season.award.name,
                        "title": f"部署测试 {n}", "text": "分布式运行测试邮件。", "items": []}
@@ -47,41 +152,76 @@ def _prepare_outbox(cluster: CeleryCluster) -> None:
                     context=context)
 
 
-def _verify_outbox(cluster: CeleryCluster) -> None:
+def _verify_outbox(cluster: CeleryCluster, runs: dict[str, str]) -> None:
+    """Every queued e-mail (staff notices, intake and completeness replies) was sent to the SMTP catcher."""
+    from collections import Counter
+
     rows = cluster.query(
-        "SELECT idempotency_key, status, message_id FROM outbox_email WHERE idempotency_key LIKE 'deploy-test:%'",
+        "SELECT idempotency_key, template, application_id, to_addrs, cc_addrs, status, message_id FROM outbox_email",
         url=cluster.domain_url,
     )
-    assert len(rows) == OUTBOX_MAILS and all(r["status"] == "sent" and r["message_id"] for r in rows), rows
-    received = sorted(rcpt for mail in cluster.smtp.messages for rcpt in mail.rcpt_tos)
-    assert received == [f"staff{n}@example.com" for n in range(OUTBOX_MAILS)]
+    unsent = [r for r in rows if r["status"] != "sent" or not r["message_id"]]
+    assert not unsent, unsent
+    staff = sorted(r["idempotency_key"] for r in rows if r["idempotency_key"].startswith("deploy-test:"))
+    assert staff == [f"deploy-test:{n}" for n in range(OUTBOX_MAILS)]
+    received = Counter(rcpt for mail in cluster.smtp.messages for rcpt in mail.rcpt_tos)
+    queued = Counter(addr for r in rows for addr in [*_addresses(r["to_addrs"]), *_addresses(r["cc_addrs"])])
+    assert received == queued, f"received {received}, queued {queued}"
+
+    states = {r["id"]: r["state"] for r in cluster.query("SELECT id, state FROM application", url=cluster.domain_url)}
+    templates: dict[int, set[str]] = {app_id: set() for app_id in states}
+    for r in rows:
+        if r["application_id"] is not None:
+            templates[r["application_id"]].add(r["template"])
+    assert templates == {app_id: EXPECTED_MAILS[state] for app_id, state in states.items()}, (templates, states)
+
+
+def _addresses(value: Any) -> list[str]:
+    """The recipients of an outbox row (a JSON list, or its text)."""
+    return list(json.loads(value) if isinstance(value, str) else value)
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One pipeline DAG of the distributed run: its run conf, what to put in place before, what to check after."""
+    """One pipeline DAG of the distributed run: its run conf, what to put in place before, what to check after.
+
+    ``prepare`` runs before any DAG is unpaused, so no scheduled run sees half-delivered input. ``after`` names
+    the DAG whose run's asset event must start this DAG's run (instead of triggering it by hand).
+    """
 
     conf: dict[str, Any] = field(default_factory=dict)
     prepare: Callable[[CeleryCluster], None] | None = None
-    verify: Callable[[CeleryCluster], None] | None = None
+    verify: Callable[[CeleryCluster, dict[str, str]], None] | None = None
+    after: str | None = None
+    timeout: float = 150
 
 
-# The pipeline's DAGs, triggered in this order. DAG ids absent from dags/ are skipped (and printed).
+# The pipeline's DAGs, run in this order (each after the previous one has finished: they hand over through the
+# store). A DAG listed in SKIPPED, or whose file dags/<dag_id>.py is absent, is skipped (and the reason printed).
 PIPELINE_DAGS: dict[str, Stage] = {
-    "intake": Stage(),
-    "completeness": Stage(),
-    "opinions": Stage(),
-    "publicity": Stage(),
-    "recommendation": Stage(),
+    "intake": Stage(prepare=_prepare_intake, verify=_verify_intake),
+    "completeness": Stage(verify=_verify_completeness, after="intake"),
     "outbox": Stage(prepare=_prepare_outbox, verify=_verify_outbox),
 }
+SKIPPED: dict[str, str] = {
+    "opinions": "needs complete applications plus department replies and staff HITL decisions over working-day"
+                " deadlines; covered by tests/opinions with dag.test() (and dags/opinions.py is still being written)",
+    "publicity": "needs applications cleared by the departments, a deferrable window of working days and HITL"
+                 " decisions; on this season's store its open_window fails (no eligible applications); covered by"
+                 " tests/publicity with dag.test()",
+    "recommendation": "needs review scores, the candidate publicity and the leadership's HITL approval; covered by"
+                      " tests/recommendation with dag.test()",
+}
+
 
 def _pipeline_dags_present() -> list[str]:
-    """Pipeline DAG ids whose file dags/<dag_id>.py exists (the repo's convention); absent ones are printed."""
+    """Pipeline DAG ids to run: configured here and with a file dags/<dag_id>.py; the others are printed."""
     present = [d for d in PIPELINE_DAGS if (REPO / "dags" / f"{d}.py").exists()]
-    missing = [d for d in PIPELINE_DAGS if d not in present]
-    if missing:
-        print(f"pipeline DAGs absent from dags/, skipped: {missing}")
+    for dag_id in PIPELINE_DAGS:
+        if dag_id not in present:
+            print(f"pipeline DAG {dag_id} skipped: dags/{dag_id}.py is absent")
+    for dag_id, reason in SKIPPED.items():
+        print(f"pipeline DAG {dag_id} skipped: {reason}")
     return present
 
 
@@ -93,36 +233,42 @@ def test_pools_imported(celery_cluster: CeleryCluster) -> None:
 
 
 def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
-    """Trigger the probe and the pipeline DAGs; every task instance ran on the Celery worker and succeeded."""
+    """Run the probe and a generated season through the pipeline DAGs; every task ran on the Celery worker."""
     cluster = celery_cluster
     pipeline = _pipeline_dags_present()
     dag_ids = [PROBE_DAG, *pipeline]
     cluster.wait_for_dags(dag_ids)
 
-    runs: list[tuple[str, str]] = []
-    for dag_id in dag_ids:
-        cluster.airflow("dags", "unpause", dag_id)
-    probe_conf = {"items": PROBE_ITEMS, "batch_size": PROBE_BATCH}
-    for dag_id in dag_ids:
-        stage = Stage(conf=probe_conf) if dag_id == PROBE_DAG else PIPELINE_DAGS[dag_id]
+    for dag_id in pipeline:  # input in place before any scheduled run can start
+        stage = PIPELINE_DAGS[dag_id]
         if stage.prepare is not None:
             stage.prepare(cluster)
-        run_id = f"deploy-test-{dag_id}-{secrets.token_hex(3)}"
-        cluster.airflow("dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(stage.conf))
-        runs.append((dag_id, run_id))
-        # Pipeline stages hand over through the store: each runs after the previous one has finished.
-        if dag_id != PROBE_DAG:
-            cluster.wait_for_runs([(dag_id, run_id)])
+    for dag_id in dag_ids:
+        cluster.airflow("dags", "unpause", dag_id)
 
-    states = cluster.wait_for_runs(runs)
-    tis = _task_instances(cluster)
+    def trigger(dag_id: str, conf: dict[str, Any]) -> str:
+        run_id = f"deploy-test-{dag_id}-{secrets.token_hex(3)}"
+        cluster.airflow("dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf))
+        return run_id
+
+    runs = {PROBE_DAG: trigger(PROBE_DAG, {"items": PROBE_ITEMS, "batch_size": PROBE_BATCH})}
+    for dag_id in pipeline:
+        stage = PIPELINE_DAGS[dag_id]
+        if stage.after is not None:  # started by the asset event of the previous stage's run
+            runs[dag_id] = cluster.wait_for_asset_run(dag_id, stage.after, runs[stage.after])
+        else:
+            runs[dag_id] = trigger(dag_id, stage.conf)
+        cluster.wait_for_runs([(dag_id, runs[dag_id])], timeout=stage.timeout)
+
+    states = cluster.wait_for_runs(list(runs.items()), timeout=120)
+    tis = _task_instances(cluster, runs)
     # A task reports success to the API server a moment before its Celery task returns: let the results land.
     deadline = time.monotonic() + 60
     while any(ti["celery_status"] not in ("SUCCESS", "FAILURE") for ti in tis) and time.monotonic() < deadline:
         time.sleep(1)
-        tis = _task_instances(cluster)
-    assert states == dict.fromkeys(runs, "success"), f"{states}\n{_failed(tis)}\n{cluster.logs()}"
-    assert tis, "no task instances recorded"
+        tis = _task_instances(cluster, runs)
+    assert states == dict.fromkeys(runs.items(), "success"), f"{states}\n{_failed(tis)}\n{cluster.logs()}"
+    assert {ti["dag_id"] for ti in tis} == set(runs), "a run without task instances"
 
     ran = [ti for ti in tis if ti["state"] != "skipped"]
     assert ran
@@ -134,38 +280,44 @@ def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
         assert ti["external_executor_id"], f"{where} has no Celery task id"
         assert ti["celery_status"] == "SUCCESS", f"{where}: Celery result {ti['celery_status']!r}"
         assert ti["executor"] in (None, "CeleryExecutor"), where
+    for dag_id in pipeline:  # every task of the pipeline runs ran (nothing skipped)
+        assert {ti["task_id"] for ti in ran if ti["dag_id"] == dag_id} == {
+            ti["task_id"] for ti in tis if ti["dag_id"] == dag_id}, dag_id
 
-    # Scheduled runs that started meanwhile (unpaused DAGs with a schedule) must not have run anywhere else either.
+    # Scheduled runs that started meanwhile (unpaused DAGs with a schedule) must not have run anywhere else
+    # either, and none of them may have failed.
     hosts = cluster.query("SELECT DISTINCT hostname FROM task_instance WHERE coalesce(hostname, '') <> ''")
     assert {r["hostname"] for r in hosts} == {cluster.worker_hostname}
+    failed = cluster.query("SELECT dag_id, run_id, run_type FROM dag_run WHERE state = 'failed'")
+    assert failed == [], f"{failed}\n{cluster.logs()}"
 
     probe = [ti for ti in tis if ti["dag_id"] == PROBE_DAG]
     sends = sorted(ti["map_index"] for ti in probe if ti["task_id"] == "send_batch")
     assert sends == list(range(-(-PROBE_ITEMS // PROBE_BATCH))), "one mapped task per batch, not per item"
     pools = {ti["task_id"]: ti["pool"] for ti in probe}
     assert pools["send_batch"] == "smtp" and pools["poll_mailbox"] == "imap"
+    rows = cluster.query(
+        "SELECT kind, count(*) AS n FROM deploy_probe WHERE run_id = :r GROUP BY kind",
+        url=cluster.domain_url,
+        r=runs[PROBE_DAG],
+    )
+    assert {r["kind"]: r["n"] for r in rows} == {"send": PROBE_ITEMS, "poll": 1}
 
     for dag_id in pipeline:
         verify = PIPELINE_DAGS[dag_id].verify
         if verify is not None:
-            verify(cluster)
-
-    probe_run = dict(runs)[PROBE_DAG]
-    rows = cluster.query(
-        "SELECT kind, count(*) AS n FROM deploy_probe WHERE run_id = :r GROUP BY kind",
-        url=cluster.domain_url,
-        r=probe_run,
-    )
-    assert {r["kind"]: r["n"] for r in rows} == {"send": PROBE_ITEMS, "poll": 1}
+            verify(cluster, runs)
+    print(f"distributed run: {runs}; {len(ran)} task instances on {cluster.worker_hostname}")
 
 
-def _task_instances(cluster: CeleryCluster) -> list[dict[str, Any]]:
-    """Task instances of the test's runs, each with the status of its Celery task in the result backend."""
+def _task_instances(cluster: CeleryCluster, runs: dict[str, str]) -> list[dict[str, Any]]:
+    """Task instances of the given runs, each with the status of its Celery task in the result backend."""
     return cluster.query(
         "SELECT ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.hostname, ti.queue, ti.pool,"
         " ti.external_executor_id, ti.executor, m.status AS celery_status"
         " FROM task_instance ti LEFT JOIN celery_taskmeta m ON m.task_id = ti.external_executor_id"
-        " WHERE (ti.dag_id, ti.run_id) IN (SELECT dag_id, run_id FROM dag_run WHERE run_id LIKE 'deploy-test-%')"
+        " WHERE ti.dag_id || '/' || ti.run_id = ANY(:runs)",
+        runs=[f"{dag_id}/{run_id}" for dag_id, run_id in runs.items()],
     )
 
 
