@@ -48,7 +48,8 @@ from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
-from award.mail.outbox import enqueue
+from award.mail.outbox import PreparedMail, enqueue_many
+from award.mail.outbox import prepare as prepare_mail
 from award.states import State, audit, create_application_state
 from award.store.models import Applicant, Application, InboundItem, Material
 
@@ -62,6 +63,7 @@ INCOMING = "incoming/"
 SINGLE_KINDS = frozenset({"form_docx", "form_pdf", "publicity_proof", "unit_opinion", "city_recommendation"})
 WORD_OLD = frozenset({".doc", ".wps", ".rtf", ".odt"})
 MB = 1024 * 1024
+BATCH = 50  # submissions read, looked up and committed together
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -152,6 +154,8 @@ class Submission:
     folder: str | None = None
     received_at: datetime | None = None
     note: str | None = None  # why no form was usable
+    form_file: FileIn | None = None  # the form chosen by ``Intake.prepare``
+    form: ParsedForm | None = None
 
 
 def unpack(sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits) -> None:
@@ -313,6 +317,11 @@ class Intake:
         self.number_re = submission_pattern(self.season)
         self.result = IntakeResult()
         self._next_no: int | None = None
+        # look-ups of this run: applicant by (kind, key) and this season's application by applicant id (None:
+        # known to be absent); filled per batch, kept in step by _create, cleared when an item fails
+        self._applicants: dict[tuple[str, str], Applicant | None] = {}
+        self._apps: dict[int, Application | None] = {}
+        self._mails: list[PreparedMail] = []  # rendered, queued at the end of the batch (enqueue_many)
         unit = self.season.recommending_unit
         self.base_ctx = {
             "unit": unit,
@@ -331,11 +340,20 @@ class Intake:
             return
         greeting = ctx.pop("greeting", None) or (app.applicant.contact_name if app and app.applicant.contact_name
                                                  else "您好")
-        _row, created = enqueue(
-            self.session, key=key, template=template, to=recipients, context=self._ctx(greeting, **ctx),
+        self._mails.append(prepare_mail(
+            key=key, template=template, to=recipients, context=self._ctx(greeting, **ctx),
             application_id=app.id if app else None,
-        )
-        self.result.mails_queued += int(created)
+        ))
+
+    def _flush_mails(self) -> None:
+        """Queue the batch's e-mails (one SELECT of existing keys, one INSERT; the first e-mail of a key wins)."""
+        if self._mails:
+            self.result.mails_queued += sum(created for _row, created in enqueue_many(self.session, self._mails))
+            self._mails.clear()
+
+    def _commit(self) -> None:
+        self._flush_mails()
+        self.session.commit()
 
     def _submission_no(self) -> str:
         prefix = f"{self.season.submission_prefix}-{self.season.year}-"
@@ -350,7 +368,11 @@ class Intake:
 
     # ---------------------------------------------------------------- entry
     def run(self, limit: int | None = None) -> IntakeResult:
-        """Process pending mail items, then city folders, then city letters."""
+        """Process pending mail items, then city folders, then city letters.
+
+        Batches of ``BATCH``: read and parse every submission of the batch, look up their applicants at once,
+        apply each in its own savepoint, queue the batch's e-mails, commit.
+        """
         s = self.session
         mail_q = (
             select(InboundItem)
@@ -360,11 +382,10 @@ class Intake:
         )
         if limit:
             mail_q = mail_q.limit(limit)
-        for n, item in enumerate(s.scalars(mail_q).all(), start=1):
-            self._guarded([item], self.process_mail, item)
-            if n % 50 == 0:
-                s.commit()
-        s.commit()
+        mail_items = s.scalars(mail_q).all()
+        for start in range(0, len(mail_items), BATCH):
+            self._run_batch([([item], self.read_mail, (item,)) for item in mail_items[start:start + BATCH]])
+        self._commit()
         storage = list(s.scalars(
             select(InboundItem)
             .where(InboundItem.season == self.season.season_id, InboundItem.purpose == "application",
@@ -381,28 +402,86 @@ class Intake:
                 letters.append(item)
             else:
                 self._bad_location(item)
-        for n, (folder, items) in enumerate(sorted(folders.items()), start=1):
-            self._guarded(items, self.process_folder, items, folder)
-            if n % 50 == 0:
-                s.commit()
+        ordered = sorted(folders.items())
+        for start in range(0, len(ordered), BATCH):
+            self._run_batch([(items, self.read_folder, (items, folder))
+                             for folder, items in ordered[start:start + BATCH]])
         cities = {PurePosixPath(i.filename or "").parts[1] for i in letters}
         cities |= {PurePosixPath(f).parts[1] for f in folders}
         for city in sorted(cities):
             self._guarded([], self.attach_city_letter, city)
-        s.commit()
+        self._commit()
         return self.result
+
+    def _run_batch(self, jobs: list[tuple[list[InboundItem], Any, tuple[Any, ...]]]) -> None:
+        """Read each job's submission (``reader(*args)``), look up the applicants at once, apply, commit."""
+        subs: list[tuple[list[InboundItem], Submission]] = []
+        for items, reader, args in jobs:
+            try:  # reading touches no row: no savepoint needed
+                sub = reader(*args)
+                self.prepare(sub)
+            except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
+                self._failed(items, exc)
+                continue
+            subs.append((items, sub))
+        self._prefetch([sub for _items, sub in subs])
+        for items, sub in subs:
+            self._guarded(items, self.submit, sub)
+        self._commit()
+
+    def _prefetch(self, subs: list[Submission]) -> None:
+        """Load the applicants of the batch's forms, and their applications of this season, in two queries."""
+        keys = {k for sub in subs if sub.form is not None and (k := _applicant_key(sub.form)) not in self._applicants}
+        if not keys:
+            return
+        found: list[Applicant] = []
+        names = sorted({key for _kind, key in keys})
+        for start in range(0, len(names), 500):
+            found.extend(a for a in self.session.scalars(
+                select(Applicant).where(Applicant.key.in_(names[start:start + 500]))) if (a.kind, a.key) in keys)
+        for k in keys:
+            self._applicants[k] = None
+        for applicant in found:
+            self._applicants[(applicant.kind, applicant.key)] = applicant
+        ids = [a.id for a in found if a.id not in self._apps]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for app_id in chunk:
+                self._apps[app_id] = None
+            for app in self.session.scalars(select(Application).where(
+                    Application.season == self.season.season_id, Application.applicant_id.in_(chunk))):
+                self._apps[app.applicant_id] = app
+
+    def _applicant(self, kind: str, key: str) -> Applicant | None:
+        if (kind, key) not in self._applicants:
+            self._applicants[(kind, key)] = self.session.scalar(
+                select(Applicant).where(Applicant.kind == kind, Applicant.key == key))
+        return self._applicants[(kind, key)]
+
+    def _season_app(self, applicant_id: int) -> Application | None:
+        if applicant_id not in self._apps:
+            self._apps[applicant_id] = self.session.scalar(select(Application).where(
+                Application.season == self.season.season_id, Application.applicant_id == applicant_id))
+        return self._apps[applicant_id]
 
     def _guarded(self, items: list[InboundItem], fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` in a savepoint; a crash marks ``items`` failed and the run goes on."""
+        mails = len(self._mails)
         try:
             with self.session.begin_nested():
                 fn(*args)
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
-            log.exception("intake failed on items %s", [i.id for i in items])
-            for item in items:
-                record_problem(self.session, code="intake_error", message=f"处理失败（{type(exc).__name__}）",
-                               inbound_item=item, status="failed")
-            self.result.failed += len(items)
+            del self._mails[mails:]  # its e-mails go with its rolled-back rows
+            self._applicants.clear()  # it may have created rows that are gone now
+            self._apps.clear()
+            self._failed(items, exc)
+
+    def _failed(self, items: list[InboundItem], exc: Exception) -> None:
+        log.exception("intake failed on items %s", [i.id for i in items], exc_info=exc)
+        for item in items:
+            record_problem(self.session, code="intake_error", message=f"处理失败（{type(exc).__name__}）",
+                           inbound_item=item, status="failed")
+        self.result.failed += len(items)
 
     def _bad_location(self, item: InboundItem) -> None:
         record_problem(
@@ -412,8 +491,8 @@ class Intake:
         self.result.failed += 1
 
     # ---------------------------------------------------------------- mail
-    def process_mail(self, item: InboundItem) -> None:
-        """One archived e-mail: its attachments become one submission."""
+    def read_mail(self, item: InboundItem) -> Submission:
+        """One archived e-mail: its attachments become one submission (read and screened, nothing written)."""
         from award.mail.inbound import parse_message
 
         self.result.items += 1
@@ -424,34 +503,26 @@ class Intake:
             if att.origin == "inline" and att.content_type.startswith("image/"):
                 continue  # signatures and logos pasted into the body
             unpack(sub, item, att.filename, att.data, self.limits)
-        self.submit(sub)
+        return sub
 
     # ---------------------------------------------------------------- city folders
-    def process_folder(self, items: list[InboundItem], folder: str) -> None:
-        """One applicant folder of a city batch (``incoming/<city>/<applicant>``)."""
+    def read_folder(self, items: list[InboundItem], folder: str) -> Submission:
+        """One applicant folder of a city batch (``incoming/<city>/<applicant>``), read and screened."""
         city = PurePosixPath(folder).parts[1]
         self.result.items += len([i for i in items if i.status == "archived"])
         sub = Submission("city", items, city=city, folder=folder, received_at=max(i.received_at for i in items))
         for item in items:
             rel = (item.filename or "")[len(folder) + 1:]
             unpack(sub, item, rel, self.rt.blobs.get_bytes(item.sha256), self.limits)
-        if city not in self.season.province.cities:
-            for item in items:
-                record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
-                               status=None, message=f"“{city}”不是本省市州名称，请工作人员核对。")
-        self.submit(sub)
+        return sub
 
     # ---------------------------------------------------------------- matching and applying
     def _find_application(self, sub: Submission, form: ParsedForm | None) -> Application | None:
         s = self.session
         if form is not None and form.key:
-            kind = "person" if form.category == "individual" else "organization"
-            # two indexed look-ups (a join lets SQLite scan applications of the season)
-            applicant_id = s.scalar(select(Applicant.id).where(Applicant.kind == kind,
-                                                               Applicant.key == _norm_key(form.key)))
-            if applicant_id is not None:
-                app = s.scalar(select(Application).where(Application.season == self.season.season_id,
-                                                         Application.applicant_id == applicant_id))
+            applicant = self._applicant(*_applicant_key(form))  # prefetched for the batch
+            if applicant is not None:
+                app = self._season_app(applicant.id)
                 if app is not None:
                     return app
         numbers = self.number_re.findall(sub.subject or "")
@@ -471,8 +542,8 @@ class Intake:
                 return s.get(Application, app_id)
         return None
 
-    def submit(self, sub: Submission) -> None:
-        """Classify, match or create the application, add materials, set states and queue e-mails."""
+    def prepare(self, sub: Submission) -> None:
+        """Classify the files, parse the forms and choose the submission's form (no database access)."""
         classify(sub)
         forms = [f for f in sub.files if f.form is not None]
         form_file = forms[-1] if forms else None
@@ -488,6 +559,15 @@ class Intake:
             sub.files = [f for f in sub.files if f is not form_file]
             sub.refused.append(Refused(form_file.name, "no_key", sub.note + "。", form_file.item))  # type: ignore[union-attr]
             form = None
+        sub.form_file, sub.form = form_file, form
+
+    def submit(self, sub: Submission) -> None:
+        """Match or create the application of a prepared submission, add materials, set states, queue e-mails."""
+        if sub.family == "city" and sub.city not in self.season.province.cities:
+            for item in sub.items:
+                record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
+                               status=None, message=f"“{sub.city}”不是本省市州名称，请工作人员核对。")
+        form_file, form = sub.form_file, sub.form
         app = self._find_application(sub, form)
         late = sub.received_at is not None and sub.received_at > self.deadline
         created = False
@@ -520,53 +600,57 @@ class Intake:
 
     def _create(self, sub: Submission, form: ParsedForm, late: bool) -> Application:
         s = self.session
-        kind = "person" if form.category == "individual" else "organization"
-        key = _norm_key(form.key)
-        applicant = s.scalar(select(Applicant).where(Applicant.kind == kind, Applicant.key == key))
+        kind, key = _applicant_key(form)
         fields = form.fields
         contact = fields.get("contact") or fields.get("name") or None
         phone = fields.get("contact_phone") or fields.get("phone") or None
-        if applicant is None:
-            applicant = Applicant(kind=kind, key=key, name=form.name or key, created_at=now())
-            s.add(applicant)
-        applicant.name = form.name or applicant.name
-        applicant.email = fields.get("email") or applicant.email or sub.reply_to
-        applicant.phone = phone or applicant.phone
-        applicant.contact_name = contact or applicant.contact_name
         city = sub.city or (fields.get("city") if fields.get("city") in self.season.province.cities else None)
-        applicant.city = applicant.city or city
-        s.flush()
+        if late:
+            state, reason = State.LATE, f"收到时间{_dt_text(sub.received_at)}晚于申报截止时间"
+        elif fields.get("defence") == "是":
+            state, reason = State.INELIGIBLE, "军工/涉密单位，应通过本行业渠道申报"
+        else:
+            state, reason = State.RECEIVED, "申报材料已接收"
+        applicant = self._applicant(kind, key)
         for _attempt in range(50):
+            if applicant is None:
+                applicant = Applicant(kind=kind, key=key, name=form.name or key, created_at=now())
+            applicant.name = form.name or applicant.name
+            applicant.email = fields.get("email") or applicant.email or sub.reply_to
+            applicant.phone = phone or applicant.phone
+            applicant.contact_name = contact or applicant.contact_name
+            applicant.city = applicant.city or city
             app = Application(
-                season=self.season.season_id, applicant_id=applicant.id, category=form.category,
-                submission_no=self._submission_no(), channel=sub.family, channels=[sub.family], city=city,
-                multi_channel=False, fields=dict(fields), received_at=sub.received_at or now(), changed_at=now(),
-                state=State.RECEIVED.value,
+                season=self.season.season_id, category=form.category, submission_no=self._submission_no(),
+                channel=sub.family, channels=[sub.family], city=city, multi_channel=False, fields=dict(fields),
+                received_at=sub.received_at or now(), changed_at=now(), state=State.RECEIVED.value,
             )
             try:
+                # an existing applicant's new details are flushed before the savepoint; a new applicant goes
+                # in with the application (one flush), and the first state with its audit event
                 with s.begin_nested():
-                    s.add(app)
                     app.applicant = applicant
-                    s.flush()
+                    s.add(app)
+                    create_application_state(s, app, state, actor=ACTOR, reason=reason,
+                                             details={"channel": sub.family, "items": [i.id for i in sub.items]})
                 break
             except IntegrityError:
-                existing = s.scalar(select(Application).where(Application.season == self.season.season_id,
-                                                              Application.applicant_id == applicant.id))
-                if existing is not None:  # a concurrent run created it
-                    return existing
+                # a concurrent run took the number, or created the applicant or its application
+                applicant = s.scalar(select(Applicant).where(Applicant.kind == kind, Applicant.key == key))
+                if applicant is not None:
+                    existing = s.scalar(select(Application).where(Application.season == self.season.season_id,
+                                                                  Application.applicant_id == applicant.id))
+                    if existing is not None:
+                        self._applicants[(kind, key)], self._apps[applicant.id] = applicant, existing
+                        return existing
                 self._next_no = None  # the number was taken: read the maximum again
         else:  # pragma: no cover - 50 collisions in a row
             raise RuntimeError("could not allocate a submission number")
-        if late:
-            state, reason = State.LATE, f"收到时间{_dt_text(sub.received_at)}晚于申报截止时间"
+        self._applicants[(kind, key)], self._apps[applicant.id] = applicant, app
+        if state is State.LATE:
             self.result.late += 1
-        elif fields.get("defence") == "是":
-            state, reason = State.INELIGIBLE, "军工/涉密单位，应通过本行业渠道申报"
+        elif state is State.INELIGIBLE:
             self.result.ineligible += 1
-        else:
-            state, reason = State.RECEIVED, "申报材料已接收"
-        create_application_state(s, app, state, actor=ACTOR, reason=reason,
-                                 details={"channel": sub.family, "items": [i.id for i in sub.items]})
         self.result.applications_created += 1
         return app
 
@@ -594,8 +678,8 @@ class Intake:
             existing.append(row)
             new_rows.append((row, older))
             added.append(f)
-        if new_rows:
-            s.flush()
+        if any(older for _row, older in new_rows):
+            s.flush()  # ids for superseded_by_id; otherwise the rows go in with the item's savepoint
             for row, older in new_rows:
                 for m in older:
                     if m.id != row.id and m.superseded_by_id is None:
@@ -746,6 +830,11 @@ class Intake:
             if self._add_materials(app, sub):
                 app.changed_at = now()
                 self.result.touched.add(app.id)
+
+
+def _applicant_key(form: ParsedForm) -> tuple[str, str]:
+    """(Applicant.kind, Applicant.key) of a parsed form."""
+    return ("person" if form.category == "individual" else "organization"), _norm_key(form.key)
 
 
 def _norm_key(key: str) -> str:

@@ -74,21 +74,104 @@ def enqueue(
     existing = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
     if existing is not None:
         return existing, False
+    mail = prepare(key=key, template=template, to=to, context=context, application_id=application_id, cc=cc,
+                   attachments=attachments)
+    return _insert_one(session, mail)
+
+
+@dataclass(frozen=True)
+class PreparedMail:
+    """An e-mail rendered but not yet queued (``prepare``); ``enqueue_many`` queues a batch of them."""
+
+    key: str
+    template: str
+    to: tuple[str, ...]
+    subject: str
+    body: str
+    application_id: int | None = None
+    cc: tuple[str, ...] = ()
+    attachments: tuple[dict[str, str], ...] = ()
+
+    def row(self) -> OutboxEmail:
+        """A new pending OutboxEmail row (not added to any session)."""
+        return OutboxEmail(
+            idempotency_key=self.key, template=self.template, application_id=self.application_id,
+            to_addrs=list(self.to), cc_addrs=list(self.cc), subject=self.subject, body_text=self.body,
+            attachments=[dict(a) for a in self.attachments], status="pending", attempts=0, next_attempt_at=now(),
+            created_at=now(),
+        )
+
+
+def prepare(
+    *,
+    key: str,
+    template: str,
+    to: Sequence[str],
+    context: dict[str, Any],
+    application_id: int | None = None,
+    cc: Sequence[str] = (),
+    attachments: Sequence[dict[str, str]] = (),
+) -> PreparedMail:
+    """Render ``templates/mail/<template>.txt.j2`` now (arguments as ``enqueue``); queue it with ``enqueue_many``."""
     subject, body = render_mail(f"mail/{template}.txt.j2", **context)
-    row = OutboxEmail(
-        idempotency_key=key, template=template, application_id=application_id,
-        to_addrs=list(to), cc_addrs=list(cc), subject=subject, body_text=body,
-        attachments=list(attachments), status="pending", attempts=0, next_attempt_at=now(), created_at=now(),
-    )
+    return PreparedMail(key, template, tuple(to), subject, body, application_id, tuple(cc), tuple(attachments))
+
+
+def _insert_one(session: Session, mail: PreparedMail) -> tuple[OutboxEmail, bool]:
+    row = mail.row()
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:  # a concurrent run queued it first
-        existing = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
+        existing = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == mail.key))
         assert existing is not None
         return existing, False
     return row, True
+
+
+def enqueue_many(session: Session, mails: Sequence[PreparedMail]) -> list[tuple[OutboxEmail, bool]]:
+    """Queue prepared e-mails with the rule of ``enqueue`` (the first e-mail of a key wins), in order.
+
+    One SELECT per 500 keys for the keys already queued and one flush for the new rows; if a concurrent run
+    queued one of them meanwhile (unique key), the batch is rolled back and queued one by one.
+    """
+    if not mails:
+        return []
+    keys = list(dict.fromkeys(m.key for m in mails))
+    known: dict[str, OutboxEmail] = {}
+    for start in range(0, len(keys), 500):
+        known.update((row.idempotency_key, row) for row in session.scalars(
+            select(OutboxEmail).where(OutboxEmail.idempotency_key.in_(keys[start:start + 500]))))
+    out: list[tuple[OutboxEmail, bool]] = []
+    new: list[OutboxEmail] = []
+    for mail in mails:
+        if mail.key in known:
+            out.append((known[mail.key], False))
+            continue
+        row = known[mail.key] = mail.row()
+        new.append(row)
+        out.append((row, True))
+    if not new:
+        return out
+    try:
+        with session.begin_nested():
+            session.add_all(new)
+            session.flush()
+        return out
+    except IntegrityError:
+        pass
+    final: list[tuple[OutboxEmail, bool]] = []
+    done: dict[str, OutboxEmail] = {}
+    for mail in mails:  # the rolled-back rows are gone: fresh rows, one savepoint each
+        if mail.key in done:
+            final.append((done[mail.key], False))
+            continue
+        found = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == mail.key))
+        row, created = (found, False) if found is not None else _insert_one(session, mail)
+        done[mail.key] = row
+        final.append((row, created))
+    return final
 
 
 @dataclass
