@@ -1,9 +1,7 @@
 """The publicity DAG end to end with dag.test(): open, deferrable wait, objections, HITL decisions, close.
 
-The HITL answer goes through Airflow's own code path: a background thread waits until a task instance is
-parked in ``awaiting_input`` and PATCHes ``/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{i}/hitlDetails``
-on the real core API app (FastAPI TestClient, simple auth manager, a JWT for the staff user "李娜") — the same
-handler the Required Actions UI calls. dag.test() (main thread) sees the task rescheduled and resumes it.
+The HITL answers go through Airflow's own code path (tests/hitl.py): the staff user "李娜" PATCHes the hitlDetails
+endpoint of the real core API app, as the Required Actions page does; dag.test() then resumes the task.
 
 The wait: DateTimeSensorAsync compares the window's end_at with the real clock. The run opens the window
 back-dated (param ``opened_at`` = 2023-04-27 09:00, ends 2023-05-06 24:00) and AWARD_FAKE_NOW is 2023-05-08, so
@@ -15,8 +13,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-import threading
-import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from sqlalchemy import select
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, Objection, OutboxEmail, PublicityWindow
+from tests.hitl import Parked, run_answering
 from tests.publicity.conftest import make_applications
 
 ANSWERS = {  # task id -> (option, params)
@@ -43,54 +40,6 @@ def _mail(root: Path, subject: str, body: str, delivered: float) -> None:
     key = box.add(mailbox.MaildirMessage(msg.as_bytes()))
     path = root / "objections" / box._lookup(key)  # noqa: SLF001 - set the delivery time (file mtime)
     os.utime(path, (delivered, delivered))
-
-
-def _answer_hitl(stop: threading.Event, answered: list[str], errors: list[str]) -> None:
-    try:
-        _answer_loop(stop, answered)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test, and the run is failed so dag.test() ends
-        errors.append(repr(exc))
-        _fail_parked()
-
-
-def _fail_parked() -> None:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-
-    with create_session() as session:
-        for ti in session.scalars(select(TaskInstance).where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)):
-            ti.state = TaskInstanceState.FAILED
-
-
-def _answer_loop(stop: threading.Event, answered: list[str]) -> None:
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from fastapi.testclient import TestClient
-    from sqlalchemy.exc import OperationalError
-
-    client = TestClient(create_app("core"))
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="李娜", role="admin"))
-    headers = {"Authorization": f"Bearer {token}"}
-    while not stop.is_set():
-        try:
-            with create_session() as session:
-                parked = [(ti.dag_id, ti.run_id, ti.task_id, ti.map_index) for ti in session.scalars(
-                    select(TaskInstance).where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT))]
-        except OperationalError:  # SQLite busy while dag.test() writes: look again
-            parked = []
-        for dag_id, run_id, task_id, map_index in parked:
-            option, params = ANSWERS[task_id]
-            url = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
-            resp = client.patch(url, json={"chosen_options": [option], "params_input": params}, headers=headers)
-            if resp.status_code == 200:
-                answered.append(task_id)
-            elif resp.status_code != 409 and "locked" not in resp.text:  # 409: answered already
-                raise AssertionError(f"{resp.status_code}: {resp.text}")
-        time.sleep(0.5)
 
 
 def test_publicity_dag_with_objections(airflow_db, season, tmp_path, monkeypatch) -> None:
@@ -112,17 +61,14 @@ def test_publicity_dag_with_objections(airflow_db, season, tmp_path, monkeypatch
 
     from publicity import publicity_dag
 
-    stop, answered, errors = threading.Event(), [], []
-    helper = threading.Thread(target=_answer_hitl, args=(stop, answered, errors), daemon=True)
-    helper.start()
-    try:
-        run = publicity_dag.test(run_conf={"purpose": "provincial", "opened_at": "2023-04-27T09:00:00"})
-    finally:
-        stop.set()
-        helper.join(10)
-    assert not errors, errors
+    def decide(question: Parked) -> dict:
+        option, params = ANSWERS[question.task_id]
+        return {"chosen_options": [option], "params_input": params}
+
+    run, answered = run_answering(publicity_dag, decide, user="李娜",
+                                  run_conf={"purpose": "provincial", "opened_at": "2023-04-27T09:00:00"})
     assert str(run.state) == "success", run.state
-    assert sorted(answered) == ["decide", "place_unmatched"]
+    assert sorted(q.task_id for q in answered) == ["decide", "place_unmatched"]
     with session_scope(db_url) as session:
         window = session.scalars(select(PublicityWindow)).one()
         assert (window.status, str(window.end_date)) == ("closed", "2023-05-06")

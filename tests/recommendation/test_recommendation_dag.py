@@ -1,10 +1,7 @@
 """The recommendation DAG end to end with dag.test(): approval gate, leadership HITL, compile, verify, export.
 
-The HITL answer goes through Airflow's own code path, as in tests/publicity: a background thread waits until
-the ``approval`` task is parked in ``awaiting_input`` and PATCHes
-``/api/v2/dags/recommendation/dagRuns/{run}/taskInstances/approval/-1/hitlDetails`` on the real core API app
-(FastAPI TestClient, simple auth manager, a JWT for the user "办公室") — the handler the Required Actions UI
-calls. dag.test() (main thread) sees the task rescheduled and resumes it with the answer.
+The HITL answer goes through Airflow's own code path (tests/hitl.py): the user "办公室" PATCHes the ``approval``
+task's hitlDetails on the real core API app, as the Required Actions page does; dag.test() resumes the task.
 
 The candidates start CANDIDATE_CONFIRMED (the candidate publicity is the publicity DAG's, tested there), so the
 run goes: import_scores (none) -> rank (nothing) -> no_publicity -> approval_gate -> approval -> ... -> export.
@@ -18,8 +15,6 @@ checked separately (configuration, and the callback run as the triggerer would r
 
 from __future__ import annotations
 
-import threading
-import time
 from functools import partial
 
 from sqlalchemy import select
@@ -29,36 +24,12 @@ from award.mail.outbox import drain
 from award.states import State, transition
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, OutboxEmail, Package
+from tests.hitl import run_answering
 
 from .factory import make_app
 
 ANSWER = {"chosen_options": ["同意推荐"],
           "params_input": {"approver": "张局长", "opinion": "同意推荐以上单位和个人", "doc_number": "45"}}
-
-
-def _answer_hitl(stop: threading.Event, answered: list[str]) -> None:
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from fastapi.testclient import TestClient
-
-    client = TestClient(create_app("core"))
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="办公室", role="admin"))
-    headers = {"Authorization": f"Bearer {token}"}
-    while not stop.is_set():
-        with create_session() as session:
-            parked = [(ti.dag_id, ti.run_id, ti.task_id, ti.map_index) for ti in session.scalars(
-                select(TaskInstance).where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                                           TaskInstance.dag_id == "recommendation"))]
-        for dag_id, run_id, task_id, map_index in parked:
-            url = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
-            resp = client.patch(url, json=ANSWER, headers=headers)
-            assert resp.status_code in (200, 409), resp.text
-            if resp.status_code == 200:
-                answered.append(task_id)
-        time.sleep(0.5)
 
 
 def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_path, monkeypatch, smtp_server) -> None:  # type: ignore[no-untyped-def]
@@ -84,16 +55,9 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     from recommendation import recommendation_dag
 
     recommendation_dag.deadline = None  # see the module docstring
-    stop, answered = threading.Event(), []
-    helper = threading.Thread(target=_answer_hitl, args=(stop, answered), daemon=True)
-    helper.start()
-    try:
-        run = recommendation_dag.test()
-    finally:
-        stop.set()
-        helper.join(10)
+    run, answered = run_answering(recommendation_dag, lambda question: ANSWER)
     assert str(run.state) == "success", run.state
-    assert answered == ["approval"]
+    assert [q.task_id for q in answered] == ["approval"]
     with session_scope(db_url) as s:
         package = s.scalars(select(Package)).one()
         assert (package.status, package.approved_by, package.approval_text) == ("sent", "张局长", "同意推荐以上单位和个人")
@@ -105,9 +69,9 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
         templates = sorted(m.template for m in s.scalars(select(OutboxEmail)))
     assert templates == ["national_submission", "result_not_recommended", "result_recommended", "result_recommended"]
 
-    rerun = recommendation_dag.test()  # nothing new: no approval asked, nothing sent again
+    rerun, asked = run_answering(recommendation_dag, lambda question: ANSWER)  # nothing new: nothing asked or sent
     assert str(rerun.state) == "success"
-    assert answered == ["approval"]
+    assert asked == []
     drain(partial(session_scope, db_url), smtp_server.sender(), blobs.get_bytes)
     unit = season.recommending_unit
     national = smtp_server.to(str(season.national.recipient_email))
