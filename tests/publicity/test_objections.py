@@ -133,3 +133,33 @@ def test_late_objection_is_recorded_and_forwarded(rt: Runtime, apps, monkeypatch
     assert "逾期" in staff.subject and "不阻止" in staff.body_text
     (ack,) = _mails(rt, "objection_ack")
     assert "逾期异议" in ack.body_text
+
+
+def test_staff_assign_an_unmatched_objection_from_the_command_line(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+    """`award publicity objections` lists it; `award publicity assign ID NO --actor` matches it (audited)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _open(rt, apps, monkeypatch)
+    _deliver(tmp_path / "mail", _mail("举报", "某公司存在问题，请核查。"))
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
+    with session_scope(rt.db_url) as session:
+        (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
+    env = {**os.environ, "AWARD_DB_URL": rt.db_url, "AWARD_DATA_DIR": str(tmp_path)}
+
+    def award(*args: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+        return subprocess.run([sys.executable, "-m", "award.cli", *args, "--json"], capture_output=True, text=True,
+                              env=env)
+
+    listed = json.loads(award("publicity", "objections").stdout)["objections"]
+    assert [(o["id"], o["status"]) for o in listed] == [(result.objection_ids[0], "unmatched")]
+    bad = award("publicity", "assign", str(result.objection_ids[0]), "GS-2023-9999", "--actor", "李娜")
+    assert bad.returncode == 2 and "GS-2023-9999" in json.loads(bad.stdout)["error"]
+    done = award("publicity", "assign", str(result.objection_ids[0]), apps[1].submission_no, "--actor", "李娜")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "open"
+    with session_scope(rt.db_url) as session:
+        obj = session.get(Objection, result.objection_ids[0])
+        assert (obj.application_id, obj.status) == (apps[1].id, "open")

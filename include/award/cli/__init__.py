@@ -9,7 +9,7 @@ import sys
 from award.cli.common import CliError, emit_error
 
 # Each module listed here lives in award/cli/<name>.py and defines register(subparsers).
-COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms")
+COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms", "publicity")
 
 
 def build_parser() -> argparse.ArgumentParser:
