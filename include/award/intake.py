@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -660,6 +660,7 @@ class Intake:
         known = {m.sha256 for m in existing}
         added: list[FileIn] = []
         new_rows: list[tuple[Material, list[Material]]] = []
+        values: list[dict[str, Any]] = []
         for f in sub.files:
             if f.sha256 in known:
                 continue
@@ -669,21 +670,25 @@ class Intake:
             same_kind = [m for m in existing if m.kind == f.kind]
             older = [m for m in same_kind if m.superseded_by_id is None
                      and (f.kind in SINGLE_KINDS or m.filename == f.name)]
-            row = Material(
+            values.append(dict(
                 application_id=app.id, kind=f.kind, filename=f.name[:300], sha256=f.sha256, size=len(f.data),
                 content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
                 storage_uri=uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
-            )
-            s.add(row)
+            ))
+            row = Material(**values[-1])
             existing.append(row)
             new_rows.append((row, older))
             added.append(f)
         if any(older for _row, older in new_rows):
-            s.flush()  # ids for superseded_by_id; otherwise the rows go in with the item's savepoint
+            s.add_all(row for row, _older in new_rows)
+            s.flush()  # ids for superseded_by_id
             for row, older in new_rows:
                 for m in older:
                     if m.id != row.id and m.superseded_by_id is None:
                         m.superseded_by_id = row.id
+        elif values:
+            # nothing to supersede: one executemany (the ORM would INSERT ... RETURNING row by row on SQLite)
+            s.execute(insert(Material), values)
         self.result.materials_added += len(added)
         return added
 
