@@ -1,7 +1,7 @@
 """The completeness check and correction loop (形式审查与补正).
 
-``run_checks`` checks every application of the season that is new or changed since its last check
-(``Application.changed_at > checked_at``, states received / incomplete / complete), stores a ``CheckRun`` with
+``run_checks`` checks every application of the season (or of the given ids) that is new or changed since its
+last check (``Application.changed_at > checked_at``, states received / incomplete / complete), stores a ``CheckRun`` with
 one ``CheckResult`` per passed rule and per finding (history is kept), and moves the application:
 
 * a blocking finding marked ineligible -> ``INELIGIBLE`` and the ``ineligible`` e-mail;
@@ -10,6 +10,9 @@ one ``CheckResult`` per passed rule and per finding (history is kept), and moves
   never after the provincial deadline's date. The deadline is set when the application becomes incomplete
   and kept while it stays incomplete (a partial correction does not extend it);
 * no blocking finding -> ``COMPLETE`` and the ``complete`` e-mail.
+
+``plan_check_batches`` lists the ids to check in batches: the ``completeness`` DAG maps one ``run_checks`` task
+per batch (never one per application).
 
 ``sweep_deadlines`` (daily) reminds ``season.correction.reminder_workdays_before`` working days before the
 deadline and closes an application still incomplete after its deadline (``CLOSED_INCOMPLETE`` + e-mail).
@@ -23,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from award.batching import MAX_MAP_LENGTH, chunk
 from award.checks import CheckContext, Evaluation, evaluate
 from award.clock import now
 from award.identity import validate_email
@@ -201,19 +205,54 @@ def check_application(
     return run, queued
 
 
+def _pending_filter(season: Season) -> tuple[Any, ...]:
+    return (
+        Application.season == season.season_id,
+        Application.state.in_([s.value for s in CHECKED_STATES]),
+        or_(Application.checked_at.is_(None), Application.changed_at > Application.checked_at),
+    )
+
+
 def pending_applications(session: Session, season: Season) -> list[Application]:
     """Applications of the season that are new or changed since their last check and still checkable."""
     stmt = (
         select(Application)
-        .where(
-            Application.season == season.season_id,
-            Application.state.in_([s.value for s in CHECKED_STATES]),
-            or_(Application.checked_at.is_(None), Application.changed_at > Application.checked_at),
-        )
+        .where(*_pending_filter(season))
         .options(selectinload(Application.materials), selectinload(Application.applicant))
         .order_by(Application.id)
     )
     return list(session.scalars(stmt))
+
+
+def pending_application_ids(session: Session, season: Season, among: Iterable[int] | None = None) -> list[int]:
+    """Ids of the pending applications (as ``pending_applications``), optionally only those in ``among``."""
+    stmt = select(Application.id).where(*_pending_filter(season)).order_by(Application.id)
+    if among is None:
+        return list(session.scalars(stmt))
+    wanted = sorted({int(i) for i in among})
+    found: list[int] = []
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        found.extend(session.scalars(stmt.where(Application.id.in_(wanted[start:start + 500]))))
+    return sorted(found)
+
+
+def plan_check_batches(
+    session_factory: Callable[[], Any],
+    season: Season,
+    batch_size: int = 200,
+    *,
+    max_batches: int = MAX_MAP_LENGTH,
+) -> list[list[int]]:
+    """Ids of the applications needing a check, in batches of ``batch_size`` (for one mapped task per batch).
+
+    Airflow maps a task over at most ``[core] max_map_length`` (1024) items: 1024 batches of 200 cover 204,800
+    applications; beyond that the batches grow (``award.batching.chunk``) rather than exceed the limit.
+    """
+    with session_factory() as session:
+        ids = pending_application_ids(session, season)
+    batches = chunk(ids, batch_size, max_batches=max_batches)
+    log.info("completeness plan: %d applications to check in %d batches", len(ids), len(batches))
+    return batches
 
 
 def run_checks(
@@ -223,12 +262,17 @@ def run_checks(
     *,
     calendar: WorkCalendar | None = None,
     run_id: str | None = None,
+    application_ids: Iterable[int] | None = None,
 ) -> CheckSummary:
-    """Check every new or changed application, each in its own transaction (one failure does not undo others)."""
+    """Check new or changed applications, each in its own transaction (one failure does not undo others).
+
+    ``application_ids=None`` checks every pending application of the season; otherwise only those of the given
+    ids that are still pending (so a retried batch does not check an application twice).
+    """
     cal = _calendar(season, calendar)
     summary = CheckSummary()
     with session_factory() as session:
-        ids = [a.id for a in pending_applications(session, season)]
+        ids = pending_application_ids(session, season, among=application_ids)
     for app_id in ids:
         with session_factory() as session:
             app = session.get(Application, app_id, options=[selectinload(Application.materials),
