@@ -62,3 +62,42 @@ def test_failed_send_is_retried_then_marked_failed(sqlite_url: str, season) -> N
         assert row.status == "pending" and row.attempts == 1 and "smtp down" in row.last_error
     result = drain(factory, BrokenSender(), lambda _: b"", max_attempts=1)
     assert not result.failed  # still not due
+
+
+def _queue(url: str, season, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    with session_scope(url) as session:
+        return [enqueue(session, key=f"batch:{i}", template="staff_notice", to=[f"s{i}@example.com"],
+                        context=_ctx(season))[0].id for i in range(n)]
+
+
+def test_plan_batches_recovers_stale_sends_and_chunks_due_ids(sqlite_url: str, season, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from award.clock import now
+    from award.mail.outbox import STALE_SENDING, plan_batches
+
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-10T10:00:00+08:00")
+    ids = _queue(sqlite_url, season, 5)
+    with session_scope(sqlite_url) as session:
+        stale, fresh, later = (session.get(OutboxEmail, i) for i in ids[:3])
+        stale.status, stale.next_attempt_at = "sending", now() - STALE_SENDING - timedelta(minutes=1)
+        fresh.status = "sending"  # a send in progress right now: left alone
+        later.next_attempt_at = now() + timedelta(minutes=4)  # backing off: not due
+    factory = partial(session_scope, sqlite_url)
+    assert plan_batches(factory, batch_size=2) == [[ids[0], ids[3]], [ids[4]]]
+    with session_scope(sqlite_url) as session:
+        assert [session.get(OutboxEmail, i).status for i in ids[:2]] == ["pending", "sending"]
+    assert plan_batches(factory, batch_size=1, max_batches=2) == [[ids[0], ids[3]], [ids[4]]]
+
+
+def test_drain_with_ids_sends_only_those(sqlite_url: str, season, smtp_server, tmp_path) -> None:
+    ids = _queue(sqlite_url, season, 4)
+    factory = partial(session_scope, sqlite_url)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    result = drain(factory, smtp_server.sender(), blobs.get_bytes, ids=[ids[3], ids[1], 10_000], limit=1)
+    assert sorted(result.sent) == [ids[1], ids[3]]  # ``limit`` is for the unbatched drain only
+    assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == ["s1@example.com", "s3@example.com"]
+    assert not drain(factory, smtp_server.sender(), blobs.get_bytes, ids=[ids[1]]).sent  # sent: never again
+    with session_scope(sqlite_url) as session:
+        assert {i: session.get(OutboxEmail, i).status for i in ids} == {
+            ids[0]: "pending", ids[1]: "sent", ids[2]: "pending", ids[3]: "sent"}

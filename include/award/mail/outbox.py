@@ -1,13 +1,14 @@
 """The outbox: every e-mail is queued with an idempotency key, then sent by a drain with retries and backoff.
 
-Enqueueing the same key twice keeps the first e-mail; a drained e-mail is never sent again.
+Enqueueing the same key twice keeps the first e-mail; a drained e-mail is never sent again. ``plan_batches`` splits
+the due e-mails into batches for the ``outbox`` DAG, which sends each batch with ``drain(ids=...)`` in a mapped task.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from award.batching import MAX_MAP_LENGTH, chunk
 from award.clock import now
 from award.store.models import OutboxEmail
 from award.templating import render_mail
@@ -183,6 +185,40 @@ class DrainResult:
     failed: list[int] = field(default_factory=list)
 
 
+def recover_stale(session: Session) -> int:
+    """Put e-mails left "sending" by a crashed worker (for ``STALE_SENDING``) back in the queue; returns how many."""
+    return int(session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.status == "sending", OutboxEmail.next_attempt_at < now() - STALE_SENDING)
+        .values(status="pending")
+    ).rowcount or 0)
+
+
+def _due() -> Any:
+    return select(OutboxEmail.id).where(OutboxEmail.status == "pending", OutboxEmail.next_attempt_at <= now())
+
+
+def plan_batches(
+    session_factory: Callable[[], Any],
+    batch_size: int = 50,
+    *,
+    max_batches: int = MAX_MAP_LENGTH,
+) -> list[list[int]]:
+    """Recover stale "sending" e-mails, then list the due e-mail ids in batches of ``batch_size``.
+
+    The ``outbox`` DAG maps one ``drain(ids=batch)`` task per batch. Airflow maps a task over at most
+    ``[core] max_map_length`` (1024) items: 1024 batches of 50 cover 51,200 due e-mails; beyond that the batches
+    grow (``award.batching.chunk``) rather than exceed the limit.
+    """
+    with session_factory() as session:
+        recovered = recover_stale(session)
+        ids = list(session.scalars(_due().order_by(OutboxEmail.id)))
+    batches = chunk(ids, batch_size, max_batches=max_batches)
+    log.info("outbox plan: %d due e-mails in %d batches (%d stale sends recovered)", len(ids), len(batches),
+             recovered)
+    return batches
+
+
 def drain(
     session_factory: Callable[[], Any],
     sender: Sender,
@@ -191,23 +227,25 @@ def drain(
     limit: int = 100,
     max_attempts: int = MAX_ATTEMPTS,
     domain: str = "award.local",
+    ids: Iterable[int] | None = None,
 ) -> DrainResult:
-    """Send due e-mails one by one; each is claimed first so two drains never send the same row."""
+    """Send due e-mails one by one; each is claimed first so two drains never send the same row.
+
+    ``ids=None``: recover stale sends, then send up to ``limit`` due e-mails. With ``ids`` (a batch from
+    ``plan_batches``, which did the recovery): only those of the given rows that are still due, whatever ``limit``.
+    """
     result = DrainResult()
     with session_factory() as session:
-        # an e-mail left "sending" by a crashed worker goes back to the queue
-        session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.status == "sending", OutboxEmail.next_attempt_at < now() - STALE_SENDING)
-            .values(status="pending")
-        )
-        ids = session.scalars(
-            select(OutboxEmail.id)
-            .where(OutboxEmail.status == "pending", OutboxEmail.next_attempt_at <= now())
-            .order_by(OutboxEmail.id)
-            .limit(limit)
-        ).all()
-    for email_id in ids:
+        todo: list[int]
+        if ids is None:
+            recover_stale(session)
+            todo = list(session.scalars(_due().order_by(OutboxEmail.id).limit(limit)))
+        else:
+            wanted = sorted({int(i) for i in ids})
+            todo = [i for start in range(0, len(wanted), 500)  # bounded IN lists
+                    for i in session.scalars(_due().where(OutboxEmail.id.in_(wanted[start:start + 500]))
+                                             .order_by(OutboxEmail.id))]
+    for email_id in todo:
         with session_factory() as session:
             claimed = session.execute(
                 update(OutboxEmail)
