@@ -3,10 +3,16 @@
 Schedule (one DAG, ``AssetOrTimeSchedule``): every update of the intake asset ``award://applications`` starts a
 run at once, and a daily run at 08:30 Asia/Shanghai on Chinese working days (``WorkdayTimetable``) sends the
 correction reminders and closes applications whose correction deadline has passed. Every run does the same
-three idempotent steps, so it does not matter which trigger started it:
+idempotent steps, so it does not matter which trigger started it:
 
-check_applications (new or changed applications) -> sweep_deadlines (reminders, closing) -> write_report
-(.xlsx + .html under reports/<season>/ in shared storage; the task log names the files and the counts).
+plan_checks (ids of new or changed applications, in batches of CHECK_BATCH_SIZE) -> check_batch (mapped: one task
+per batch, never one per application) -> sweep_deadlines (reminders, closing) -> write_report (.xlsx + .html under
+reports/<season>/ in shared storage; the task log names the files and the counts). With nothing to check the
+mapped task has no instance and is skipped; sweep_deadlines (trigger rule ``none_failed``) and write_report still
+run. A failed batch stops the sweep and the report of that run (as before: the next run checks again).
+
+Airflow maps a task over at most ``[core] max_map_length`` (1024) items: 1024 batches of 200 cover 204,800
+applications; beyond that the planner makes larger batches (``award.batching.chunk``) rather than fail.
 E-mails are only queued here; the ``outbox`` DAG sends them.
 """
 
@@ -26,6 +32,7 @@ except ImportError:  # pragma: no cover - intake not deployed
     APPLICATIONS_ASSET = Asset("award://applications")
 
 SWEEP_AT = "08:30"
+CHECK_BATCH_SIZE = 200  # applications per mapped check_batch task
 
 
 @dag(
@@ -41,19 +48,35 @@ SWEEP_AT = "08:30"
 )
 def completeness() -> None:
     @task
-    def check_applications(run_id: str | None = None) -> dict:
-        """Check every new or changed application; store the results; queue correction/complete mails."""
+    def plan_checks() -> list[list[int]]:
+        """Ids of the applications to check, in batches (small ints only in XCom)."""
         from functools import partial
 
+        from pipeline_common import runtime
+
+        from award.correction import plan_check_batches
+        from award.store import session_scope
+
+        rt = runtime()
+        return plan_check_batches(partial(session_scope, rt.db_url), rt.season, CHECK_BATCH_SIZE)
+
+    @task(map_index_template="{{ batch_label }}")
+    def check_batch(application_ids: list[int], run_id: str | None = None) -> dict:
+        """Check one batch of applications; store the results; queue correction/complete mails."""
+        from functools import partial
+
+        from airflow.sdk import get_current_context
         from pipeline_common import runtime
 
         from award.correction import run_checks
         from award.store import session_scope
 
+        get_current_context()["batch_label"] = f"{len(application_ids)} 件（{application_ids[0]}–{application_ids[-1]}）"
         rt = runtime()
-        return run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id).as_dict()
+        return run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id,
+                          application_ids=application_ids).as_dict()
 
-    @task
+    @task(trigger_rule="none_failed")  # also after an empty plan (the mapped check_batch is skipped)
     def sweep_deadlines() -> dict:
         """Remind before correction deadlines; close applications still incomplete after theirs."""
         from functools import partial
@@ -85,7 +108,7 @@ def completeness() -> None:
         log.info("共 %d 件，按状态：%s", result.rows, result.by_state)
         return result.as_dict()
 
-    check_applications() >> sweep_deadlines() >> write_report()
+    check_batch.expand(application_ids=plan_checks()) >> sweep_deadlines() >> write_report()
 
 
 completeness()

@@ -1,4 +1,12 @@
-"""Drain the outbox: send queued e-mails with yagmail over the ``smtp_default`` connection (pool ``smtp``)."""
+"""Drain the outbox: send queued e-mails with yagmail over the ``smtp_default`` connection (pool ``smtp``).
+
+plan (puts stale "sending" e-mails back in the queue once per run, then lists the due e-mail ids in batches of
+SEND_BATCH_SIZE) -> send_batch (mapped: one task per batch, in pool ``smtp``, whose slots limit the concurrent
+sends across all workers). With nothing due the mapped task has no instance and is skipped; the run succeeds.
+
+Airflow maps a task over at most ``[core] max_map_length`` (1024) items: 1024 batches of 50 cover 51,200 due
+e-mails; beyond that the planner makes larger batches (``award.batching.chunk``) rather than fail.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 from pipeline_common import SMTP_POOL, TAGS, TZ, default_args
+
+SEND_BATCH_SIZE = 50  # e-mails per mapped send_batch task
 
 
 @dag(
@@ -22,21 +32,35 @@ from pipeline_common import SMTP_POOL, TAGS, TZ, default_args
     dagrun_timeout=timedelta(minutes=30),
 )
 def outbox() -> None:
-    @task(pool=SMTP_POOL)
-    def send_pending() -> dict[str, int]:
-        """Send every due e-mail; failures are retried with backoff and stay visible in the store."""
+    @task
+    def plan() -> list[list[int]]:
+        """Recover stale sends; the due e-mail ids in batches (small ints only in XCom)."""
         from functools import partial
 
+        from pipeline_common import runtime
+
+        from award.mail.outbox import plan_batches
+        from award.store import session_scope
+
+        return plan_batches(partial(session_scope, runtime().db_url), SEND_BATCH_SIZE)
+
+    @task(pool=SMTP_POOL, map_index_template="{{ batch_label }}")
+    def send_batch(ids: list[int]) -> dict[str, int]:
+        """Send one batch; failures are retried with backoff and stay visible in the store."""
+        from functools import partial
+
+        from airflow.sdk import get_current_context
         from pipeline_common import runtime, smtp_sender
 
         from award.mail.outbox import drain
         from award.store import session_scope
 
+        get_current_context()["batch_label"] = f"{len(ids)} 封（{ids[0]}–{ids[-1]}）"
         rt = runtime()
-        result = drain(partial(session_scope, rt.db_url), smtp_sender(), rt.blobs.get_bytes)
+        result = drain(partial(session_scope, rt.db_url), smtp_sender(), rt.blobs.get_bytes, ids=ids)
         return {"sent": len(result.sent), "retried": len(result.retried), "failed": len(result.failed)}
 
-    send_pending()
+    send_batch.expand(ids=plan())
 
 
 outbox()

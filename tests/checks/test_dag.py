@@ -29,7 +29,8 @@ def test_schedule_is_the_intake_asset_or_working_days(completeness_dag) -> None:
     assert type(timetable.timetable).__name__ == "WorkdayTimetable"
     assert str(completeness_dag.timezone.name) == "Asia/Shanghai"
     assert [t.task_id for t in completeness_dag.topological_sort()] == [
-        "check_applications", "sweep_deadlines", "write_report"]
+        "plan_checks", "check_batch", "sweep_deadlines", "write_report"]
+    assert completeness_dag.task_dict["sweep_deadlines"].trigger_rule == "none_failed"  # runs after an empty plan
 
 
 def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqlite_url, season, fake_now,
@@ -77,3 +78,32 @@ def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqli
     reports = sorted(p.name for p in (shared_dir / "reports" / "cqa-5-2023").iterdir())
     assert [Path(p).suffix for p in reports] == [".html", ".xlsx"]
     assert reports[0].startswith("形式审查情况-20230510-110000")
+    assert _task_instances(run.run_id) == [("check_batch", 0, "success"), ("plan_checks", -1, "success"),
+                                           ("sweep_deadlines", -1, "success"), ("write_report", -1, "success")]
+
+
+def test_empty_plan_still_sweeps_and_reports(airflow_db, tmp_path, sqlite_url, fake_now,  # type: ignore[no-untyped-def]
+                                             monkeypatch) -> None:
+    """Nothing to check: the mapped check_batch has no instance (skipped); sweep and report still run."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    shared_dir = tmp_path / "shared"
+    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
+    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
+    monkeypatch.setenv("AWARD_SHARED_URL", str(shared_dir))
+    run = DagBag(dag_folder=str(DAGS / "completeness.py")).dags["completeness"].test()
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    assert _task_instances(run.run_id) == [("check_batch", -1, "skipped"), ("plan_checks", -1, "success"),
+                                           ("sweep_deadlines", -1, "success"), ("write_report", -1, "success")]
+    assert sorted(p.suffix for p in (shared_dir / "reports" / "cqa-5-2023").iterdir()) == [".html", ".xlsx"]
+
+
+def _task_instances(run_id: str) -> list[tuple[str, int, str]]:
+    """(task_id, map_index, state) of a completeness run's task instances, from the Airflow metadata DB."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state)
+                               .where(TaskInstance.dag_id == "completeness", TaskInstance.run_id == run_id)).all()
+    return sorted((task_id, map_index, str(state)) for task_id, map_index, state in rows)
