@@ -158,8 +158,13 @@ class Submission:
     form: ParsedForm | None = None
 
 
-def unpack(sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits) -> None:
-    """Expand archives and screen single files into ``sub.files`` / ``sub.refused``."""
+def unpack(
+    sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits, sha256: str | None = None
+) -> None:
+    """Expand archives and screen single files into ``sub.files`` / ``sub.refused``.
+
+    ``sha256``: the SHA-256 of ``data`` when the caller computed it from these very bytes (mail attachments).
+    """
     real = sniff(data)
     if is_archive(name, data, kind=real):
         result = expand(data, name, limits)
@@ -181,13 +186,14 @@ def unpack(sub: Submission, item: InboundItem, name: str, data: bytes, limits: A
                 f"文档“{PurePosixPath(name).name}”未予接收：{exc.message}。"
                 "请用Word重新“另存为”.docx或导出PDF后提交。"), item))
             return
-        sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item, real=real, document=document))
+        sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
+                                document=document))
         return
     refusal: Refusal | None = check_standalone_file(name, data, limits)
     if refusal is not None:
         sub.refused.append(Refused(refusal.path, refusal.reason_code, refusal.reason_text_zh, item))
         return
-    sub.files.append(FileIn(name, data, hashlib.sha256(data).hexdigest(), item, real=real))
+    sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real))
 
 
 def classify(sub: Submission) -> None:
@@ -502,7 +508,7 @@ class Intake:
         for att in msg.attachments:
             if att.origin == "inline" and att.content_type.startswith("image/"):
                 continue  # signatures and logos pasted into the body
-            unpack(sub, item, att.filename, att.data, self.limits)
+            unpack(sub, item, att.filename, att.data, self.limits, att.sha256)  # hashed by parse_message
         return sub
 
     # ---------------------------------------------------------------- city folders

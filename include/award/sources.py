@@ -83,12 +83,21 @@ def header_summary(data: bytes) -> tuple[str, str]:
     from award.mail.inbound import _raw_header, decode_words, sender_display
 
     try:
-        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[:_header_end(data)])
         _name, addr = sender_display(msg)
         subject = decode_words(_raw_header(msg, "Subject") or "").strip()
     except Exception:  # noqa: BLE001 - the message is archived anyway; parsing problems surface later
         return "", ""
     return addr.lower(), subject
+
+
+def _header_end(data: bytes) -> int:
+    """Offset just past the blank line ending the header block (the whole message when there is none).
+
+    The header parser reads no further than that line anyway, but it would split the whole body into lines.
+    """
+    ends = [i + len(sep) for sep in (b"\n\n", b"\n\r\n") if (i := data.find(sep)) >= 0]
+    return min(ends) if ends else len(data)
 
 
 def purpose_classifier(season: Season, default: str = "application") -> Classifier:
