@@ -54,10 +54,12 @@ airflow db migrate >/dev/null
 airflow pools import "$ROOT/deploy/pools.json" >/dev/null
 
 pids=()
+say() { echo "$@" 2>/dev/null || true; }  # the terminal or a pipe may be gone at Ctrl-C
 cleanup() {
   trap - INT TERM EXIT
-  echo
-  echo "==> stopping (Ctrl-C)"
+  trap '' PIPE
+  say
+  say "==> stopping (Ctrl-C)"
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
   for _ in $(seq 1 20); do
     alive=0
@@ -66,7 +68,7 @@ cleanup() {
     sleep 0.5
   done
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  echo "==> stopped"
+  say "==> stopped"
 }
 trap cleanup INT TERM EXIT
 
