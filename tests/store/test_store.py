@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from award.clock import TZ
 from award.states import State, create_application_state, transition
 from award.store import session_scope
-from award.store.models import Applicant, Application, AppendOnlyError, AuditEvent, Material
+from award.store.models import AppendOnlyError, Applicant, Application, AuditEvent, Material
 
 
 def _app(session, key: str = "91330100MA27XXXX00", n: int = 1) -> Application:
