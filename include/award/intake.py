@@ -660,7 +660,10 @@ class Intake:
         self.result.applications_created += 1
         return app
 
-    def _add_materials(self, app: Application, sub: Submission, *, new: bool = False) -> list[FileIn]:
+    def _add_materials(
+        self, app: Application, sub: Submission, *, new: bool = False, bulk: list[dict[str, Any]] | None = None
+    ) -> list[FileIn]:
+        """Add the submission's new files as materials; ``bulk``: collect rows that supersede nothing there."""
         s = self.session
         existing = [] if new else list(app.materials)
         known = {m.sha256 for m in existing}
@@ -692,6 +695,8 @@ class Intake:
                 for m in older:
                     if m.id != row.id and m.superseded_by_id is None:
                         m.superseded_by_id = row.id
+        elif bulk is not None:
+            bulk.extend(values)
         elif values:
             # nothing to supersede: one executemany (the ORM would INSERT ... RETURNING row by row on SQLite)
             s.execute(insert(Material), values)
@@ -830,17 +835,23 @@ class Intake:
                    Application.state.not_in((State.LATE.value, State.INELIGIBLE.value)))
         ).all() if app_ids else []
         data: bytes | None = None
+        content_type = ""
+        rows: list[dict[str, Any]] = []  # the letter for every application of the batch: one executemany
         for app in apps:
             if any(m.sha256 == letter.sha256 for m in app.materials):
                 continue
-            data = data if data is not None else self.rt.blobs.get_bytes(letter.sha256)
+            if data is None:
+                data = self.rt.blobs.get_bytes(letter.sha256)
+                content_type = guess_content_type(letter.filename or "", data)
             sub = Submission("city", [letter], city=city)
             f = FileIn(PurePosixPath(letter.filename or "").name, data, letter.sha256, letter, "city_recommendation",
-                       content_type=guess_content_type(letter.filename or "", data))
+                       content_type=content_type)
             sub.files = [f]
-            if self._add_materials(app, sub):
+            if self._add_materials(app, sub, bulk=rows):
                 app.changed_at = now()
                 self.result.touched.add(app.id)
+        if rows:
+            s.execute(insert(Material), rows)
 
 
 def _applicant_key(form: ParsedForm) -> tuple[str, str]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from award.archive import archive_inbound
@@ -322,19 +322,23 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
 
     from award.clock import now
 
-    rows: list[InboundItem] = []
+    rows: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
             for e in entries:
                 ref = rt.blobs.put_bytes(e.data)  # the bytes are safe before the row exists
-                rows.append(InboundItem(
+                rows.append(dict(
                     season=rt.season.season_id, channel=channel, source_key=e.source_key, purpose=e.purpose,
                     sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, filename=e.filename, sender=e.sender,
-                    subject=(e.subject or "")[:500] or None, status="archived", received_at=now(),
+                    subject=(e.subject or "")[:500] or None, status="archived", problem=None, received_at=now(),
+                    application_id=None,
                 ))
-            session.add_all(rows)
-            session.flush()
-        return [r.id for r in rows]
+            # one executemany (ORM objects would be INSERTed ... RETURNING row by row on SQLite), then the ids
+            session.execute(insert(InboundItem), rows)
+            keys = [e.source_key for e in entries]
+            ids = {key: item_id for key, item_id in session.execute(select(InboundItem.source_key, InboundItem.id).where(
+                InboundItem.channel == channel, InboundItem.source_key.in_(keys)))}
+        return [ids[k] for k in keys]
     except IntegrityError:
         pass
     created = []
