@@ -15,6 +15,7 @@ The recommendation stage reuses the same DAG with ``purpose="candidate"`` (or ca
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -37,15 +38,28 @@ DECISION_PARAMS = {
 
 
 def _scan() -> dict[str, int]:
-    """Take new objections from the mailbox and the folder (shared by both DAGs)."""
+    """Take new objections from the mailbox and the folder (shared by both DAGs).
+
+    The objections mailbox: the Maildir folder ``objections`` (default) or, with AWARD_MAIL_SOURCE=imap, the
+    ``award_imap_objections`` connection (same extras as ``award_imap``).
+    """
+    from airflow.sdk import BaseHook
     from pipeline_common import runtime
 
     from award.publicity import scan_objections
+    from award.sources import ImapSettings, mail_source_from_env
     from award.store import session_scope
 
     rt = runtime()
+    imap = None
+    if os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower() == "imap":
+        imap = ImapSettings.from_connection(BaseHook.get_connection("award_imap_objections"))
+    source = mail_source_from_env("objections", imap)
     with session_scope(rt.db_url) as session:
-        results = scan_objections(session, rt)
+        try:
+            results = scan_objections(session, rt, source=source)
+        finally:
+            source.close()
         new = [r for r in results if not r.already]
         return {"new": len(new), "late": sum(r.late for r in new), "unmatched": sum(r.unmatched for r in new)}
 

@@ -7,6 +7,7 @@ Problems found later are recorded with ``record_problem`` and never lose the arc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,8 +40,12 @@ def archive_inbound(
     filename: str | None = None,
     sender: str | None = None,
     subject: str | None = None,
+    received_at: datetime | None = None,
 ) -> Archived:
-    """Store ``data`` in the blob store and record it; a known (channel, source_key) is returned unchanged."""
+    """Store ``data`` in the blob store and record it; a known (channel, source_key) is returned unchanged.
+
+    ``received_at`` (default now) is when it reached us, e.g. a message's arrival in the mailbox.
+    """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     existing = session.scalar(
@@ -52,7 +57,7 @@ def archive_inbound(
     item = InboundItem(
         season=season, channel=channel, source_key=source_key, purpose=purpose, sha256=ref.sha256, size=ref.size,
         storage_uri=ref.uri, filename=filename, sender=sender, subject=(subject or "")[:500] or None,
-        status="archived", received_at=now(),
+        status="archived", received_at=received_at or now(),
     )
     try:
         with session.begin_nested():

@@ -56,6 +56,7 @@ from award.templating import render
 if TYPE_CHECKING:
     from award.config import Season
     from award.runtime import Runtime
+    from award.sources import MailSource
 
 log = logging.getLogger(__name__)
 
@@ -502,28 +503,32 @@ def archive_objection_mail(session: Session, rt: Runtime, *, channel: str, sourc
 
 
 def scan_objections(session: Session, rt: Runtime, maildir_root: str | None = None,
-                    folder: str = "objections", prefix: str = "objections/") -> list[IngestResult]:
-    """Take new objections from the Maildir folder ``folder`` and from shared storage ``prefix``.
+                    folder: str = "objections", prefix: str = "objections/",
+                    source: MailSource | None = None) -> list[IngestResult]:
+    """Take new objections from the objections mailbox and from shared storage ``prefix``.
 
-    Messages stay in the mailbox (archiving is idempotent on the message key); a ``.txt`` file next to a
-    scanned file with the same stem is read as its accompanying text.
+    The mailbox is ``source`` (an IMAP source under Airflow) or the Maildir folder ``folder``: each message is
+    archived with its arrival time in the mailbox (which decides "late", not our polling time), committed, then
+    moved to the processed folder (never deleted). A ``.txt`` file next to a scanned file with the same stem is
+    read as its accompanying text.
     """
-    import mailbox
     from pathlib import Path
 
     from award.runtime import maildir
+    from award.sources import MaildirSource
 
     results: list[IngestResult] = []
-    root = Path(maildir_root) if maildir_root else maildir()
-    path = root / folder
-    if (path / "cur").is_dir() or (path / "new").is_dir():
-        box = mailbox.Maildir(path, create=False)
-        for key in sorted(box.keys()):
-            msg = box.get_message(key)
-            delivered = datetime.fromtimestamp(msg.get_date(), tz=now().tzinfo)
-            item = archive_objection_mail(session, rt, channel="maildir", source_key=f"maildir:{folder}:{key}",
-                                          raw=msg.as_bytes(), delivered_at=delivered)
-            results.append(ingest_objection(session, rt, item.id))
+    if source is None:
+        source = MaildirSource(Path(maildir_root) if maildir_root else maildir(), folder)
+    items = list(source.messages(session))
+    for item in items:
+        archived = archive_objection_mail(session, rt, channel=source.channel, source_key=item.source_key,
+                                          raw=item.data, delivered_at=item.delivered_at)
+        results.append(ingest_objection(session, rt, archived.id))
+    if items:
+        source.advance(session, items)
+        session.commit()  # recorded before the messages leave the folder
+        source.mark_processed(items)
     objects = rt.shared.list(prefix)
     texts = {o.key[:-4]: o for o in objects if o.key.lower().endswith(".txt")}
     stems = {o.key.rsplit(".", 1)[0] for o in objects if not o.key.lower().endswith(".txt")}

@@ -28,8 +28,10 @@ import logging
 import os
 import re
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +39,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from award.archive import archive_inbound
+from award.clock import TZ
 from award.config import Season
 from award.store.models import InboundItem, MailboxCursor
 
@@ -61,6 +64,7 @@ class MailItem:
     source_key: str
     data: bytes
     handle: Any  # the source's own reference (Maildir key, IMAP UID)
+    delivered_at: datetime | None = None  # arrival in the mailbox (Maildir file time, IMAP INTERNALDATE)
 
 
 class MailSource(Protocol):
@@ -138,9 +142,10 @@ class MaildirSource:
         for key in sorted(self.box.keys()):
             try:
                 data = self.box.get_bytes(key)
-            except KeyError:  # taken by a concurrent run meanwhile
+                delivered = os.stat(Path(self.box._path) / self.box._lookup(key)).st_mtime  # noqa: SLF001
+            except (KeyError, FileNotFoundError):  # taken by a concurrent run meanwhile
                 continue
-            yield MailItem(f"maildir:{self.folder}:{key}", data, key)
+            yield MailItem(f"maildir:{self.folder}:{key}", data, key, datetime.fromtimestamp(delivered, TZ))
 
     def advance(self, session: Session, items: list[MailItem]) -> None:
         """Nothing to record: a taken message leaves the folder."""
@@ -264,12 +269,15 @@ class ImapSource:
             raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
         uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
         for uid in uids:
-            typ, fetched = self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
-            raw = next((part[1] for part in fetched if isinstance(part, tuple)), None) if typ == "OK" else None
-            if raw is None:
+            typ, fetched = self.conn.uid("FETCH", str(uid), "(INTERNALDATE BODY.PEEK[])")
+            part = next((p for p in fetched if isinstance(p, tuple)), None) if typ == "OK" else None
+            if part is None:
                 log.warning("%s: UID %s vanished before it was read", self.name, uid)
                 continue
-            yield MailItem(f"imap:{self.mailbox_id}:{self.settings.folder}:{self.uidvalidity}:{uid}", raw, uid)
+            stamp = imaplib.Internaldate2tuple(part[0])
+            delivered = datetime.fromtimestamp(time.mktime(stamp), TZ) if stamp else None
+            yield MailItem(f"imap:{self.mailbox_id}:{self.settings.folder}:{self.uidvalidity}:{uid}", part[1], uid,
+                           delivered)
 
     def advance(self, session: Session, items: list[MailItem]) -> None:
         if items:
@@ -307,6 +315,11 @@ class _ToArchive:
     filename: str | None = None
     sender: str | None = None
     subject: str | None = None
+    delivered_at: datetime | None = None
+
+    def received_at(self, at: datetime) -> datetime:
+        """When it was received: its arrival in the mailbox when known (never later than ``at``)."""
+        return min(at, self.delivered_at) if self.delivered_at is not None else at
 
 
 def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArchive]) -> list[int]:
@@ -323,6 +336,7 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
     from award.clock import now
 
     rows: list[dict[str, Any]] = []
+    at = now()
     try:
         with session.begin_nested():
             for e in entries:
@@ -330,7 +344,7 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
                 rows.append(dict(
                     season=rt.season.season_id, channel=channel, source_key=e.source_key, purpose=e.purpose,
                     sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, filename=e.filename, sender=e.sender,
-                    subject=(e.subject or "")[:500] or None, status="archived", problem=None, received_at=now(),
+                    subject=(e.subject or "")[:500] or None, status="archived", problem=None, received_at=e.received_at(at),
                     application_id=None,
                 ))
             # one executemany (ORM objects would be INSERTed ... RETURNING row by row on SQLite), then the ids
@@ -345,7 +359,7 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
     for e in entries:
         archived = archive_inbound(
             session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key, data=e.data,
-            purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject,
+            purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject, received_at=e.received_at(at),
         )
         if archived.created:
             created.append(archived.item.id)
@@ -383,7 +397,8 @@ def fetch_mail(
     for n, item in enumerate(source.messages(session), start=1):
         sender, subject = header_summary(item.data)
         item_purpose = purpose or (classify(sender, subject) if classify else "application")
-        entries.append(_ToArchive(item.source_key, item.data, item_purpose, None, sender or None, subject or None))
+        entries.append(_ToArchive(item.source_key, item.data, item_purpose, None, sender or None, subject or None,
+                                  item.delivered_at))
         batch.append(item)
         if len(batch) >= BATCH:
             flush()

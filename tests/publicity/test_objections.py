@@ -55,9 +55,10 @@ def test_mail_objection_matched_by_code_and_acknowledged(rt: Runtime, apps, monk
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
-    with session_scope(rt.db_url) as session:  # the next poll takes nothing twice
-        (again,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
-    assert result.matched == [org.id] and not result.late and again.already
+    with session_scope(rt.db_url) as session:  # the message moved to the processed folder: nothing twice
+        assert scan_objections(session, rt, maildir_root=str(tmp_path / "mail")) == []
+    assert len(list((tmp_path / "mail" / "objections" / ".processed" / "cur").iterdir())) == 1
+    assert result.matched == [org.id] and not result.late
     with session_scope(rt.db_url) as session:
         obj = session.get(Objection, result.objection_ids[0])
         item = session.get(InboundItem, result.inbound_item_id)
