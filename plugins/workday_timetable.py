@@ -101,7 +101,8 @@ class WorkdayTimetable(Timetable):
         )
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, WorkdayTimetable):
+        # by name, not isinstance: Airflow's plugin loader may import this file a second time as another module
+        if type(other).__qualname__ != type(self).__qualname__ or not hasattr(other, "serialize"):
             return NotImplemented
         return self.serialize() == other.serialize()
 

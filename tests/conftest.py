@@ -16,6 +16,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AWARD_DATA_DIR"] = str(_TMP / "data")
+os.environ["AWARD_TASK_RETRIES"] = "0"  # dag.test() would otherwise wait through retry delays on a failure
 os.environ.pop("AWARD_DB_URL", None)
 os.environ.pop("AWARD_SEASON_FILE", None)
 for path in (ROOT, ROOT / "dags", ROOT / "plugins"):

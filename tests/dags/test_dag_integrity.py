@@ -18,9 +18,15 @@ HEAVY = ["pandas", "docx", "openpyxl", "reportlab", "lxml", "yagmail", "award.st
 
 @pytest.fixture(scope="module")
 def dagbag():  # type: ignore[no-untyped-def]
+    """The DAGs as production parses them (the suite sets AWARD_TASK_RETRIES=0 for dag.test(); not here)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS))
+    saved = os.environ.pop("AWARD_TASK_RETRIES", None)
+    try:
+        return DagBag(dag_folder=str(DAGS))
+    finally:
+        if saved is not None:
+            os.environ["AWARD_TASK_RETRIES"] = saved
 
 
 def test_every_dag_file_imports(dagbag) -> None:  # type: ignore[no-untyped-def]
