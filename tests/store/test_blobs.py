@@ -42,3 +42,13 @@ def test_s3_layout(s3_bucket) -> None:
     assert ref.uri == f"s3://{bucket}/archive/{ref.sha256[:2]}/{ref.sha256}"
     head = client.head_object(Bucket=bucket, Key=f"archive/{ref.sha256[:2]}/{ref.sha256}")
     assert head["Metadata"]["sha256"] == ref.sha256
+
+
+def test_put_file_link_hard_links_instead_of_copying(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    src = tmp_path / "package.zip"
+    src.write_bytes(b"PK" + b"z" * 1000)
+    ref = store.put_file(src, link=True)
+    assert ref.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert store.path(ref.sha256).stat().st_ino == src.stat().st_ino  # one file on disk, two names
+    assert store.put_file(src, link=True) == ref
