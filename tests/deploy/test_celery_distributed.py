@@ -7,9 +7,15 @@ Evidence that every task ran on the Celery worker comes from the metadata databa
 
 The pipeline part: a small generated season (8 applications of the example season, two defects) is delivered to
 the deployment's Maildir and shared folder; ``intake`` is triggered by hand, ``completeness`` must be started by
-the asset event of that intake run, then ``outbox`` is triggered and sends everything queued to an SMTP catcher.
-The domain store on PostgreSQL must then hold the applications in the states the generator's defects call for,
-their check runs (recorded by a completeness run of this deployment), and every queued e-mail as sent.
+the asset event of that intake run. ``opinions`` is triggered next: it solicits the departments' opinions on the
+complete applications (letters queued, applications -> dept_review; no department objected, so no human decision
+is mapped). Then no-objection replies are recorded in the store for all but one of them (-> dept_cleared) and
+``publicity`` is triggered with a back-dated window that has already ended: it opens and closes the window on the
+worker (no objections, so no human decision) and the cleared applications pass. Finally ``outbox`` is triggered
+and sends everything queued to an SMTP catcher. Each stage's effects are checked in the domain store on PostgreSQL
+as soon as its run has finished: the applications in the states the generator's defects call for, their check
+runs (recorded by a completeness run of this deployment), the opinion requests, the closed publicity window, and
+every queued e-mail (acknowledgements, corrections, letters to departments, publicity notices) as sent.
 """
 
 from __future__ import annotations
@@ -40,6 +46,14 @@ OUTBOX_MAILS = 3
 
 # The pipeline's per-batch tasks: a planner's batches are mapped, one task instance per batch (map_index >= 0).
 MAPPED_TASKS = {"completeness": "check_batch", "outbox": "send_batch"}
+# Human-in-the-loop tasks mapped over the questions due; this season raises none, so each is skipped (map_index -1).
+UNASKED_HITL = {"opinions": {"decision.ask", "decision.apply_decision"}, "publicity": {"place_unmatched", "decide"}}
+
+# The provincial publicity window: opened back-dated (Wednesday 2023-05-10 09:00, 5 working days -> ends
+# 2023-05-16 24:00), so both the domain (AWARD_FAKE_NOW 2023-05-20) and the deferrable sensor (real time) see it over.
+PUBLICITY_OPENED_AT = "2023-05-10T09:00:00+08:00"
+# Complete applications left in dept_review (no opinion recorded): the publicity must leave them alone.
+LEFT_IN_REVIEW = 1
 
 # The generated season: 8 applications of the shipped example season, seed chosen for two defects, one per
 # outcome besides "complete": pdf_mismatch (-> incomplete, correction mail) and defence_industry (-> ineligible at
@@ -56,9 +70,11 @@ EXPECTED_STATE = {
     "defence_industry": "ineligible",
     "ineligible_school": "ineligible",
 }
-# state -> the e-mails (outbox templates) its applicant gets from intake and completeness
+# state -> the e-mails (outbox templates) its applicant gets from intake, completeness and publicity
 EXPECTED_MAILS = {
     "complete": {"ack", "complete"},
+    "dept_review": {"ack", "complete"},
+    "publicity_passed": {"ack", "complete", "publicity_started"},
     "incomplete": {"ack", "correction"},
     "ineligible": {"wrong_channel"},
 }
@@ -140,6 +156,93 @@ def _verify_completeness(cluster: CeleryCluster, runs: dict[str, str]) -> None:
     assert ".xlsx" in reports and ".html" in reports, reports
 
 
+def _complete_ids(cluster: CeleryCluster) -> list[int]:
+    """Ids of the applications completeness found complete (whatever later stages did with them)."""
+    from sqlalchemy import select
+
+    from award.store.db import session_scope
+    from award.store.models import CheckRun
+
+    with session_scope(cluster.domain_url) as session:
+        return sorted(set(session.scalars(select(CheckRun.application_id).where(CheckRun.outcome == "complete"))))
+
+
+def _verify_opinions(cluster: CeleryCluster, runs: dict[str, str]) -> None:
+    """Every complete application was put to each department concerned (letters queued) and is in dept_review."""
+    from sqlalchemy import select
+
+    from award.config import load_season
+    from award.store.db import session_scope
+    from award.store.models import Application, OpinionRequest, OpinionRequestItem
+
+    season = load_season()
+    complete = _complete_ids(cluster)
+    assert complete
+    with session_scope(cluster.domain_url) as session:
+        requests = list(session.scalars(select(OpinionRequest)))
+        asked: dict[int, set[str]] = {}
+        for req in requests:
+            assert req.token and req.letter_sha256 and req.sheet_sha256 and req.status == "open", req.token
+            for item in session.scalars(select(OpinionRequestItem).where(OpinionRequestItem.request_id == req.id)):
+                asked.setdefault(item.application_id, set()).add(req.department)
+        for app_id in complete:
+            app = session.get(Application, app_id)
+            assert app is not None and app.state == "dept_review", (app_id, app and app.state)
+            wanted = {d.code for d in season.departments if app.category in d.categories}
+            assert asked.get(app_id) == wanted, (app.submission_no, app.category, asked.get(app_id))
+    assert set(asked) == set(complete), asked
+    queued = cluster.query("SELECT to_addrs FROM outbox_email WHERE template = 'opinion_request'",
+                           url=cluster.domain_url)
+    assert len(queued) == len(requests), queued
+
+
+def _clear_for_publicity(cluster: CeleryCluster) -> None:
+    """Record a no-objection reply of every asked department for all but LEFT_IN_REVIEW applications."""
+    from sqlalchemy import select
+
+    from award.clock import now
+    from award.opinions import record_opinion
+    from award.runtime import Runtime
+    from award.store.db import session_scope
+    from award.store.models import Application, OpinionRequest, OpinionRequestItem
+
+    with cluster.domain_env():  # recorded at AWARD_FAKE_NOW, on the deployment's store
+        rt = Runtime.from_env()
+        with session_scope(cluster.domain_url) as session:
+            ids = _complete_ids(cluster)[LEFT_IN_REVIEW:]
+            for app_id in ids:
+                app = session.get(Application, app_id)
+                assert app is not None
+                for req in session.scalars(select(OpinionRequest).join(OpinionRequestItem)
+                                           .where(OpinionRequestItem.application_id == app_id)
+                                           .order_by(OpinionRequest.id)):
+                    record_opinion(session, rt, req, app, "no_objection", None, source="reply", source_sha256=None,
+                                   received_at=now())
+                assert app.state == "dept_cleared", (app.submission_no, app.state)
+
+
+def _verify_publicity(cluster: CeleryCluster, runs: dict[str, str]) -> None:
+    """One provincial window, closed; the cleared applications passed; the one still in review was left alone."""
+    from sqlalchemy import select
+
+    from award.store.db import session_scope
+    from award.store.models import Application, PublicityEntry, PublicityWindow
+
+    complete = _complete_ids(cluster)
+    with session_scope(cluster.domain_url) as session:
+        windows = list(session.scalars(select(PublicityWindow)))
+        assert [(w.purpose, w.status) for w in windows] == [("provincial", "closed")], windows
+        window = windows[0]
+        assert window.opened_at == datetime.fromisoformat(PUBLICITY_OPENED_AT), window.opened_at
+        assert window.end_at < datetime.fromisoformat(cluster.env["AWARD_FAKE_NOW"]), window.end_at
+        entries = {e.application_id: e.outcome for e in session.scalars(select(PublicityEntry))}
+        assert entries == dict.fromkeys(complete[LEFT_IN_REVIEW:], "passed"), entries
+        states = {i: session.get(Application, i).state for i in complete}  # type: ignore[union-attr]
+    assert states == {i: "dept_review" if i in complete[:LEFT_IN_REVIEW] else "publicity_passed" for i in complete}
+    notices = sorted(p.suffix for p in (cluster.award_dir / "shared" / "publicity").rglob("*") if p.is_file())
+    assert notices == [".docx", ".html"], notices
+
+
 def _prepare_outbox(cluster: CeleryCluster) -> None:
     """Queue a few staff notices in the domain store on PostgreSQL for the outbox DAG to send."""
     from award.config import load_season
@@ -172,6 +275,8 @@ def _verify_outbox(cluster: CeleryCluster, runs: dict[str, str]) -> None:
     assert received == queued, f"received {received}, queued {queued}"
 
     states = {r["id"]: r["state"] for r in cluster.query("SELECT id, state FROM application", url=cluster.domain_url)}
+    letters = [r for r in rows if r["template"] == "opinion_request"]
+    assert letters and all(r["application_id"] is None for r in letters), letters
     templates: dict[int, set[str]] = {app_id: set() for app_id in states}
     for r in rows:
         if r["application_id"] is not None:
@@ -188,12 +293,15 @@ def _addresses(value: Any) -> list[str]:
 class Stage:
     """One pipeline DAG of the distributed run: its run conf, what to put in place before, what to check after.
 
-    ``prepare`` runs before any DAG is unpaused, so no scheduled run sees half-delivered input. ``after`` names
-    the DAG whose run's asset event must start this DAG's run (instead of triggering it by hand).
+    ``prepare`` runs before any DAG is unpaused, so no scheduled run sees half-delivered input; ``setup`` runs
+    right before this DAG's run is triggered (after the earlier stages' runs have finished). ``after`` names
+    the DAG whose run's asset event must start this DAG's run (instead of triggering it by hand). ``verify``
+    runs as soon as this DAG's run has finished.
     """
 
     conf: dict[str, Any] = field(default_factory=dict)
     prepare: Callable[[CeleryCluster], None] | None = None
+    setup: Callable[[CeleryCluster], None] | None = None
     verify: Callable[[CeleryCluster, dict[str, str]], None] | None = None
     after: str | None = None
     timeout: float = 150
@@ -204,14 +312,12 @@ class Stage:
 PIPELINE_DAGS: dict[str, Stage] = {
     "intake": Stage(prepare=_prepare_intake, verify=_verify_intake),
     "completeness": Stage(verify=_verify_completeness, after="intake"),
+    "opinions": Stage(verify=_verify_opinions),
+    "publicity": Stage(conf={"purpose": "provincial", "opened_at": PUBLICITY_OPENED_AT},
+                       setup=_clear_for_publicity, verify=_verify_publicity),
     "outbox": Stage(prepare=_prepare_outbox, verify=_verify_outbox),
 }
 SKIPPED: dict[str, str] = {
-    "opinions": "needs complete applications plus department replies and staff HITL decisions over working-day"
-                " deadlines; covered by tests/opinions with dag.test() (and dags/opinions.py is still being written)",
-    "publicity": "needs applications cleared by the departments, a deferrable window of working days and HITL"
-                 " decisions; on this season's store its open_window fails (no eligible applications); covered by"
-                 " tests/publicity with dag.test()",
     "recommendation": "needs review scores, the candidate publicity and the leadership's HITL approval; covered by"
                       " tests/recommendation with dag.test()",
 }
@@ -260,8 +366,15 @@ def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
         if stage.after is not None:  # started by the asset event of the previous stage's run
             runs[dag_id] = cluster.wait_for_asset_run(dag_id, stage.after, runs[stage.after])
         else:
+            if stage.setup is not None:
+                stage.setup(cluster)
             runs[dag_id] = trigger(dag_id, stage.conf)
-        cluster.wait_for_runs([(dag_id, runs[dag_id])], timeout=stage.timeout)
+        started = time.monotonic()
+        state = cluster.wait_for_runs([(dag_id, runs[dag_id])], timeout=stage.timeout)[(dag_id, runs[dag_id])]
+        print(f"{dag_id} run {runs[dag_id]}: {state} after {time.monotonic() - started:.0f}s")
+        assert state == "success", f"{dag_id}: {_failed(_task_instances(cluster, {dag_id: runs[dag_id]}))}"
+        if stage.verify is not None:  # before a later stage moves the applications on
+            stage.verify(cluster, runs)
 
     states = cluster.wait_for_runs(list(runs.items()), timeout=120)
     tis = _task_instances(cluster, runs)
@@ -285,7 +398,10 @@ def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
         assert ti["executor"] in (None, "CeleryExecutor"), where
     for dag_id in pipeline:  # every task of the pipeline runs ran, except a mapped task over an empty plan
         skipped = [ti for ti in tis if ti["dag_id"] == dag_id and ti["state"] == "skipped"]
-        assert all(ti["task_id"] == MAPPED_TASKS.get(dag_id) and ti["map_index"] == -1 for ti in skipped), skipped
+        may_skip = {MAPPED_TASKS.get(dag_id), *UNASKED_HITL.get(dag_id, ())}
+        assert all(ti["task_id"] in may_skip and ti["map_index"] == -1 for ti in skipped), skipped
+        if dag_id in UNASKED_HITL:  # no question was due: nobody had to answer
+            assert {ti["task_id"] for ti in skipped} == UNASKED_HITL[dag_id], skipped
     for dag_id in pipeline:
         if dag_id in MAPPED_TASKS:
             _verify_mapped(cluster, dag_id, MAPPED_TASKS[dag_id])
@@ -309,10 +425,6 @@ def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
     )
     assert {r["kind"]: r["n"] for r in rows} == {"send": PROBE_ITEMS, "poll": 1}
 
-    for dag_id in pipeline:
-        verify = PIPELINE_DAGS[dag_id].verify
-        if verify is not None:
-            verify(cluster, runs)
     print(f"distributed run: {runs}; {len(ran)} task instances on {cluster.worker_hostname}")
 
 
