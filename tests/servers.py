@@ -75,9 +75,8 @@ class SmtpCatcher:
         return YagmailSender(host=self.host, port=self.port, from_addr=from_addr, from_name="省市场监管局质量发展局")
 
 
-@pytest.fixture()
-def smtp_server() -> Iterator[SmtpCatcher]:
-    """A real SMTP server (aiosmtpd) on loopback catching everything sent to it."""
+def smtp_catcher() -> tuple[SmtpCatcher, object]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, not yet started: (catcher, controller)."""
     from aiosmtpd.controller import Controller
 
     catcher = SmtpCatcher("127.0.0.1", free_port())
@@ -87,12 +86,18 @@ def smtp_server() -> Iterator[SmtpCatcher]:
             catcher.messages.append(CaughtMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
             return "250 OK"
 
-    controller = Controller(Handler(), hostname=catcher.host, port=catcher.port)
-    controller.start()
+    return catcher, Controller(Handler(), hostname=catcher.host, port=catcher.port)
+
+
+@pytest.fixture()
+def smtp_server() -> Iterator[SmtpCatcher]:
+    """A real SMTP server (aiosmtpd) on loopback catching everything sent to it."""
+    catcher, controller = smtp_catcher()
+    controller.start()  # type: ignore[attr-defined]
     try:
         yield catcher
     finally:
-        controller.stop()
+        controller.stop()  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- IMAP (Dovecot)

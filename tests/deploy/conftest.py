@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import CaughtMail, SmtpCatcher
+from tests.servers import SmtpCatcher, free_port, smtp_catcher
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -52,12 +51,6 @@ import os
 def hostname() -> str:
     return os.environ["CQA_TEST_WORKER_HOSTNAME"]
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pg_url_for(db: str, driver: str = "postgresql+psycopg2") -> str:
@@ -288,23 +281,15 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
     """A migrated, running Celery deployment (see the module docstring); torn down after the module."""
     _preflight()
     import redis
-    from aiosmtpd.controller import Controller
 
     tag = secrets.token_hex(4)
     home = tmp_path_factory.mktemp("airflow-celery")
     meta_db, domain_db = f"cqa_af_meta_{tag}", f"cqa_award_{tag}"
     queue, worker_hostname = f"cqa-test-{tag}", f"cqa-celery-worker-{tag}"
-    api_port = _free_port()
+    api_port = free_port()
 
     # The outbox DAG sends through smtp_default: a real SMTP server on loopback catches what it sends.
-    smtp = SmtpCatcher("127.0.0.1", _free_port())
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            smtp.messages.append(CaughtMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-            return "250 OK"
-
-    smtp_controller = Controller(Handler(), hostname=smtp.host, port=smtp.port)
+    smtp, smtp_controller = smtp_catcher()
     smtp_conn = {
         "conn_type": "smtp",
         "host": smtp.host,
@@ -352,8 +337,8 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
             "AWARD_DB_URL": _pg_url_for(domain_db),
