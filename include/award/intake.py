@@ -31,7 +31,7 @@ import mimetypes
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -50,7 +50,7 @@ from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
-from award.states import State, audit, create_application_state
+from award.states import State, audit, create_application_state, create_application_states
 from award.store.models import Applicant, Application, InboundItem, Material
 
 log = logging.getLogger(__name__)
@@ -326,8 +326,13 @@ class Intake:
         # look-ups of this run: applicant by (kind, key) and this season's application by applicant id (None:
         # known to be absent); filled per batch, kept in step by _create, cleared when an item fails
         self._applicants: dict[tuple[str, str], Applicant | None] = {}
-        self._apps: dict[int, Application | None] = {}
+        self._apps: dict[tuple[str, str], Application | None] = {}  # by applicant (kind, key): a new one has no id
         self._mails: list[PreparedMail] = []  # rendered, queued at the end of the batch (enqueue_many)
+        # a batch applied at once (see _apply_batch): its new applications (flushed together) ...
+        self._new: list[tuple[Application, State, str, dict[str, Any] | None]] | None = None
+        # ... and material rows that supersede nothing, inserted by one executemany (_insert_pending)
+        self._rows: list[dict[str, Any]] = []
+        self._row_apps: dict[int, Application] = {}
         unit = self.season.recommending_unit
         self.base_ctx = {
             "unit": unit,
@@ -377,7 +382,7 @@ class Intake:
         """Process pending mail items, then city folders, then city letters.
 
         Batches of ``BATCH``: read and parse every submission of the batch, look up their applicants at once,
-        apply each in its own savepoint, queue the batch's e-mails, commit.
+        apply the batch (at once; item by item in savepoints if that fails), queue the batch's e-mails, commit.
         """
         s = self.session
         mail_q = (
@@ -431,9 +436,57 @@ class Intake:
                 continue
             subs.append((items, sub))
         self._prefetch([sub for _items, sub in subs])
-        for items, sub in subs:
-            self._guarded(items, self.submit, sub)
+        if not self._apply_batch(subs):
+            for items, sub in subs:
+                self._guarded(items, self.submit, sub)
         self._commit()
+
+    def _apply_batch(self, subs: list[tuple[list[InboundItem], Submission]]) -> bool:
+        """Apply the whole batch in one savepoint: new applications in one flush, materials in one INSERT.
+
+        Any error rolls the batch back (rows, queued e-mails, counters) and returns False; the caller then applies
+        each submission in its own savepoint, so that only a failing one fails and the others still go in.
+        """
+        if not subs:
+            return True
+        mails, result = len(self._mails), replace(self.result, touched=set(self.result.touched))
+        try:
+            with self.session.begin_nested():
+                self._new = []
+                matched = [(sub, m) for _items, sub in subs if (m := self._match(sub)) is not None]
+                self._flush_new()
+                for sub, (app, created) in matched:
+                    self._apply(sub, app, created)
+                self._insert_pending()
+        except Exception as exc:  # noqa: BLE001 - retried item by item, where a failure is recorded
+            log.warning("a batch of %d submissions failed (%s: %s); applying them one by one",
+                        len(subs), type(exc).__name__, exc)
+            del self._mails[mails:]
+            self.result = result
+            self._rows.clear()
+            self._row_apps.clear()
+            self._applicants.clear()  # rows created in the batch are gone
+            self._apps.clear()
+            self._next_no = None
+            return False
+        finally:
+            self._new = None
+        return True
+
+    def _flush_new(self) -> None:
+        """Give the batch's new applications their first states: one flush for all (their ids), audited."""
+        if self._new:
+            create_application_states(self.session, self._new, actor=ACTOR)
+            self._new.clear()
+
+    def _insert_pending(self) -> None:
+        """Insert the pending material rows (one executemany) and let their applications reload materials."""
+        if self._rows:
+            self.session.execute(insert(Material), self._rows)
+            for app in self._row_apps.values():
+                self.session.expire(app, ["materials"])
+            self._rows.clear()
+            self._row_apps.clear()
 
     def _prefetch(self, subs: list[Submission]) -> None:
         """Load the applicants of the batch's forms, and their applications of this season, in two queries."""
@@ -449,14 +502,15 @@ class Intake:
             self._applicants[k] = None
         for applicant in found:
             self._applicants[(applicant.kind, applicant.key)] = applicant
-        ids = [a.id for a in found if a.id not in self._apps]
+        by_id = {a.id: (a.kind, a.key) for a in found if (a.kind, a.key) not in self._apps}
+        ids = sorted(by_id)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for app_id in chunk:
-                self._apps[app_id] = None
+                self._apps[by_id[app_id]] = None
             for app in self.session.scalars(select(Application).where(
                     Application.season == self.season.season_id, Application.applicant_id.in_(chunk))):
-                self._apps[app.applicant_id] = app
+                self._apps[by_id[app.applicant_id]] = app
 
     def _applicant(self, kind: str, key: str) -> Applicant | None:
         if (kind, key) not in self._applicants:
@@ -464,11 +518,12 @@ class Intake:
                 select(Applicant).where(Applicant.kind == kind, Applicant.key == key))
         return self._applicants[(kind, key)]
 
-    def _season_app(self, applicant_id: int) -> Application | None:
-        if applicant_id not in self._apps:
-            self._apps[applicant_id] = self.session.scalar(select(Application).where(
-                Application.season == self.season.season_id, Application.applicant_id == applicant_id))
-        return self._apps[applicant_id]
+    def _season_app(self, applicant: Applicant) -> Application | None:
+        k = (applicant.kind, applicant.key)
+        if k not in self._apps:
+            self._apps[k] = None if applicant.id is None else self.session.scalar(select(Application).where(
+                Application.season == self.season.season_id, Application.applicant_id == applicant.id))
+        return self._apps[k]
 
     def _guarded(self, items: list[InboundItem], fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` in a savepoint; a crash marks ``items`` failed and the run goes on."""
@@ -478,6 +533,8 @@ class Intake:
                 fn(*args)
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
             del self._mails[mails:]  # its e-mails go with its rolled-back rows
+            self._rows.clear()
+            self._row_apps.clear()
             self._applicants.clear()  # it may have created rows that are gone now
             self._apps.clear()
             self._failed(items, exc)
@@ -528,7 +585,7 @@ class Intake:
         if form is not None and form.key:
             applicant = self._applicant(*_applicant_key(form))  # prefetched for the batch
             if applicant is not None:
-                app = self._season_app(applicant.id)
+                app = self._season_app(applicant)
                 if app is not None:
                     return app
         numbers = self.number_re.findall(sub.subject or "")
@@ -569,25 +626,38 @@ class Intake:
 
     def submit(self, sub: Submission) -> None:
         """Match or create the application of a prepared submission, add materials, set states, queue e-mails."""
+        matched = self._match(sub)
+        if matched is not None:
+            self._apply(sub, *matched)
+
+    def _match(self, sub: Submission) -> tuple[Application, bool] | None:
+        """The submission's application and whether it is new; None when answered here (no form, late)."""
         if sub.family == "city" and sub.city not in self.season.province.cities:
             for item in sub.items:
                 record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
                                status=None, message=f"“{sub.city}”不是本省市州名称，请工作人员核对。")
-        form_file, form = sub.form_file, sub.form
+        form = sub.form
         app = self._find_application(sub, form)
+        if app is not None and app.id is None:  # created earlier in this batch: its id is needed now
+            self._flush_new()
         late = sub.received_at is not None and sub.received_at > self.deadline
         created = False
         if app is None:
             if form is None:
                 self._no_form(sub)
-                return
+                return None
             app = self._create(sub, form, late)
             created = True
         elif late and not self._correction_open(app, sub):
             self._late_material(sub, app)
-            return
+            return None
+        return app, created
+
+    def _apply(self, sub: Submission, app: Application, created: bool) -> None:
+        """Add a matched submission's materials, note its channel and items, queue its e-mails."""
+        form_file, form = sub.form_file, sub.form
         self._record_refusals(sub, app)
-        added = self._add_materials(app, sub, new=created)
+        added = self._add_materials(app, sub, new=created, defer=self._new is not None)
         if form is not None and form_file in added and not created:
             app.fields = dict(form.fields)
         self._note_channel(app, sub)
@@ -617,6 +687,7 @@ class Intake:
             state, reason = State.INELIGIBLE, "军工/涉密单位，应通过本行业渠道申报"
         else:
             state, reason = State.RECEIVED, "申报材料已接收"
+        details = {"channel": sub.family, "items": [i.id for i in sub.items]}
         applicant = self._applicant(kind, key)
         for _attempt in range(50):
             if applicant is None:
@@ -629,16 +700,20 @@ class Intake:
             app = Application(
                 season=self.season.season_id, category=form.category, submission_no=self._submission_no(),
                 channel=sub.family, channels=[sub.family], city=city, multi_channel=False, fields=dict(fields),
-                received_at=sub.received_at or now(), changed_at=now(), state=State.RECEIVED.value,
+                received_at=sub.received_at or now(), changed_at=now(), state=state.value,
             )
+            if self._new is not None:  # a batch at once: flushed with the batch's other new applications;
+                app.applicant = applicant  # a clash rolls the batch back to item-by-item (the retry below)
+                self.session.add(app)
+                self._new.append((app, state, reason, details))
+                break
             try:
                 # an existing applicant's new details are flushed before the savepoint; a new applicant goes
                 # in with the application (one flush), and the first state with its audit event
                 with s.begin_nested():
                     app.applicant = applicant
                     s.add(app)
-                    create_application_state(s, app, state, actor=ACTOR, reason=reason,
-                                             details={"channel": sub.family, "items": [i.id for i in sub.items]})
+                    create_application_state(s, app, state, actor=ACTOR, reason=reason, details=details)
                 break
             except IntegrityError:
                 # a concurrent run took the number, or created the applicant or its application
@@ -647,12 +722,12 @@ class Intake:
                     existing = s.scalar(select(Application).where(Application.season == self.season.season_id,
                                                                   Application.applicant_id == applicant.id))
                     if existing is not None:
-                        self._applicants[(kind, key)], self._apps[applicant.id] = applicant, existing
+                        self._applicants[(kind, key)], self._apps[(kind, key)] = applicant, existing
                         return existing
                 self._next_no = None  # the number was taken: read the maximum again
         else:  # pragma: no cover - 50 collisions in a row
             raise RuntimeError("could not allocate a submission number")
-        self._applicants[(kind, key)], self._apps[applicant.id] = applicant, app
+        self._applicants[(kind, key)], self._apps[(kind, key)] = applicant, app
         if state is State.LATE:
             self.result.late += 1
         elif state is State.INELIGIBLE:
@@ -660,11 +735,13 @@ class Intake:
         self.result.applications_created += 1
         return app
 
-    def _add_materials(
-        self, app: Application, sub: Submission, *, new: bool = False, bulk: list[dict[str, Any]] | None = None
-    ) -> list[FileIn]:
-        """Add the submission's new files as materials; ``bulk``: collect rows that supersede nothing there."""
+    def _add_materials(self, app: Application, sub: Submission, *, new: bool = False, defer: bool = False
+                       ) -> list[FileIn]:
+        """Add the submission's new files as materials; ``defer``: rows that supersede nothing wait for
+        ``_insert_pending`` (one executemany for many applications)."""
         s = self.session
+        if app.id in self._row_apps:  # its pending rows go in first: they count as existing
+            self._insert_pending()
         existing = [] if new else list(app.materials)
         known = {m.sha256 for m in existing}
         added: list[FileIn] = []
@@ -695,11 +772,12 @@ class Intake:
                 for m in older:
                     if m.id != row.id and m.superseded_by_id is None:
                         m.superseded_by_id = row.id
-        elif bulk is not None:
-            bulk.extend(values)
         elif values:
             # nothing to supersede: one executemany (the ORM would INSERT ... RETURNING row by row on SQLite)
-            s.execute(insert(Material), values)
+            self._rows.extend(values)
+            self._row_apps[app.id] = app
+            if not defer:
+                self._insert_pending()
         self.result.materials_added += len(added)
         return added
 
@@ -836,8 +914,7 @@ class Intake:
         ).all() if app_ids else []
         data: bytes | None = None
         content_type = ""
-        rows: list[dict[str, Any]] = []  # the letter for every application of the batch: one executemany
-        for app in apps:
+        for app in apps:  # the letter for every application of the batch: one executemany
             if any(m.sha256 == letter.sha256 for m in app.materials):
                 continue
             if data is None:
@@ -847,11 +924,10 @@ class Intake:
             f = FileIn(PurePosixPath(letter.filename or "").name, data, letter.sha256, letter, "city_recommendation",
                        content_type=content_type)
             sub.files = [f]
-            if self._add_materials(app, sub, bulk=rows):
+            if self._add_materials(app, sub, defer=True):
                 app.changed_at = now()
                 self.result.touched.add(app.id)
-        if rows:
-            s.execute(insert(Material), rows)
+        self._insert_pending()
 
 
 def _applicant_key(form: ParsedForm) -> tuple[str, str]:

@@ -149,14 +149,27 @@ def create_application_state(
     session: Session, app: Application, state: State, *, actor: str, reason: str, details: dict[str, Any] | None = None
 ) -> None:
     """Give a new application its first state and audit it (flushes to get the id)."""
-    if state not in INITIAL_STATES:
-        raise IllegalTransition(f"an application cannot start in {state.value!r}")
-    app.state = state.value
-    app.state_changed_at = now()
-    session.add(app)
+    create_application_states(session, [(app, state, reason, details)], actor=actor)
+
+
+def create_application_states(
+    session: Session, entries: list[tuple[Application, State, str, dict[str, Any] | None]], *, actor: str
+) -> None:
+    """Give new applications their first states and audit each: ``(app, state, reason, details)``.
+
+    One flush for all of them (the ids for the audit events): intake creates a batch's applications at once.
+    """
+    at = now()
+    for app, state, _reason, _details in entries:
+        if state not in INITIAL_STATES:
+            raise IllegalTransition(f"an application cannot start in {state.value!r}")
+        app.state = state.value
+        app.state_changed_at = at
+        session.add(app)
     session.flush()
-    audit(session, actor=actor, entity_type="application", entity_id=app.id, action="create",
-          to_state=state.value, reason=reason, details=details)
+    for app, state, reason, details in entries:
+        audit(session, actor=actor, entity_type="application", entity_id=app.id, action="create",
+              to_state=state.value, reason=reason, details=details)
 
 
 def transition(

@@ -1,5 +1,6 @@
-"""Intake works in batches (read all, look up applicants at once, apply each in a savepoint): a failing
-submission leaves no trace but its problem, and the next submission of the same applicant is not confused."""
+"""Intake works in batches (read all, look up applicants at once, apply the batch at once; item by item in
+savepoints when that fails): a failing submission leaves no trace but its problem, the others of its batch still
+go in, and the next submission of the same applicant is not confused."""
 
 from __future__ import annotations
 
@@ -42,21 +43,22 @@ def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tm
         box.add(build_message(m, tmp_path / "gen" / other.folder, now()))
     box.add(raw)  # the other copy (same batch; Maildir order is not fixed) must create it afresh
 
-    crashed: list[int] = []
+    crashed: list[int] = []  # the inbound item of the first copy processed: it fails every time
     real = Intake._note_channel
 
-    def crash_once(self, app, sub):  # type: ignore[no-untyped-def]
-        if app.applicant.name == first.name and not crashed:
-            crashed.append(app.id)
+    def crash_first_copy(self, app, sub):  # type: ignore[no-untyped-def]
+        if app.applicant.name == first.name and (not crashed or crashed[0] == sub.items[0].id):
+            crashed.append(sub.items[0].id)
             raise RuntimeError("boom")
         return real(self, app, sub)
 
-    monkeypatch.setattr(Intake, "_note_channel", crash_once)
+    monkeypatch.setattr(Intake, "_note_channel", crash_first_copy)
     with session_scope(rt.db_url) as s:
         fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
     with session_scope(rt.db_url) as s:
         result = process_pending(s, rt)
-    assert result.failed == 1 and result.mails_queued == 3  # (counters count attempts, as before)
+    assert result.failed == 1 and result.mails_queued == 3  # the batch's first attempt is not counted
+    assert len(crashed) == 2  # once in the batch at once, once item by item
     with session_scope(rt.db_url) as s:
         items = s.scalars(select(InboundItem).order_by(InboundItem.id)).all()
         [failed] = [i for i in items if i.status == "failed"]
@@ -73,3 +75,68 @@ def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tm
         mails = s.scalars(select(OutboxEmail)).all()
         assert sorted(m.application_id for m in mails) == sorted(a.id for a in apps)
         assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "create")).all()) == 3
+
+
+def _mailbox(tmp_path, season, count: int, seed: int):  # type: ignore[no-untyped-def]
+    from award.demo.generator import generate
+
+    gen = generate(tmp_path / "gen", count, seed, season=season, defect_share=0.0, channels=("mail",))
+    (tmp_path / "maildir").mkdir()
+    box = mailbox.Maildir(str(tmp_path / "maildir" / "office"), create=True)
+    metas = [json.loads((tmp_path / "gen" / a.folder / "meta.json").read_text(encoding="utf-8"))
+             for a in gen.applications]
+    return gen, box, metas
+
+
+def test_a_batch_goes_in_at_once_without_a_savepoint_per_submission(tmp_path, rt, season) -> None:
+    from sqlalchemy import event
+
+    from award.store.db import get_engine
+
+    gen, box, metas = _mailbox(tmp_path, season, 6, 11)
+    for app, meta in zip(gen.applications, metas, strict=True):
+        box.add(build_message(meta, tmp_path / "gen" / app.folder, now()))
+    with session_scope(rt.db_url) as s:
+        fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
+    savepoints: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    engine = get_engine(rt.db_url)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with session_scope(rt.db_url) as s:
+            result = process_pending(s, rt)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert result.applications_created == 6 and result.failed == 0 and result.mails_queued == 6
+    assert len(savepoints) <= 2  # the batch's, the outbox's: not one or two per submission
+    with session_scope(rt.db_url) as s:
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "create")).all()) == 6
+        assert {a.state for a in s.scalars(select(Application))} == {"received"}
+
+
+def test_the_same_applicant_twice_in_one_batch_joins_one_application(tmp_path, rt, season) -> None:
+    gen, box, metas = _mailbox(tmp_path, season, 2, 12)
+    first, meta = gen.applications[0], metas[0]
+    folder = tmp_path / "gen" / first.folder
+    box.add(build_message(meta, folder, now()))
+    box.add(build_message(metas[1], tmp_path / "gen" / gen.applications[1].folder, now()))
+    (folder / "证实性材料9-补充.pdf").write_bytes(b"%PDF-1.4\n% supplement\n%%EOF\n")
+    later = dict(meta, attachments=[*meta["attachments"], "证实性材料9-补充.pdf"], message_id="<later@example.cn>")
+    box.add(build_message(later, folder, now()))  # the same form again plus one new file, in the same batch
+    with session_scope(rt.db_url) as s:
+        fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
+    with session_scope(rt.db_url) as s:
+        result = process_pending(s, rt)
+    assert result.applications_created == 2 and result.failed == 0
+    with session_scope(rt.db_url) as s:
+        app = s.scalars(select(Application).join(Applicant).where(Applicant.name == first.name)).one()
+        names = sorted(m.filename for m in app.materials)
+        assert names == sorted(later["attachments"])  # each file once: the repeated ones are identical content
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "create",
+                                                      AuditEvent.entity_id == app.id)).all()) == 1
+        keys = sorted(m.idempotency_key for m in s.scalars(select(OutboxEmail).where(OutboxEmail.application_id == app.id)))
+        assert len(keys) == 2 and all(k.startswith(f"intake:ack:{app.id}:") for k in keys)
