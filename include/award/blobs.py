@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -57,8 +58,11 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _check_sha(sha256: str) -> str:
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
     return sha256
 
@@ -67,36 +71,45 @@ class LocalBlobStore:
     """Blobs as files ``<root>/<aa>/<sha256>``, written atomically."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = os.fspath(self.root)  # string paths: intake writes thousands of small blobs
+        self._uri_root = self.root.as_uri()
+
+    def _file(self, sha256: str) -> str:
+        _check_sha(sha256)
+        return f"{self._root}/{sha256[:2]}/{sha256}"
 
     def path(self, sha256: str) -> Path:
-        _check_sha(sha256)
-        return self.root / sha256[:2] / sha256
+        return Path(self._file(sha256))
 
     def uri(self, sha256: str) -> str:
-        return self.path(sha256).as_uri()
+        _check_sha(sha256)
+        return f"{self._uri_root}/{sha256[:2]}/{sha256}"  # hex names need no quoting
 
     def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
+        return os.path.exists(self._file(sha256))
 
-    def _install(self, tmp: Path, sha256: str, size: int) -> BlobRef:
-        target = self.path(sha256)
-        if target.exists():
-            tmp.unlink(missing_ok=True)
+    def _install(self, tmp: Path | str, sha256: str, size: int) -> BlobRef:
+        target = self._file(sha256)
+        if os.path.exists(target):
+            os.unlink(tmp)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        return BlobRef(sha256, size, target.as_uri())
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the shard folder's first blob
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(tmp, target)
+        return BlobRef(sha256, size, self.uri(sha256))
 
     def put_bytes(self, data: bytes) -> BlobRef:
         sha = sha256_bytes(data)
         if self.exists(sha):
             return BlobRef(sha, len(data), self.uri(sha))
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=self._root, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        return self._install(Path(tmp), sha, len(data))
+        return self._install(tmp, sha, len(data))
 
     def put_file(self, path: Path, *, link: bool = False) -> BlobRef:
         """Store a file; with ``link`` a hard link replaces the copy (the file must then never be modified)."""
