@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -745,7 +746,7 @@ class Intake:
         existing = [] if new else list(app.materials)
         known = {m.sha256 for m in existing}
         added: list[FileIn] = []
-        new_rows: list[tuple[Material, list[Material]]] = []
+        new_rows: list[tuple[Any, list[Any]]] = []  # (new row as a plain namespace, the rows it supersedes)
         values: list[dict[str, Any]] = []
         for f in sub.files:
             if f.sha256 in known:
@@ -761,17 +762,19 @@ class Intake:
                 content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
                 storage_uri=uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
             ))
-            row = Material(**values[-1])
+            row = SimpleNamespace(**values[-1], id=None, superseded_by_id=None)  # an ORM row only when needed
             existing.append(row)
             new_rows.append((row, older))
             added.append(f)
         if any(older for _row, older in new_rows):
-            s.add_all(row for row, _older in new_rows)
+            orm = {id(row): Material(**v) for (row, _older), v in zip(new_rows, values, strict=True)}
+            s.add_all(orm.values())
             s.flush()  # ids for superseded_by_id
             for row, older in new_rows:
-                for m in older:
-                    if m.id != row.id and m.superseded_by_id is None:
-                        m.superseded_by_id = row.id
+                target = orm[id(row)]
+                for m in (orm.get(id(o), o) for o in older):
+                    if m.id != target.id and m.superseded_by_id is None:
+                        m.superseded_by_id = target.id
         elif values:
             # nothing to supersede: one executemany (the ORM would INSERT ... RETURNING row by row on SQLite)
             self._rows.extend(values)
