@@ -111,6 +111,16 @@ def test_ack_numbers_reupload_supersedes_and_rerun_is_quiet(tmp_path, rt, gen) -
         subjects = sorted(m.subject for m in s.scalars(select(OutboxEmail)))
     assert subjects[-1] == "【第五届中国质量奖】补充材料已收到（GS-2023-0001）"
 
+    # two new publicity proofs in one mail: each version supersedes the one before (all kept)
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    box.add(_raw("补充材料 GS-2023-0001", {"内部公示情况说明(新).pdf": pdf + b"%a\n", "内部公示情况说明(终).pdf": pdf + b"%b\n"},
+                 sender=first.sender))
+    assert _run(tmp_path, rt).materials_added == 2
+    with session_scope(rt.db_url) as s:
+        proofs = s.scalars(select(Material).where(Material.kind == "publicity_proof").order_by(Material.id)).all()
+        assert [p.version for p in proofs] == [1, 2, 3]
+        assert [p.superseded_by_id for p in proofs] == [proofs[1].id, proofs[2].id, None]
+
     # identical content again: recorded once
     box.add(_raw("GS-2023-0001 重发", {"更正后的申报表.docx": new_form}, sender=first.sender))
     assert _run(tmp_path, rt).materials_added == 0
