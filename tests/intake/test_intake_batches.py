@@ -140,3 +140,47 @@ def test_the_same_applicant_twice_in_one_batch_joins_one_application(tmp_path, r
                                                       AuditEvent.entity_id == app.id)).all()) == 1
         keys = sorted(m.idempotency_key for m in s.scalars(select(OutboxEmail).where(OutboxEmail.application_id == app.id)))
         assert len(keys) == 2 and all(k.startswith(f"intake:ack:{app.id}:") for k in keys)
+
+
+def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(tmp_path, season, pg_url,
+                                                                                  monkeypatch, caplog) -> None:
+    """Two intake runs at once (a manual run beside a scheduled one, on PostgreSQL): the other run commits the
+    submission number this batch chose; the batch's flush hits the unique constraint, the batch is rolled back
+    and applied item by item, which reads the numbers again. Nothing fails, no number is given twice."""
+    from award.states import State, create_application_state
+
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    rt = Runtime(season, pg_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    gen, box, metas = _mailbox(tmp_path, season, 3, 13)
+    for app, meta in zip(gen.applications, metas, strict=True):
+        box.add(build_message(meta, tmp_path / "gen" / app.folder, now()))
+    with session_scope(pg_url) as s:
+        fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
+
+    real = Intake._submission_no
+    taken: list[str] = []
+
+    def other_run_takes_it(self):  # type: ignore[no-untyped-def]
+        no = real(self)
+        if not taken:  # the other run commits the first number this batch chose
+            taken.append(no)
+            with session_scope(pg_url) as other:
+                applicant = Applicant(kind="organization", key="91330100MA0000001X", name="另一批次单位",
+                                      created_at=now())
+                other.add(applicant)
+                app = Application(season=season.season_id, category="organization", submission_no=no,
+                                  channel="city", channels=["city"], fields={}, received_at=now(), changed_at=now(),
+                                  applicant=applicant)
+                create_application_state(other, app, State.RECEIVED, actor="other-run", reason="并发测试")
+        return no
+
+    monkeypatch.setattr(Intake, "_submission_no", other_run_takes_it)
+    with session_scope(pg_url) as s, caplog.at_level("WARNING", logger="award.intake"):
+        result = process_pending(s, rt)
+    assert result.applications_created == 3 and result.failed == 0 and result.mails_queued == 3
+    assert any("failed (IntegrityError" in r.getMessage() and "one by one" in r.getMessage() for r in caplog.records)
+    with session_scope(pg_url) as s:
+        numbers = sorted(a.submission_no for a in s.scalars(select(Application)))
+        assert numbers == ["GS-2023-0001", "GS-2023-0002", "GS-2023-0003", "GS-2023-0004"] and taken == ["GS-2023-0001"]
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "create")).all()) == 4
+        assert len(s.scalars(select(Material.application_id).distinct()).all()) == 3
