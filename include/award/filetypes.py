@@ -156,6 +156,24 @@ def extension(filename: str) -> str:
     return PurePosixPath(filename.replace("\\", "/")).suffix.lower()
 
 
+# Magic numbers at offset 0, tried in order after the containers (zip, OLE) and PDF.
+_MAGIC: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"Rar!\x1a\x07",), "rar"),
+    ((b"7z\xbc\xaf\x27\x1c",), "7z"),
+    ((b"\x1f\x8b",), "gzip"),
+    ((b"BZh",), "bzip2"),
+    ((b"\xfd7zXZ\x00",), "xz"),
+    ((b"\x89PNG\r\n\x1a\n",), "png"),
+    ((b"\xff\xd8\xff",), "jpeg"),
+    ((b"GIF87a", b"GIF89a"), "gif"),
+    ((b"BM",), "bmp"),
+    ((b"II*\x00", b"MM\x00*"), "tiff"),
+    ((b"MZ",), "exe"),
+    ((b"\x7fELF",), "elf"),
+    ((b"{\\rtf",), "rtf"),
+)
+
+
 def sniff(data: bytes) -> str:
     """Return the real type of ``data`` from its magic bytes (see ``TYPE_LABELS_ZH`` for the names)."""
     if not data:
@@ -168,34 +186,11 @@ def sniff(data: bytes) -> str:
         return _sniff_ole(data)
     if head.lstrip(b"\r\n\t \x00\xef\xbb\xbf")[:5] == b"%PDF-" or b"%PDF-" in data[:1024]:
         return "pdf"
-    if head.startswith(b"Rar!\x1a\x07"):
-        return "rar"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bzip2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if len(data) > 262 and data[257:262] == b"ustar":
+    if len(data) > 262 and data[257:262] == b"ustar":  # before the prefixes: a member name may start like one
         return "tar"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(b"BM") and len(data) > 14:
-        return "bmp"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "tiff"
-    if head.startswith(b"MZ"):
-        return "exe"
-    if head.startswith(b"\x7fELF"):
-        return "elf"
-    if head.startswith(b"{\\rtf"):
-        return "rtf"
+    for prefixes, kind in _MAGIC:
+        if head.startswith(prefixes) and (kind != "bmp" or len(data) > 14):
+            return kind
     if _looks_like_text(data[:8192]):
         return "text"
     return "unknown"

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -324,10 +323,11 @@ class Intake:
         self.number_re = submission_pattern(self.season)
         self.result = IntakeResult()
         self._next_no: int | None = None
-        # look-ups of this run: applicant by (kind, key) and this season's application by applicant id (None:
-        # known to be absent); filled per batch, kept in step by _create, cleared when an item fails
+        # look-ups of this run, both by the applicant's (kind, key) (a new applicant has no id until its batch is
+        # flushed): the applicant and its application of this season (None: known to be absent); filled per
+        # batch, kept in step by _create, cleared when a batch or an item fails
         self._applicants: dict[tuple[str, str], Applicant | None] = {}
-        self._apps: dict[tuple[str, str], Application | None] = {}  # by applicant (kind, key): a new one has no id
+        self._apps: dict[tuple[str, str], Application | None] = {}
         self._mails: list[PreparedMail] = []  # rendered, queued at the end of the batch (enqueue_many)
         # a batch applied at once (see _apply_batch): its new applications (flushed together) ...
         self._new: list[tuple[Application, State, str, dict[str, Any] | None]] | None = None
@@ -746,7 +746,7 @@ class Intake:
         existing = [] if new else list(app.materials)
         known = {m.sha256 for m in existing}
         added: list[FileIn] = []
-        new_rows: list[tuple[Any, list[Any]]] = []  # (new row as a plain namespace, the rows it supersedes)
+        new_rows: list[tuple[Material, list[Material]]] = []
         values: list[dict[str, Any]] = []
         for f in sub.files:
             if f.sha256 in known:
@@ -762,19 +762,17 @@ class Intake:
                 content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
                 storage_uri=uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
             ))
-            row = SimpleNamespace(**values[-1], id=None, superseded_by_id=None)  # an ORM row only when needed
+            row = Material(**values[-1])
             existing.append(row)
             new_rows.append((row, older))
             added.append(f)
         if any(older for _row, older in new_rows):
-            orm = {id(row): Material(**v) for (row, _older), v in zip(new_rows, values, strict=True)}
-            s.add_all(orm.values())
+            s.add_all(row for row, _older in new_rows)
             s.flush()  # ids for superseded_by_id
             for row, older in new_rows:
-                target = orm[id(row)]
-                for m in (orm.get(id(o), o) for o in older):
-                    if m.id != target.id and m.superseded_by_id is None:
-                        m.superseded_by_id = target.id
+                for m in older:
+                    if m.id != row.id and m.superseded_by_id is None:
+                        m.superseded_by_id = row.id
         elif values:
             # nothing to supersede: one executemany (the ORM would INSERT ... RETURNING row by row on SQLite)
             self._rows.extend(values)

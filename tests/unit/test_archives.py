@@ -144,6 +144,17 @@ def test_safe_ooxml() -> None:
     assert "含宏" in (safe_ooxml(mc.docm_file()) or "")
 
 
+def _tar_of(name: str) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT, encoding="utf-8") as tf:
+        info = tarfile.TarInfo(name)
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "kind"),
     [
@@ -153,6 +164,10 @@ def test_safe_ooxml() -> None:
         (mc.gbk_zip(), "zip"),
         (mc.rar_like(), "rar"),
         (b"\x1f\x8b\x08\x00", "gzip"),
+        (b"BM" + b"\x00" * 20, "bmp"),
+        (b"BM", "text"),  # too short for a bitmap header
+        (b"BZh9" + b"\x00" * 300, "bzip2"),
+        (_tar_of("BZh-说明.txt"), "tar"),  # a member name that starts like bzip2 magic
         ("中文说明".encode("gbk"), "text"),
         (b"", "empty"),
         (b"\x00\x01\x02\x03" * 10, "unknown"),
