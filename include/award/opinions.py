@@ -192,71 +192,13 @@ def _rows(session: Session, season: Season, request: OpinionRequest) -> list[Row
 # ------------------------------------------------------------------------------------------ documents
 
 
-def _set_font(run: Any, name: str, size: float, *, bold: bool = False, color: str | None = None) -> None:
-    from docx.oxml.ns import qn
-    from docx.shared import Pt, RGBColor
-
-    run.font.name = name
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    if color:
-        run.font.color.rgb = RGBColor.from_string(color)
-    fonts = run._element.get_or_add_rPr().get_or_add_rFonts()
-    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attr), name)
-
-
-def _bottom_border(paragraph: Any, color: str, size_eighths: int) -> None:
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    ppr = paragraph._p.get_or_add_pPr()
-    borders = OxmlElement("w:pBdr")
-    bottom = OxmlElement("w:bottom")
-    for key, value in (("w:val", "single"), ("w:sz", str(size_eighths)), ("w:space", "1"), ("w:color", color)):
-        bottom.set(qn(key), value)
-    borders.append(bottom)
-    ppr.append(borders)
-
-
-def _page_number_footer(section: Any) -> None:
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    para = section.footer.paragraphs[0]
-    para.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _set_font(para.add_run("— "), LETTER_FONTS["page"], 14)
-    run = para.add_run()
-    _set_font(run, LETTER_FONTS["page"], 14)
-    for kind, text in (("begin", None), (None, "PAGE"), ("end", None)):
-        if kind:
-            el = OxmlElement("w:fldChar")
-            el.set(qn("w:fldCharType"), kind)
-        else:
-            el = OxmlElement("w:instrText")
-            el.set(qn("xml:space"), "preserve")
-            el.text = text
-        run._r.append(el)
-    _set_font(para.add_run(" —"), LETTER_FONTS["page"], 14)
-
-
-# GB/T 9704-2012: body 3号仿宋 (16 pt), title 2号小标宋 (22 pt), page number 4号宋体 (14 pt), mark in red.
-LETTER_FONTS = {"mark": "方正小标宋简体", "title": "方正小标宋简体", "body": "仿宋_GB2312", "page": "宋体",
-                "table": "仿宋_GB2312"}
-LETTER_SIZES = {"mark": 26.0, "title": 22.0, "body": 16.0, "table": 10.5}
-LETTER_TABLE_WIDTHS_MM = (10, 28, 45, 37, 16, 20)  # 156 mm: the type area of A4 with 28/26 mm margins
-LETTER_RED = "FF0000"
-LETTER_MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
+LETTER_TABLE_WIDTHS_MM = (10, 30, 34, 44, 16, 22)  # 156 mm: the type area of A4 (award.officialdoc)
 
 
 def build_letter(season: Season, dept: Department, request: OpinionRequest, rows: Sequence[Row], *,
                  doc_number: str, sheet_filename: str, today: date) -> bytes:
-    """The 征求意见函 as .docx bytes (GB/T 9704-2012 layout; all text from the letter template)."""
-    from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
-    from docx.shared import Mm, Pt
+    """The 征求意见函 as .docx bytes (GB/T 9704-2012 layout by award.officialdoc; all text from the template)."""
+    from award.officialdoc import OfficialDocument
 
     texts = sheet_texts()
     blocks = render_blocks(
@@ -264,64 +206,17 @@ def build_letter(season: Season, dept: Department, request: OpinionRequest, rows
         doc_number=doc_number, token=request.token, due_date=request.due_date, rows=list(rows), today=today,
         sheet_filename=sheet_filename, silence_meaning=texts["silence_meaning"][dept.default_on_silence],
     )
-    doc = Document()
-    section = doc.sections[0]
-    section.page_width, section.page_height = Mm(210), Mm(297)
-    section.top_margin, section.bottom_margin = Mm(LETTER_MARGINS_MM["top"]), Mm(LETTER_MARGINS_MM["bottom"])
-    section.left_margin, section.right_margin = Mm(LETTER_MARGINS_MM["left"]), Mm(LETTER_MARGINS_MM["right"])
-    _page_number_footer(section)
-
-    def para(text: str, *, font: str = "body", align: Any = WD_ALIGN_PARAGRAPH.JUSTIFY, indent: bool = False,
-             color: str | None = None, right_chars: float = 0) -> Any:
-        p = doc.add_paragraph()
-        p.alignment = align
-        fmt = p.paragraph_format
-        fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
-        fmt.line_spacing = Pt(28 if font in ("body", "table") else max(LETTER_SIZES[font] + 8, 28))
-        fmt.space_before = fmt.space_after = Pt(0)
-        if indent:
-            fmt.first_line_indent = Pt(LETTER_SIZES["body"] * 2)
-        if right_chars:
-            fmt.right_indent = Pt(LETTER_SIZES["body"] * right_chars)
-        if text:
-            _set_font(p.add_run(text), LETTER_FONTS[font], LETTER_SIZES[font], color=color)
-        return p
-
-    center, right, left = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.LEFT
-    para(blocks["issuer"], font="mark", align=center, color=LETTER_RED)  # 发文机关标志
-    para("")
-    number = para(blocks["doc_number"], align=center)  # 发文字号, above the red separator line
-    _bottom_border(number, LETTER_RED, 12)
-    para("")
-    para(blocks["title"], font="title", align=center)
-    para("")
-    para(blocks["addressee"], align=left)  # 主送机关
-    for text in _paragraphs(blocks["body"]):
-        para(text, indent=True)
-
-    heads = texts["letter_columns"]
-    table = doc.add_table(rows=1 + len(rows), cols=len(heads))
-    table.style = "Table Grid"
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    table.autofit = False
-    values = [heads] + [[str(i), r.submission_no, r.name, r.code, r.city, r.category] for i, r in enumerate(rows, 1)]
-    for r_idx, cells in enumerate(values):
-        for c_idx, value in enumerate(cells):
-            cell = table.rows[r_idx].cells[c_idx]
-            cell.width = Mm(LETTER_TABLE_WIDTHS_MM[c_idx])
-            cell_para = cell.paragraphs[0]
-            cell_para.alignment = center
-            _set_font(cell_para.add_run(value), LETTER_FONTS["table"], LETTER_SIZES["table"], bold=r_idx == 0)
-    para("")
-    para(blocks["attachment_note"], indent=True)  # 附件说明
-    para("")
-    para("")
-    para(blocks["signature"], align=right, right_chars=4)  # 发文机关署名
-    para(blocks["date"], align=right, right_chars=4)  # 成文日期
-    para(blocks["contact"], indent=True)
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
+    doc = OfficialDocument(title=blocks["title"])
+    doc.letterhead(blocks["issuer"], blocks["doc_number"])
+    doc.heading(blocks["title"])
+    doc.addressee(blocks["addressee"])
+    doc.body(_paragraphs(blocks["body"]))
+    doc.closing(attachments=[blocks["list_title"], blocks["sheet_attachment"]], signature=blocks["signature"],
+                date=blocks["date"], note=blocks["contact"] or None)
+    doc.annex(1, blocks["list_title"])
+    values = [[str(i), r.submission_no, r.name, r.code, r.city, r.category] for i, r in enumerate(rows, 1)]
+    doc.table([texts["letter_columns"], *values], widths_mm=LETTER_TABLE_WIDTHS_MM)
+    return doc.to_bytes()
 
 
 def _paragraphs(text: str) -> list[str]:

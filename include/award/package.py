@@ -317,75 +317,6 @@ def record_approval(
 
 
 # ---------------------------------------------------------------- documents
-def _font(run: Any, name: str, size_pt: float, *, color: str | None = None, bold: bool = False) -> None:
-    from docx.oxml.ns import qn
-    from docx.shared import Pt, RGBColor
-
-    run.font.name = name
-    run.font.size = Pt(size_pt)
-    run.font.bold = bold
-    if color:
-        run.font.color.rgb = RGBColor.from_string(color)
-    rpr = run._element.get_or_add_rPr()
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = rpr.makeelement(qn("w:rFonts"), {})
-        rpr.insert(0, fonts)
-    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attr), name)
-
-
-def _para(doc: Any, text: str, *, font: str = "仿宋_GB2312", size: float = 16, align: str = "left",
-          indent_chars: float = 0, color: str | None = None, right_chars: float = 0, space_before: float = 0) -> Any:
-    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
-    from docx.shared import Pt
-
-    p = doc.add_paragraph()
-    p.alignment = {"left": WD_ALIGN_PARAGRAPH.LEFT, "center": WD_ALIGN_PARAGRAPH.CENTER,
-                   "right": WD_ALIGN_PARAGRAPH.RIGHT, "justify": WD_ALIGN_PARAGRAPH.JUSTIFY}[align]
-    fmt = p.paragraph_format
-    fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
-    fmt.line_spacing = Pt(28.95)  # 22 lines on the GB/T 9704 text block
-    fmt.space_after = Pt(0)
-    fmt.space_before = Pt(space_before)
-    if indent_chars:
-        fmt.first_line_indent = Pt(size * indent_chars)
-    if right_chars:
-        fmt.right_indent = Pt(size * right_chars)
-    if text:
-        _font(p.add_run(text), font, size, color=color)
-    return p
-
-
-def _red_rule(paragraph: Any) -> None:
-    """The red separator line (版头中的分隔线) as the paragraph's bottom border."""
-    from docx.oxml.ns import qn
-
-    ppr = paragraph._element.get_or_add_pPr()
-    borders = ppr.makeelement(qn("w:pBdr"), {})
-    bottom = borders.makeelement(qn("w:bottom"), {qn("w:val"): "single", qn("w:sz"): "12", qn("w:space"): "1",
-                                                  qn("w:color"): "FF0000"})
-    borders.append(bottom)
-    ppr.append(borders)
-
-
-def _a4(section: Any, *, landscape: bool = False) -> None:
-    from docx.enum.section import WD_ORIENT
-    from docx.shared import Mm
-
-    section.page_width, section.page_height = (Mm(297), Mm(210)) if landscape else (Mm(210), Mm(297))
-    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
-    section.top_margin, section.bottom_margin = Mm(37), Mm(35)
-    section.left_margin, section.right_margin = Mm(28), Mm(26)
-
-
-def _core(doc: Any, title: str, when: datetime) -> None:
-    props = doc.core_properties
-    props.title = title
-    props.author = ""
-    props.created = props.modified = when.replace(microsecond=0, tzinfo=None)
-
-
 def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, person_count: int) -> dict[str, Any]:
     """The letter's text from templates/letters/recommendation_letter.yaml.j2."""
     from award.templating import render
@@ -400,37 +331,18 @@ def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, 
 
 def write_letter(path: Path, season: Season, *, doc_number: str, when: datetime, org_count: int,
                  person_count: int) -> None:
-    """The 推荐函 as .docx in the GB/T 9704-2012 layout (A4, 37/35/28/26 mm margins, red header and rule)."""
-    from docx import Document
+    """The 推荐函 as .docx in the GB/T 9704-2012 layout (award.officialdoc)."""
+    from award.officialdoc import OfficialDocument
 
     t = letter_text(season, doc_number=doc_number, when=when.date(), org_count=org_count,
                     person_count=person_count)
-    doc = Document()
-    _a4(doc.sections[0])
-    _core(doc, t["title"], when)
-    _para(doc, t["issuer"], font="方正小标宋简体", size=26, align="center", color="FF0000")  # 发文机关标志
-    _para(doc, "")
-    rule = _para(doc, t["doc_number"], align="center")  # 发文字号, above the red line
-    _red_rule(rule)
-    _para(doc, "")
-    _para(doc, t["title"], font="方正小标宋简体", size=22, align="center")
-    _para(doc, "")
-    _para(doc, t["recipient"])
-    for body in t["body"]:
-        _para(doc, body, align="justify", indent_chars=2)
-    _para(doc, "")
-    items = t["attachments"]
-    if len(items) == 1:
-        _para(doc, f"附件：{items[0]}", indent_chars=2)
-    else:
-        for i, item in enumerate(items, start=1):
-            _para(doc, ("附件：" if i == 1 else "　　　") + f"{i}. {item}", indent_chars=2)
-    _para(doc, "")
-    _para(doc, "")
-    _para(doc, t["signature"], align="right", right_chars=4)
-    _para(doc, t["date"], align="right", right_chars=4)
-    _para(doc, t["contact"], indent_chars=2, space_before=0)
-    doc.save(str(path))
+    doc = OfficialDocument(title=t["title"], when=when)
+    doc.letterhead(t["issuer"], t["doc_number"])
+    doc.heading(t["title"])
+    doc.addressee(t["recipient"])
+    doc.body(t["body"])
+    doc.closing(attachments=t["attachments"], signature=t["signature"], date=t["date"], note=t["contact"])
+    doc.save(path)
 
 
 def _summary_rows(candidates: list[Candidate]) -> list[list[Any]]:
@@ -444,32 +356,24 @@ def _summary_rows(candidates: list[Candidate]) -> list[list[Any]]:
     ]
 
 
+# 序号 名称 统一代码 类别 所在地区 联系人 手机 评审得分 优先 推荐奖项: 243 mm, the type area of landscape A4
+SUMMARY_WIDTHS_MM = (12, 40, 50, 24, 20, 18, 32, 15, 16, 16)
+
+
 def write_summary_docx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:
-    """推荐名单汇总表 (.docx, landscape A4)."""
-    from docx import Document
-    from docx.shared import Pt
+    """推荐名单汇总表 (.docx, landscape A4, award.officialdoc page set-up)."""
+    from award.officialdoc import OfficialDocument
 
     texts = package_texts()["summary"]
     fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
            "date": f"{when.year}年{when.month}月{when.day}日"}
-    doc = Document()
-    _a4(doc.sections[0], landscape=True)
-    _core(doc, texts["title"].format(**fmt), when)
-    _para(doc, texts["title"].format(**fmt), font="方正小标宋简体", size=22, align="center")
-    _para(doc, texts["unit_line"].format(**fmt) + "　　" + texts["date_line"].format(**fmt), size=14)
-    table = doc.add_table(rows=1, cols=len(texts["columns"]))
-    table.style = "Table Grid"
-    for cell, label in zip(table.rows[0].cells, texts["columns"], strict=True):
-        cell.text = ""
-        _font(cell.paragraphs[0].add_run(label), "黑体", 12)
-    for row in _summary_rows(candidates):
-        cells = table.add_row().cells
-        for cell, value in zip(cells, row, strict=True):
-            cell.text = ""
-            _font(cell.paragraphs[0].add_run(str(value)), "仿宋_GB2312", 12)
-    for para in doc.paragraphs:
-        para.paragraph_format.space_after = Pt(0)
-    doc.save(str(path))
+    title = texts["title"].format(**fmt)
+    doc = OfficialDocument(title=title, when=when, landscape=True)
+    doc.paragraph(title, role="title", align="center")
+    doc.paragraph(texts["unit_line"].format(**fmt) + "　　" + texts["date_line"].format(**fmt), align="left",
+                  size=14)
+    doc.table([texts["columns"], *_summary_rows(candidates)], widths_mm=SUMMARY_WIDTHS_MM)
+    doc.save(path)
 
 
 def write_summary_xlsx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:

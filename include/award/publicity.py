@@ -188,40 +188,21 @@ def render_notice(season: Season, window: PublicityWindow, rows: list[NoticeRow]
     return Notice(title=text["title"], docx=_notice_docx(text, rows), html=html)
 
 
-def _notice_docx(text: dict[str, Any], rows: list[NoticeRow]) -> bytes:
-    from docx import Document
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml.ns import qn
-    from docx.shared import Pt
+NOTICE_TABLE_WIDTHS_MM = (12, 50, 44, 22, 28)  # 156 mm: the type area of A4 (award.officialdoc)
 
-    doc = Document()
-    style = doc.styles["Normal"]
-    style.font.name = "SimSun"
-    style.font.size = Pt(12)
-    style.element.rPr.rFonts.set(qn("w:eastAsia"), "SimSun")
-    heading = doc.add_paragraph()
-    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = heading.add_run(text["title"])
-    run.bold = True
-    run.font.size = Pt(16)
-    for para in text["intro"]:
-        doc.add_paragraph(para).paragraph_format.first_line_indent = Pt(24)
-    table = doc.add_table(rows=1, cols=len(text["columns"]))
-    table.style = "Table Grid"
-    for cell, col in zip(table.rows[0].cells, text["columns"], strict=True):
-        cell.text = col
-    for i, row in enumerate(rows, start=1):
-        cells = table.add_row().cells
-        for cell, value in zip(cells, (str(i), row.name, row.unit or "—", row.city or "—", row.category),
-                               strict=True):
-            cell.text = value
-    for para in text["outro"]:
-        doc.add_paragraph(para).paragraph_format.first_line_indent = Pt(24)
-    for line in (text["signature"], text["date"]):
-        doc.add_paragraph(line).alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
+
+def _notice_docx(text: dict[str, Any], rows: list[NoticeRow]) -> bytes:
+    from award.officialdoc import OfficialDocument
+
+    doc = OfficialDocument(title=text["title"])
+    doc.heading(text["title"])
+    doc.body(text["intro"])
+    values = [[str(i), r.name, r.unit or "—", r.city or "—", r.category] for i, r in enumerate(rows, start=1)]
+    doc.table([text["columns"], *values], widths_mm=NOTICE_TABLE_WIDTHS_MM)
+    doc.blank()
+    doc.body(text["outro"])
+    doc.closing(signature=text["signature"], date=text["date"])
+    return doc.to_bytes()
 
 
 def notice_key(season: Season, window_id: int, filename: str) -> str:

@@ -91,7 +91,9 @@ def _check_letter(data: bytes, token: str, names: list[str]) -> None:
     assert body.runs[0]._element.rPr.rFonts.get(qn("w:eastAsia")) == "仿宋_GB2312"
     assert body.runs[0].font.size == Pt(16)
     texts = [p.text for p in paras]
-    assert any(t.startswith("附件：征求意见回复表") and token in t for t in texts)
+    assert "附件：1. 申报对象名单" in texts  # the list is attachment 1, on its own page after the signature
+    assert any(t.strip().startswith("2. 征求意见回复表") and token in t for t in texts)
+    assert texts[-2:] == ["附件1", "申报对象名单"]
     assert "2023年4月27日" in texts and texts.count("浙江省市场监督管理局") == 2  # mark and signature
     assert any("2023年5月8日前" in t for t in texts)
     (table,) = doc.tables
