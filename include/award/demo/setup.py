@@ -63,6 +63,8 @@ def demo_season_data(today: date) -> dict[str, Any]:
         ) from None
     data["season_id"] = f"demo-{today.year}"
     data["award"]["edition"] = "第五届（演示）"
+    unit = data["recommending_unit"]  # the letters' numbers carry the demo year: 浙市监质函〔2026〕
+    unit["doc_prefix"] = unit["doc_prefix"].replace("〔2023〕", f"〔{today.year}〕")
     data["dates"] = {
         "application_open": (today - timedelta(days=14)).isoformat(),
         "provincial_deadline": datetime.combine(provincial, time(17, 0), TZ).isoformat(),
