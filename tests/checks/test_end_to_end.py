@@ -109,7 +109,9 @@ def test_generated_season_end_to_end(db_url, tmp_path, generated, season, smtp_s
                         assert result.message in body
                         assert result.severity == "warning" or result.details["fix"] in body
             if template == "ineligible":
-                assert "不符合申报条件" in mails[0].text()
+                body = mails[0].text()
+                assert "不符合申报条件" in body
+                assert body.count("不予受理") == 1  # said once, in the closing line (the finding says how to fix)
         counts = Counter(a.state for a in session.scalars(select(Application)))
     assert counts["complete"] and counts["incomplete"] and counts["ineligible"] and counts["late"]
     sent_before = len(smtp_server.messages)
