@@ -38,19 +38,24 @@ from award.filetypes import (
     ARCHIVE_TYPES_UNSUPPORTED,
     OLE_TYPES,
     OOXML_TYPES,
-    TYPE_LABELS_ZH,
     check_extension,
     extension,
     ole_has_macros,
     sniff,
+    type_label,
 )
+from award.templating import message
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
 RATIO_MIN_BYTES = 1 * MB
 MACRO_EXTENSIONS = frozenset({".docm", ".dotm", ".xlsm", ".xltm", ".xlam", ".pptm", ".potm", ".ppsm", ".ppam"})
 JUNK_PARTS = frozenset({"__macosx", ".ds_store", "thumbs.db", "desktop.ini"})
-RESUBMIT_ZIP = "请解压后以zip或单独文件提交"
+
+
+def _text(key: str, **values: object) -> str:
+    """A refusal reason from the ``archive`` group of ``templates/intake/messages.yaml``."""
+    return message("intake", "archive." + key, **values)
 
 
 @dataclass(frozen=True)
@@ -132,14 +137,16 @@ def _expand_into(
     kind = sniff(data)
     if kind in ARCHIVE_TYPES_UNSUPPORTED:
         raise _WholeArchiveRefused(
-            Refusal(name, "unsupported_archive", f"压缩包“{name}”是{TYPE_LABELS_ZH[kind]}，本系统无法打开，{RESUBMIT_ZIP}。")
+            Refusal(
+                name, "unsupported_archive", _text("unsupported_archive", name=name, label=type_label(kind))
+            )
         )
     if kind != "zip":
         raise _WholeArchiveRefused(
             Refusal(
                 name,
                 "type_mismatch",
-                f"附件“{name}”不是有效的zip压缩包（实际内容是{TYPE_LABELS_ZH.get(kind, kind)}），请核对后重新提交。",
+                _text("not_zip", name=name, label=type_label(kind)),
             )
         )
     try:
@@ -147,7 +154,7 @@ def _expand_into(
         infos = zf.infolist()
     except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise _WholeArchiveRefused(
-            Refusal(name, "corrupt", f"压缩包“{name}”已损坏，无法打开，请重新压缩后提交。")
+            Refusal(name, "corrupt", _text("corrupt", name=name))
         ) from exc
     with zf:
         files = [i for i in infos if not i.is_dir()]
@@ -157,14 +164,14 @@ def _expand_into(
                 Refusal(
                     name,
                     "too_many_files",
-                    f"压缩包“{name}”中的文件超过{limits.max_members}个，请精简后重新提交。",
+                    _text("too_many_files", name=name, max_members=limits.max_members),
                 )
             )
         _check_declared(name, files, limits, budget)
         encrypted = [i for i in files if i.flag_bits & 0x1]
         if files and len(encrypted) == len(files):
             raise _WholeArchiveRefused(
-                Refusal(name, "encrypted", f"压缩包“{name}”设置了密码，无法打开；请取消密码后重新压缩提交。")
+                Refusal(name, "encrypted", _text("encrypted", name=name))
             )
         seen: set[str] = set()
         for info in files:
@@ -176,7 +183,7 @@ def _expand_into(
                     Refusal(
                         shown,
                         "path_traversal",
-                        f"压缩包“{name}”中的“{raw_name}”{problem}，出于安全原因不予接收；请使用普通文件夹结构重新压缩。",
+                        _text("unsafe_member", name=name, member=raw_name, problem=problem),
                     )
                 )
                 continue
@@ -185,17 +192,17 @@ def _expand_into(
             full = prefix + path
             if stat.S_ISLNK(info.external_attr >> 16):
                 result.refusals.append(
-                    Refusal(full, "path_traversal", f"压缩包“{name}”中的“{path}”是链接文件，不予接收；请放入实际文件。")
+                    Refusal(full, "path_traversal", _text("link", name=name, member=path))
                 )
                 continue
             if info.flag_bits & 0x1:
                 result.refusals.append(
-                    Refusal(full, "encrypted", f"压缩包“{name}”中的“{path}”设置了密码，无法打开；请取消密码后重新提交。")
+                    Refusal(full, "encrypted", _text("member_encrypted", name=name, member=path))
                 )
                 continue
             if full in seen:
                 result.refusals.append(
-                    Refusal(full, "duplicate", f"压缩包“{name}”中有重名文件“{path}”，仅接收第一个；请重命名后重新提交。")
+                    Refusal(full, "duplicate", _text("duplicate", name=name, member=path))
                 )
                 continue
             seen.add(full)
@@ -205,7 +212,7 @@ def _expand_into(
                     Refusal(
                         full,
                         "too_large",
-                        f"压缩包“{name}”中的“{path}”超过{limits.max_file_bytes // MB}MB，请压缩或拆分后重新提交。",
+                        _text("member_too_large", name=name, member=path, max_mb=limits.max_file_bytes // MB),
                     )
                 )
                 continue
@@ -225,12 +232,7 @@ def _check_declared(name: str, files: list[zipfile.ZipInfo], limits: ArchiveLimi
 
 
 def _bomb(name: str, limits: ArchiveLimits) -> Refusal:
-    return Refusal(
-        name,
-        "zip_bomb",
-        f"压缩包“{name}”解压后体积异常（超过{limits.max_total_bytes // MB}MB或压缩比异常），"
-        "疑似恶意压缩文件，不予接收；请将材料以PDF或Word单独提交。",
-    )
+    return Refusal(name, "zip_bomb", _text("zip_bomb", name=name, max_mb=limits.max_total_bytes // MB))
 
 
 def _read_member(
@@ -256,7 +258,7 @@ def _read_member(
                 chunks.append(chunk)
     except (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise _WholeArchiveRefused(
-            Refusal(name, "corrupt", f"压缩包“{name}”中的“{path}”已损坏（校验失败），请重新压缩后提交。")
+            Refusal(name, "corrupt", _text("member_corrupt", name=name, member=path))
         ) from exc
     return b"".join(chunks)
 
@@ -268,7 +270,7 @@ def _classify_member(
     if kind == "zip" and extension(path) == ".zip":
         if depth + 1 > limits.max_depth:
             result.refusals.append(
-                Refusal(path, "too_deep", f"压缩包“{path}”嵌套层数过多，请解压后直接放入同一个zip压缩包中提交。")
+                Refusal(path, "too_deep", _text("too_deep", name=path))
             )
             return
         try:
@@ -309,18 +311,19 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def normalise_member_path(raw: str) -> tuple[str | None, str | None]:
-    """Normalise a member name to ``a/b/c.pdf``; returns (path, problem) where problem is a Chinese phrase.
+    """Normalise a member name to ``a/b/c.pdf``; returns (path, problem) where problem is a Chinese phrase
+    (``archive.member_problems`` in ``templates/intake/messages.yaml``).
 
     ``path`` is None for entries to skip silently (folders, ``__MACOSX`` and similar junk).
     """
     name = raw.replace("\\", "/")
     if "\x00" in name:
-        return None, "文件名中含有非法字符"
+        return None, _text("member_problems.illegal_character")
     if name.startswith("/") or _DRIVE.match(name):
-        return None, "使用了绝对路径"
+        return None, _text("member_problems.absolute_path")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        return None, "的路径指向压缩包以外（含“..”）"
+        return None, _text("member_problems.outside")
     if not parts or name.endswith("/"):
         return None, None
     if any(p.lower() in JUNK_PARTS for p in parts) or parts[-1].startswith("._"):
@@ -335,17 +338,14 @@ def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None =
     """
     limits = limits or ArchiveLimits()
     if len(data) > limits.max_file_bytes:
-        return Refusal(
-            name, "too_large", f"附件“{name}”超过{limits.max_file_bytes // MB}MB，请压缩或拆分后重新提交。"
-        )
+        return Refusal(name, "too_large", _text("too_large", name=name, max_mb=limits.max_file_bytes // MB))
     if not data:
-        return Refusal(name, "empty", f"附件“{name}”是空文件（0字节），请重新提交完整的文件。")
+        return Refusal(name, "empty", _text("empty", name=name))
     kind = sniff(data)
     ext = extension(name)
     if kind in ARCHIVE_TYPES_UNSUPPORTED:
-        return Refusal(
-            name, "unsupported_archive", f"附件“{name}”是{TYPE_LABELS_ZH[kind]}，本系统无法打开，{RESUBMIT_ZIP}。"
-        )
+        reason = _text("attachment_unsupported_archive", name=name, label=type_label(kind))
+        return Refusal(name, "unsupported_archive", reason)
     if ext in MACRO_EXTENSIONS:
         return Refusal(name, "macro_document", _macro_text(name))
     mismatch = check_extension(name, data)
@@ -361,12 +361,15 @@ def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None =
 
 
 def _macro_text(name: str) -> str:
-    return f"附件“{name}”是含宏的文档，出于安全原因不予接收；请另存为不含宏的.docx/.xlsx或PDF后重新提交。"
+    return _text("macro_document", name=name)
 
 
-def safe_ooxml(data: bytes, *, name: str = "文档", max_bytes: int = 200 * MB) -> str | None:
-    """Chinese reason when a .docx/.xlsx/.pptx holds DOCTYPE/ENTITY declarations or macros; else None."""
-    issue = _ooxml_issue(data, name, max_bytes)
+def safe_ooxml(data: bytes, *, name: str | None = None, max_bytes: int = 200 * MB) -> str | None:
+    """Chinese reason when a .docx/.xlsx/.pptx holds DOCTYPE/ENTITY declarations or macros; else None.
+
+    ``name`` is the file name shown in the reason (default: ``archive.ooxml.default_name``).
+    """
+    issue = _ooxml_issue(data, name if name is not None else _text("ooxml.default_name"), max_bytes)
     return issue[1] if issue else None
 
 
@@ -374,7 +377,7 @@ def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | No
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError):
-        return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
+        return "corrupt", _text("ooxml.corrupt", name=name)
     total = 0
     with zf:
         for info in zf.infolist():
@@ -387,19 +390,15 @@ def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | No
             if total > max_bytes or (
                 info.file_size > RATIO_MIN_BYTES and info.file_size > 100 * max(info.compress_size, 1)
             ):
-                return "zip_bomb", f"文档“{name}”内部体积异常，疑似恶意文件，不予接收；请另存为PDF后重新提交。"
+                return "zip_bomb", _text("ooxml.zip_bomb", name=name)
             try:
                 xml = zf.read(info)
                 if part == "[content_types].xml" and b"macroenabled" in xml.lower():
                     return "macro_document", _macro_text(name)
                 SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
             except DefusedXmlException:
-                return (
-                    "xml_entities",
-                    f"文档“{name}”内部含有XML实体/DOCTYPE声明，存在安全风险，不予接收；"
-                    "请用Word重新“另存为”.docx或导出PDF后提交。",
-                )
+                return "xml_entities", _text("ooxml.xml_entities", name=name)
             except (SafeET.ParseError, zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError,
                     NotImplementedError, RuntimeError):
-                return "corrupt", f"文档“{name}”已损坏，无法打开，请重新保存后提交。"
+                return "corrupt", _text("ooxml.corrupt", name=name)
     return None

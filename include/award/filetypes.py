@@ -14,46 +14,13 @@ import struct
 import zipfile
 import zlib
 from pathlib import PurePosixPath
+from typing import Any
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 OOXML_TYPES = frozenset({"docx", "xlsx", "pptx", "ooxml"})
 ZIP_BASED = OOXML_TYPES | {"zip", "odt", "ods", "odp"}
 OLE_TYPES = frozenset({"doc", "xls", "ppt", "ole2"})
 ARCHIVE_TYPES_UNSUPPORTED = frozenset({"rar", "7z", "gzip", "bzip2", "xz", "tar"})
-
-# Chinese names of the types, for reasons shown to applicants.
-TYPE_LABELS_ZH: dict[str, str] = {
-    "pdf": "PDF文档",
-    "docx": "Word文档(.docx)",
-    "xlsx": "Excel表格(.xlsx)",
-    "pptx": "PowerPoint演示文稿(.pptx)",
-    "ooxml": "Office文档",
-    "odt": "OpenDocument文本",
-    "ods": "OpenDocument表格",
-    "odp": "OpenDocument演示文稿",
-    "zip": "ZIP压缩包",
-    "doc": "Word 97-2003文档(.doc/.wps)",
-    "xls": "Excel 97-2003表格(.xls)",
-    "ppt": "PowerPoint 97-2003演示文稿(.ppt)",
-    "ole2": "旧版Office/WPS文档",
-    "rar": "RAR压缩包",
-    "7z": "7z压缩包",
-    "gzip": "gzip压缩文件",
-    "bzip2": "bzip2压缩文件",
-    "xz": "xz压缩文件",
-    "tar": "tar归档文件",
-    "png": "PNG图片",
-    "jpeg": "JPEG图片",
-    "gif": "GIF图片",
-    "bmp": "BMP图片",
-    "tiff": "TIFF图片",
-    "exe": "可执行程序(EXE)",
-    "elf": "可执行程序",
-    "rtf": "RTF文档",
-    "text": "纯文本",
-    "empty": "空文件",
-    "unknown": "无法识别的内容",
-}
 
 # Extension -> real types accepted under it. Word-family extensions are lenient (a .docx renamed .doc,
 # or RTF saved as .doc by WPS, opens fine in every office suite); anything else must match.
@@ -175,7 +142,7 @@ _MAGIC: tuple[tuple[tuple[bytes, ...], str], ...] = (
 
 
 def sniff(data: bytes) -> str:
-    """Return the real type of ``data`` from its magic bytes (see ``TYPE_LABELS_ZH`` for the names)."""
+    """Return the real type of ``data`` from its magic bytes (see ``type_label`` for the names)."""
     if not data:
         return "empty"
     head = data[:512]
@@ -316,21 +283,32 @@ def check_extension(filename: str, data: bytes) -> str | None:
     """Return a Chinese reason when the real type of ``data`` does not match the extension of ``filename``."""
     kind = sniff(data)
     ext = extension(filename)
-    label = TYPE_LABELS_ZH.get(kind, kind)
     if kind == "empty":
-        return f"附件“{filename}”是空文件（0字节），请重新提交完整的文件。"
+        return _text("empty", name=filename)
     if kind in ("exe", "elf"):
-        return f"附件“{filename}”实际上是{label}，不是申报材料，出于安全原因不予接收；请提交PDF或Word文档。"
+        return _text("not_material", name=filename, label=type_label(kind))
     accepted = EXTENSION_TYPES.get(ext)
     if accepted is None or kind in accepted:
         return None
-    shown = ext or "（无扩展名）"
     if kind == "unknown":
-        return (
-            f"附件“{filename}”的扩展名为{shown}，但文件内容无法识别为该格式（可能已损坏），"
-            "请重新导出或保存后再提交。"
-        )
-    return (
-        f"附件“{filename}”的扩展名为{shown}，但实际内容是{label}，两者不符；"
-        "请核对文件，以正确的格式和扩展名重新提交。"
-    )
+        return _text("unreadable", name=filename, ext=ext)
+    return _text("mismatch", name=filename, ext=ext, label=type_label(kind))
+
+
+
+# Applicant-facing text lives in the ``filetype`` group of templates/intake/messages.yaml; award.templating
+# (Jinja2) is imported on first use so that this module stays cheap to import.
+
+
+def _text(key: str, **values: Any) -> str:
+    from award.templating import message
+
+    return message("intake", "filetype." + key, **values)
+
+
+def type_label(kind: str) -> str:
+    """The Chinese name of a type returned by ``sniff`` (the type code itself when it has none)."""
+    from award.templating import message_catalogue
+
+    labels: dict[str, str] = message_catalogue("intake")["filetype"]["type_labels"]
+    return str(labels.get(kind, kind))

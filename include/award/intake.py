@@ -52,6 +52,7 @@ from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.states import State, audit, create_application_state, create_application_states
 from award.store.models import Applicant, Application, InboundItem, Material
+from award.templating import message
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ SINGLE_KINDS = frozenset({"form_docx", "form_pdf", "publicity_proof", "unit_opin
 WORD_OLD = frozenset({".doc", ".wps", ".rtf", ".odt"})
 MB = 1024 * 1024
 BATCH = 50  # submissions read, looked up and committed together
+
+
+def _text(key: str, **values: Any) -> str:
+    """A message from the ``intake`` group of ``templates/intake/messages.yaml``."""
+    return message("intake", "intake." + key, **values)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -182,9 +188,8 @@ def unpack(
         try:
             document = screen_docx(data, PurePosixPath(name).name)
         except FormError as exc:
-            sub.refused.append(Refused(name, "unsafe_document", (
-                f"文档“{PurePosixPath(name).name}”未予接收：{exc.message}。"
-                "请用Word重新“另存为”.docx或导出PDF后提交。"), item))
+            sub.refused.append(Refused(name, "unsafe_document", _text(
+                "unsafe_document", name=PurePosixPath(name).name, problem=exc.message), item))
             return
         sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
                                 document=document))
@@ -246,7 +251,8 @@ def classify(sub: Submission) -> None:
                     # the original (.doc/.wps) is kept as "other"; the converted .docx is the form
                     f.kind = "other"
                     converted.append(FileIn(
-                        str(PurePosixPath(name).with_suffix("")) + "（转换）.docx", out, hashlib.sha256(out).hexdigest(),
+                        _text("converted_name", stem=str(PurePosixPath(name).with_suffix(""))), out,
+                        hashlib.sha256(out).hexdigest(),
                         f.item, "form_docx", form, guess_content_type("x.docx", out)))
                     continue
                 except FormError as exc:
@@ -274,7 +280,7 @@ def _content_type(name: str, real: str) -> str:
 
 
 def _form_reason(name: str, exc: FormError) -> str:
-    return f"申报表“{PurePosixPath(name).name}”无法识别：{exc.message}。请使用规定的申报表模板（.docx格式）填写后重新提交。"
+    return _text("form_unreadable", name=PurePosixPath(name).name, problem=exc.message)
 
 
 def _is_form_copy(data: bytes) -> bool:
@@ -351,7 +357,7 @@ class Intake:
             log.info("no recipient for %s (%s)", template, key)
             return
         greeting = ctx.pop("greeting", None) or (app.applicant.contact_name if app and app.applicant.contact_name
-                                                 else "您好")
+                                                 else _text("greeting.default"))
         self._mails.append(prepare_mail(
             key=key, template=template, to=recipients, context=self._ctx(greeting, **ctx),
             application_id=app.id if app else None,
@@ -543,14 +549,15 @@ class Intake:
     def _failed(self, items: list[InboundItem], exc: Exception) -> None:
         log.exception("intake failed on items %s", [i.id for i in items], exc_info=exc)
         for item in items:
-            record_problem(self.session, code="intake_error", message=f"处理失败（{type(exc).__name__}）",
+            record_problem(self.session, code="intake_error",
+                           message=_text("problem.intake_error", error=type(exc).__name__),
                            inbound_item=item, status="failed")
         self.result.failed += len(items)
 
     def _bad_location(self, item: InboundItem) -> None:
         record_problem(
             self.session, code="unexpected_location", inbound_item=item, filename=item.filename, status="failed",
-            message="文件不在 incoming/<市州>/<申报对象>/ 目录结构中，也不是市州推荐函，未作处理，请工作人员核对。",
+            message=_text("problem.unexpected_location"),
         )
         self.result.failed += 1
 
@@ -614,12 +621,12 @@ class Intake:
         form = form_file.form if form_file else None
         for extra in forms[:-1]:
             if extra.form is not None and form is not None and _norm_key(extra.form.key) != _norm_key(form.key):
-                sub.refused.append(Refused(extra.name, "several_applicants", (
-                    f"“{PurePosixPath(extra.name).name}”与“{PurePosixPath(form_file.name).name}”"  # type: ignore[union-attr]
-                    "是不同申报对象的申报表；每个申报对象请单独发送一封邮件（或单独一个文件夹）。"), extra.item))
+                sub.refused.append(Refused(extra.name, "several_applicants", _text(
+                    "several_applicants", name=PurePosixPath(extra.name).name,
+                    form_name=PurePosixPath(form_file.name).name), extra.item))  # type: ignore[union-attr]
                 sub.files.remove(extra)
         if form is not None and not _norm_key(form.key).strip("/"):
-            sub.note = "申报表中未填写统一社会信用代码或身份证号码，无法确定申报对象"
+            sub.note = _text("no_key")
             sub.files = [f for f in sub.files if f is not form_file]
             sub.refused.append(Refused(form_file.name, "no_key", sub.note + "。", form_file.item))  # type: ignore[union-attr]
             form = None
@@ -636,7 +643,7 @@ class Intake:
         if sub.family == "city" and sub.city not in self.season.province.cities:
             for item in sub.items:
                 record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
-                               status=None, message=f"“{sub.city}”不是本省市州名称，请工作人员核对。")
+                               status=None, message=_text("problem.unknown_city", city=sub.city))
         form = sub.form
         app = self._find_application(sub, form)
         if app is not None and app.id is None:  # created earlier in this batch: its id is needed now
@@ -661,7 +668,7 @@ class Intake:
         added = self._add_materials(app, sub, new=created, defer=self._new is not None)
         if form is not None and form_file in added and not created:
             app.fields = dict(form.fields)
-        self._note_channel(app, sub)
+        self._note_channel(app, sub, added)
         for item in sub.items:
             item.status = "parsed"
             item.application_id = app.id
@@ -683,11 +690,11 @@ class Intake:
         phone = fields.get("contact_phone") or fields.get("phone") or None
         city = sub.city or (fields.get("city") if fields.get("city") in self.season.province.cities else None)
         if late:
-            state, reason = State.LATE, f"收到时间{_dt_text(sub.received_at)}晚于申报截止时间"
+            state, reason = State.LATE, _text("state.late", received=_dt_text(sub.received_at))
         elif fields.get("defence") == "是":
-            state, reason = State.INELIGIBLE, "军工/涉密单位，应通过本行业渠道申报"
+            state, reason = State.INELIGIBLE, _text("state.ineligible")
         else:
-            state, reason = State.RECEIVED, "申报材料已接收"
+            state, reason = State.RECEIVED, _text("state.received")
         details = {"channel": sub.family, "items": [i.id for i in sub.items]}
         applicant = self._applicant(kind, key)
         for _attempt in range(50):
@@ -782,7 +789,7 @@ class Intake:
         self.result.materials_added += len(added)
         return added
 
-    def _note_channel(self, app: Application, sub: Submission) -> None:
+    def _note_channel(self, app: Application, sub: Submission, added: list[FileIn]) -> None:
         channels = list(app.channels or [app.channel])
         if sub.family in channels:
             return
@@ -793,19 +800,19 @@ class Intake:
             app.multi_channel = True
             self.result.multi_channel += 1
             audit(self.session, actor=ACTOR, entity_type="application", entity_id=app.id, action="multi_channel",
-                  reason="同一申报对象通过电子邮件和市州推荐两个渠道申报", details={"channels": app.channels})
+                  reason=_text("audit.multi_channel"), details={"channels": app.channels})
             labels = rules()["channel_labels"]
-            channels_text = "和".join(labels.get(c, c) for c in app.channels)
+            channels_text = _text("channel_list", labels=[labels.get(c, c) for c in app.channels])
             ctx = {"submission_no": app.submission_no, "applicant_name": app.applicant.name,
                    "channels_text": channels_text}
             self._mail(f"intake:multi_channel:{app.id}:1", "multi_channel",
                        [app.applicant.email, sub.reply_to], app, **ctx)
             self._mail(
                 f"intake:staff_multi_channel:{app.id}:1", "staff_notice", [str(self.season.recommending_unit.ops_email)],
-                app, greeting="各位同事", title=f"多渠道申报：{app.submission_no}",
-                text=f"{app.applicant.name}（{app.submission_no}）同时通过{channels_text}申报，两份材料均已存档，"
-                     "已自动去函提醒申报单位，请核实并按规定处理。",
-                items=[f"{m.filename}（{m.source_channel}）" for m in app.materials if m.superseded_by_id is None],
+                app, greeting=_text("greeting.staff"), title=_text("staff_multi_channel.title", **ctx),
+                text=_text("staff_multi_channel.text", **ctx),
+                items=[_text("staff_multi_channel.item", filename=name, channel=labels.get(channel, channel))
+                       for name, channel in _current_materials(app, sub, added)],
             )
 
     # ---------------------------------------------------------------- replies
@@ -862,9 +869,10 @@ class Intake:
         self._record_refusals(sub, None)
         item = sub.items[0]
         record_problem(self.session, code="no_form", inbound_item=item, status="failed",
-                       message=sub.note or "邮件中没有可识别的申报表（.docx），也未注明有效的申报编号")
+                       message=sub.note or _text("problem.no_form"))
         self.result.failed += 1
-        self._mail(f"intake:no_form:item-{item.id}:1", "no_form", [sub.reply_to], None, greeting="您好",
+        self._mail(f"intake:no_form:item-{item.id}:1", "no_form", [sub.reply_to], None,
+                   greeting=_text("greeting.default"),
                    subject_line=sub.subject, received_text=_dt_text(sub.received_at), reason=sub.note,
                    files=[f.name for f in sub.files], example_no=f"{self.season.submission_prefix}-{self.season.year}-0007")
         self._refused_mail(sub, None)
@@ -873,7 +881,7 @@ class Intake:
         self._record_refusals(sub, app)
         for item in sub.items:
             record_problem(self.session, code="late", inbound_item=item, application_id=app.id, status="late",
-                           message=f"收到时间{_dt_text(sub.received_at)}已超过截止时间，逾期材料不再受理")
+                           message=_text("problem.late", received=_dt_text(sub.received_at)))
             item.application_id = app.id
         self.result.late += 1
         ctx = {"submission_no": app.submission_no, "applicant_name": app.applicant.name,
@@ -948,6 +956,18 @@ def _kind_label(kind: str) -> str:
         return material_label(kind)
     except ImportError:  # pragma: no cover - checks not installed
         return kind
+
+
+def _current_materials(app: Application, sub: Submission, added: list[FileIn]) -> list[tuple[str, str]]:
+    """(file name, channel) of the application's current materials, this submission's new files included.
+
+    ``app.materials`` was loaded before the submission's rows were written (deferred rows go in with one
+    executemany later), so the files just added are taken from ``added``.
+    """
+    current = [m for m in app.materials if m.superseded_by_id is None]
+    known = {m.sha256 for m in current}
+    return ([(m.filename, m.source_channel) for m in current]
+            + [(f.name[:300], sub.family) for f in added if f.sha256 not in known])
 
 
 def _dt_text(value: datetime | None) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -46,3 +47,43 @@ def render_mail(name: str, **context: Any) -> tuple[str, str]:
     subject = " ".join("".join(template.blocks["subject"](template.new_context(context))).split())
     body = template.render(**context).strip() + "\n"
     return subject, body
+
+
+# ------------------------------------------------------------------ message catalogues
+
+
+@cache
+def message_catalogue(catalogue: str) -> dict[str, Any]:
+    """The parsed ``templates/<catalogue>/messages.yaml`` (read once)."""
+    path = TEMPLATE_DIR / catalogue / "messages.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of message groups")
+    return data
+
+
+@lru_cache(maxsize=1)
+def _text_environment() -> Environment:
+    # the shared environment without autoescaping: messages are plain text, and from_string templates would
+    # otherwise be escaped (select_autoescape's default for strings), turning "&" in a file name into "&amp;"
+    return environment().overlay(autoescape=False)
+
+
+@cache
+def _message_template(catalogue: str, key: str) -> Template:
+    node: Any = message_catalogue(catalogue)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"templates/{catalogue}/messages.yaml has no message {key!r}")
+        node = node[part]
+    if not isinstance(node, str):
+        raise KeyError(f"templates/{catalogue}/messages.yaml: {key!r} is a group, not a message")
+    return _text_environment().from_string(node)
+
+
+def message(catalogue: str, key: str, /, **values: Any) -> str:
+    """Render message ``key`` (dotted: ``"archive.encrypted"``) of ``templates/<catalogue>/messages.yaml``.
+
+    Each message is compiled once; a missing key raises KeyError naming the catalogue and the key.
+    """
+    return _message_template(catalogue, key).render(**values)

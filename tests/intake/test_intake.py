@@ -200,8 +200,9 @@ def test_city_batch_letter_and_multi_channel(tmp_path, rt, season) -> None:
     # the same applicant now also mails its application: flagged, both kept, applicant and staff told once
     one = gen.applications[0]
     folder = tmp_path / "gen" / one.folder
-    _box(tmp_path).add(_raw("申报材料", {p.name: p.read_bytes() for p in sorted(folder.iterdir())},
-                            sender="dup@example.com"))
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    files["补充证明材料.pdf"] = b"%PDF-1.4\n% sent by mail only\n%%EOF\n"
+    _box(tmp_path).add(_raw("申报材料", files, sender="dup@example.com"))
     result = _run(tmp_path, rt)
     assert result.multi_channel == 1 and result.applications_created == 0
     with session_scope(rt.db_url) as s:
@@ -212,6 +213,12 @@ def test_city_batch_letter_and_multi_channel(tmp_path, rt, season) -> None:
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "multi_channel")) is not None
         staff = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "staff_notice"))
     assert "multi_channel" in templates and staff.to_addrs == [str(season.recommending_unit.ops_email)]
+    # the staff notice names the channels in Chinese (rules.yaml channel_labels), never their codes
+    assert staff.subject.endswith(f"多渠道申报：{app.submission_no}")
+    assert "同时通过市州推荐（共享存储）和电子邮件申报" in staff.body_text
+    assert "1. 内部公示情况说明.pdf（市州推荐（共享存储））" in staff.body_text
+    assert "补充证明材料.pdf（电子邮件）" in staff.body_text  # the file that came by mail is listed too
+    assert "（mail）" not in staff.body_text and "（city）" not in staff.body_text
 
 
 REFUSAL_CASES = {

@@ -46,11 +46,11 @@ def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tm
     crashed: list[int] = []  # the inbound item of the first copy processed: it fails every time
     real = Intake._note_channel
 
-    def crash_first_copy(self, app, sub):  # type: ignore[no-untyped-def]
+    def crash_first_copy(self, app, sub, *args):  # type: ignore[no-untyped-def]
         if app.applicant.name == first.name and (not crashed or crashed[0] == sub.items[0].id):
             crashed.append(sub.items[0].id)
             raise RuntimeError("boom")
-        return real(self, app, sub)
+        return real(self, app, sub, *args)
 
     monkeypatch.setattr(Intake, "_note_channel", crash_first_copy)
     with session_scope(rt.db_url) as s:

@@ -1,0 +1,121 @@
+"""The intake message catalogue (templates/intake/messages.yaml) and award.templating.message."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from jinja2 import Environment, meta
+from jinja2.exceptions import UndefinedError
+
+from award.archives import check_standalone_file, safe_ooxml
+from award.filetypes import type_label
+from award.templating import message, message_catalogue
+
+PACKAGE = Path(__file__).resolve().parents[2] / "include" / "award"
+# module -> the message group its ``_text`` helper reads
+SOURCES = {"archives.py": "archive.", "filetypes.py": "filetype.", "intake.py": "intake."}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Chinese literals kept in code on purpose: a form value compared against ("是") and _dt_text's date format
+ALLOWED_LITERALS = {"是", "年", "月", "日"}
+
+
+def _calls() -> list[tuple[str, str, set[str], bool]]:
+    """(module, key, keyword names, has **values) of each ``_text``/``message`` call with a literal key."""
+    found = []
+    for module, prefix in SOURCES.items():
+        for node in ast.walk(ast.parse((PACKAGE / module).read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or not node.args:
+                continue
+            if node.func.id == "_text" and isinstance(node.args[0], ast.Constant):
+                key = prefix + node.args[0].value
+            elif (node.func.id == "message" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                  and isinstance(node.args[0], ast.Constant) and node.args[0].value == "intake"):
+                key = node.args[1].value
+            else:
+                continue
+            names = {k.arg for k in node.keywords if k.arg is not None}
+            found.append((module, key, names, any(k.arg is None for k in node.keywords)))
+    return found
+
+
+def _messages(node: object, prefix: str = "") -> dict[str, str]:
+    if isinstance(node, str):
+        return {prefix: node}
+    assert isinstance(node, dict), prefix
+    out: dict[str, str] = {}
+    for key, value in node.items():
+        out.update(_messages(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _placeholders(text: str) -> set[str]:
+    return meta.find_undeclared_variables(Environment().parse(text))
+
+
+def test_every_key_used_in_code_exists_with_its_placeholders() -> None:
+    calls = _calls()
+    assert len(calls) > 40, "the scan found too few calls: did the helpers change name?"
+    catalogue = _messages(message_catalogue("intake"))
+    for module, key, names, spread in calls:
+        assert key in catalogue, f"{module}: {key} is not in templates/intake/messages.yaml"
+        wanted = _placeholders(catalogue[key])
+        if spread:  # **ctx may carry more than the message uses: the named values must be placeholders
+            assert names <= wanted, f"{module}: {key} is given {sorted(names - wanted)}, its text lacks them"
+        else:
+            assert names == wanted, f"{module}: {key} gets {sorted(names)}, its text uses {sorted(wanted)}"
+
+
+def test_every_message_is_used() -> None:
+    used = {key for _module, key, _names, _spread in _calls()}
+    catalogue = _messages(message_catalogue("intake"))
+    unused = {k for k in catalogue if not k.startswith("filetype.type_labels.")} - used
+    assert not unused, f"messages no code uses: {sorted(unused)}"
+
+
+def test_no_chinese_messages_left_in_code() -> None:
+    for module in SOURCES:
+        tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if CJK.search(node.value):
+                    assert node.value in ALLOWED_LITERALS, f"{module}:{node.lineno}: {node.value!r}"
+
+
+def test_missing_key_names_catalogue_and_key() -> None:
+    with pytest.raises(KeyError, match=r"templates/intake/messages\.yaml.*archive\.no_such_message"):
+        message("intake", "archive.no_such_message", name="x")
+    with pytest.raises(KeyError, match=r"archive\.ooxml.*group"):
+        message("intake", "archive.ooxml")
+    with pytest.raises(FileNotFoundError):
+        message("no_such_catalogue", "a.b")
+
+
+def test_message_renders_placeholders_as_plain_text() -> None:
+    text = message("intake", "archive.encrypted", name="A&B<材料>.zip")
+    assert text == "压缩包“A&B<材料>.zip”设置了密码，无法打开；请取消密码后重新压缩提交。"
+    assert message("intake", "filetype.mismatch", name="x", ext="", label="PDF文档").startswith(
+        "附件“x”的扩展名为（无扩展名），但实际内容是PDF文档"
+    )
+    assert message("intake", "intake.channel_list", labels=["电子邮件", "市州推荐（共享存储）"]) == (
+        "电子邮件和市州推荐（共享存储）"
+    )
+    with pytest.raises(UndefinedError):  # a placeholder the caller forgot is an error, not an empty string
+        message("intake", "archive.encrypted")
+
+
+def test_messages_in_use() -> None:
+    assert type_label("zip") == "ZIP压缩包" and type_label("no_such_type") == "no_such_type"
+    refusal = check_standalone_file("证明&附件.pdf", b"")
+    assert refusal is not None and refusal.reason_text_zh == "附件“证明&附件.pdf”是空文件（0字节），请重新提交完整的文件。"
+    assert safe_ooxml(b"not a zip") == "文档“文档”已损坏，无法打开，请重新保存后提交。"
