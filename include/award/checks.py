@@ -156,9 +156,9 @@ def material_label(kind: str) -> str:
 
 
 def _render(text: str, params: dict[str, Any]) -> str:
-    from award.templating import environment
+    from award.templating import render_text
 
-    return environment().from_string(text).render(**params).strip()
+    return render_text(text, **params).strip()
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

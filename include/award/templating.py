@@ -81,6 +81,16 @@ def _message_template(catalogue: str, key: str) -> Template:
     return _text_environment().from_string(node)
 
 
+@lru_cache(maxsize=512)
+def _text_template(text: str) -> Template:
+    return _text_environment().from_string(text)
+
+
+def render_text(text: str, /, **values: Any) -> str:
+    """Render a plain-text Jinja2 message given as a string (no HTML escaping; compiled once per text)."""
+    return _text_template(text).render(**values)
+
+
 def message(catalogue: str, key: str, /, **values: Any) -> str:
     """Render message ``key`` (dotted: ``"archive.encrypted"``) of ``templates/<catalogue>/messages.yaml``.
 

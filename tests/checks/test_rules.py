@@ -213,7 +213,7 @@ def test_defence_industry(clean_set) -> None:
     assert evaluate(build(clean_set, "organization", fields={"defence": "是"})).outcome == "ineligible"
 
 
-@pytest.mark.parametrize("school", ["普通高中", "高等学校"])
+@pytest.mark.parametrize("school", ["普通高中", "高等学校", "艺术<高中>&研究院"])  # plain text: no "&amp;"
 def test_school_type_not_allowed(clean_set, school: str) -> None:
     r = one(build(clean_set, "education", fields={"school_type": school}), "eligibility.school_type", "not_allowed")
     assert r.ineligible and school in r.message
