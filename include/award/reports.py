@@ -2,32 +2,49 @@
 
 ``write_report`` builds a pandas table (submission no, name, category, city, channel, state in Chinese,
 problems, dates, last e-mail; never ID numbers or phones) and writes it as .xlsx and .html to shared storage
-under ``reports/<season>/形式审查情况-<timestamp>.xlsx|.html``.
+under ``reports/<season>/形式审查情况-<timestamp>.xlsx|.html``. The table's columns have English ids in code;
+every Chinese word of the report (title, file name, sheet and column names, labels) comes from
+``templates/reports/completeness.yaml``.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from award.clock import now
 from award.states import LABELS_ZH, State
 from award.store.models import Application, CheckRun, OutboxEmail
+from award.templating import TEMPLATE_DIR, render_text
 
 if TYPE_CHECKING:
     from award.config import Season
     from award.storage import SharedStorage
 
-CHANNEL_LABELS = {"mail": "邮件报送", "city": "市州推荐", "local": "本地导入"}
-COLUMNS = ["申报编号", "名称", "类别", "所在市州", "报送渠道", "状态", "问题", "收到时间", "最近审查时间",
-           "补正截止日期", "最近邮件", "最近邮件时间", "最近邮件状态"]
-MAIL_STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+TEXTS_FILE = TEMPLATE_DIR / "reports" / "completeness.yaml"
+
+
+@cache
+def texts() -> dict[str, Any]:
+    """The report's Chinese words (templates/reports/completeness.yaml)."""
+    data = yaml.safe_load(TEXTS_FILE.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{TEXTS_FILE}: expected a mapping")
+    return data
+
+
+def columns() -> list[str]:
+    """The column ids in report order."""
+    return list(texts()["columns"])
 
 
 @dataclass
@@ -50,9 +67,10 @@ def _fmt(value: datetime | None) -> str:
 
 
 def _channel(app: Application) -> str:
+    words = texts()
     channels = sorted({app.channel, *(app.channels or [])})
-    text = "+".join(CHANNEL_LABELS.get(c, c) for c in channels)
-    return f"{text}（多渠道）" if app.multi_channel or len(channels) > 1 else text
+    text = words["channel_joiner"].join(words["channels"].get(c, c) for c in channels)
+    return render_text(words["multi_channel"], channels=text) if app.multi_channel or len(channels) > 1 else text
 
 
 def report_frame(session: Session, season: Season) -> pd.DataFrame:
@@ -77,6 +95,7 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
             if mail.application_id is not None:
                 last_mail[mail.application_id] = mail
     order = {cid: i for i, cid in enumerate(season.categories)}
+    words = texts()
     rows = []
     for app in apps:
         run = latest_runs.get(app.id)
@@ -85,46 +104,55 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
                                              State.CLOSED_INCOMPLETE, State.RECEIVED):
             for r in run.results:
                 if not r.passed:
-                    problems.append(("" if r.severity == "blocking" else "提示：") + (r.message or r.rule_id))
+                    problems.append(("" if r.severity == "blocking" else words["note_prefix"]) + (r.message or r.rule_id))
         mail = last_mail.get(app.id)
         category = season.categories.get(app.category)  # type: ignore[call-overload]
         rows.append({
-            "申报编号": app.submission_no,
-            "名称": app.applicant.name if app.applicant else "",
-            "类别": category.label if category else app.category,
-            "所在市州": app.city or (app.fields or {}).get("city", "") or "",
-            "报送渠道": _channel(app),
-            "状态": LABELS_ZH.get(State(app.state), app.state),
-            "问题": "\n".join(f"{i}. {p}" for i, p in enumerate(problems, start=1)),
-            "收到时间": _fmt(app.received_at),
-            "最近审查时间": _fmt(app.checked_at),
-            "补正截止日期": app.correction_due.isoformat() if app.correction_due else "",
-            "最近邮件": mail.subject if mail else "",
-            "最近邮件时间": _fmt(mail.sent_at or mail.created_at) if mail else "",
-            "最近邮件状态": MAIL_STATUS.get(mail.status, mail.status) if mail else "",
+            "submission_no": app.submission_no,
+            "name": app.applicant.name if app.applicant else "",
+            "category": category.label if category else app.category,
+            "city": app.city or (app.fields or {}).get("city", "") or "",
+            "channel": _channel(app),
+            "state": LABELS_ZH.get(State(app.state), app.state),
+            "problems": "\n".join(f"{i}. {p}" for i, p in enumerate(problems, start=1)),
+            "received_at": _fmt(app.received_at),
+            "checked_at": _fmt(app.checked_at),
+            "correction_due": app.correction_due.isoformat() if app.correction_due else "",
+            "last_mail": mail.subject if mail else "",
+            "last_mail_at": _fmt(mail.sent_at or mail.created_at) if mail else "",
+            "last_mail_status": words["mail_status"].get(mail.status, mail.status) if mail else "",
             "_cat": order.get(app.category, 99),
         })
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "_cat"])
+    frame = pd.DataFrame(rows, columns=[*columns(), "_cat"])
     city_order = {c: i for i, c in enumerate(season.province.cities)}
-    frame["_city"] = frame["所在市州"].map(lambda c: city_order.get(c, len(city_order)))
-    frame = frame.sort_values(["_city", "所在市州", "_cat", "申报编号"], kind="stable")
+    frame["_city"] = frame["city"].map(lambda c: city_order.get(c, len(city_order)))
+    frame = frame.sort_values(["_city", "city", "_cat", "submission_no"], kind="stable")
     return frame.drop(columns=["_cat", "_city"]).reset_index(drop=True)
 
 
 def summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts by city and category (rows) and state (columns), with totals."""
+    """Counts by city and category (rows) and state (columns), with totals; axes named in Chinese."""
+    words = texts()
     if frame.empty:
-        return pd.DataFrame({"合计": []})
-    return pd.crosstab([frame["所在市州"], frame["类别"]], frame["状态"], margins=True, margins_name="合计")
+        return pd.DataFrame({words["total"]: []})
+    labels: Mapping[str, str] = words["columns"]
+    return pd.crosstab([frame["city"].rename(labels["city"]), frame["category"].rename(labels["category"])],
+                       frame["state"].rename(labels["state"]), margins=True, margins_name=words["total"])
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its Chinese column names, for output."""
+    return frame.rename(columns=texts()["columns"])
 
 
 def render_xlsx(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
-    """The workbook: sheet 汇总 (counts) and sheet 明细 (every application)."""
+    """The workbook: the summary sheet (汇总: counts) and the detail sheet (明细: every application)."""
+    sheets = texts()["sheets"]
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
-        summary.to_excel(writer, sheet_name="汇总")
-        frame.to_excel(writer, sheet_name="明细", index=False)
-        sheet = writer.sheets["明细"]
+        summary.to_excel(writer, sheet_name=sheets["summary"])
+        _labelled(frame).to_excel(writer, sheet_name=sheets["detail"], index=False)
+        sheet = writer.sheets[sheets["detail"]]
         widths = {"A": 14, "B": 32, "C": 20, "D": 10, "E": 14, "F": 14, "G": 80, "K": 50}
         for col, width in widths.items():
             sheet.column_dimensions[col].width = width
@@ -136,11 +164,12 @@ def render_html(frame: pd.DataFrame, summary: pd.DataFrame, season: Season, gene
     """The HTML page: summary table and one detail table per city (text from templates/reports/)."""
     from award.templating import render
 
-    groups = [(city, part.to_html(index=False, escape=True, na_rep="", classes="detail").replace("\\n", "<br>"))
-              for city, part in frame.groupby("所在市州", sort=False)]
+    groups = [(city, _labelled(part).to_html(index=False, escape=True, na_rep="", classes="detail")
+               .replace("\\n", "<br>"))
+              for city, part in frame.groupby("city", sort=False)]
     return render(
         "reports/completeness.html.j2",
-        title=f"{season.award.edition}{season.award.name}申报形式审查情况",
+        title=render_text(texts()["title"], edition=season.award.edition, award=season.award.name),
         generated_at=generated_at,
         total=len(frame),
         summary_html=summary.to_html(escape=True, classes="summary") if not frame.empty else "",
@@ -150,7 +179,7 @@ def render_html(frame: pd.DataFrame, summary: pd.DataFrame, season: Season, gene
 
 def _breaks(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    out["问题"] = out["问题"].str.replace("\n", "\\n", regex=False)
+    out["problems"] = out["problems"].str.replace("\n", "\\n", regex=False)
     return out
 
 
@@ -160,8 +189,8 @@ def write_report(session: Session, season: Season, shared: SharedStorage, *, at:
     frame = report_frame(session, season)
     summary = summary_frame(frame)
     stamp = at.strftime("%Y%m%d-%H%M%S")
-    base = f"reports/{season.season_id}/形式审查情况-{stamp}"
+    base = f"reports/{season.season_id}/{texts()['file_stem']}-{stamp}"
     xlsx_uri = shared.write(f"{base}.xlsx", render_xlsx(frame, summary))
     html_uri = shared.write(f"{base}.html", render_html(_breaks(frame), summary, season, at).encode("utf-8"))
-    by_state = {str(k): int(v) for k, v in frame["状态"].value_counts().sort_index().items()}
+    by_state = {str(k): int(v) for k, v in frame["state"].value_counts().sort_index().items()}
     return ReportResult(f"{base}.xlsx", f"{base}.html", xlsx_uri, html_uri, len(frame), by_state)

@@ -1,4 +1,4 @@
-"""The intake message catalogue (templates/intake/messages.yaml) and award.templating.message."""
+"""The message catalogues (templates/intake/messages.yaml, templates/reports/completeness.yaml) and award.templating.message."""
 
 from __future__ import annotations
 
@@ -75,21 +75,33 @@ def test_every_message_is_used() -> None:
     assert not unused, f"messages no code uses: {sorted(unused)}"
 
 
-def test_no_chinese_messages_left_in_code() -> None:
-    for module in SOURCES:
-        tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
-        docstrings = {
-            id(node.body[0].value)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.body
-            and isinstance(node.body[0], ast.Expr)
-            and isinstance(node.body[0].value, ast.Constant)
-        }
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                if CJK.search(node.value):
-                    assert node.value in ALLOWED_LITERALS, f"{module}:{node.lineno}: {node.value!r}"
+def _chinese_literals(module: str) -> list[tuple[int, str]]:
+    """(line, text) of every string constant with Chinese in ``module``, docstrings left out."""
+    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+            and CJK.search(node.value)]
+
+
+@pytest.mark.parametrize("module", [*SOURCES, "reports.py"])
+def test_no_chinese_messages_left_in_code(module: str) -> None:
+    for lineno, text in _chinese_literals(module):
+        assert text in ALLOWED_LITERALS, f"{module}:{lineno}: {text!r}"
+
+
+def test_report_words_come_from_their_yaml() -> None:
+    from award.reports import columns, texts
+
+    assert columns()[:2] == ["submission_no", "name"] and texts()["columns"]["state"] == "状态"
+    assert texts()["file_stem"] == "形式审查情况"
 
 
 def test_missing_key_names_catalogue_and_key() -> None:
