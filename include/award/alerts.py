@@ -43,6 +43,7 @@ def _enqueue_overdue(season_file: str | None) -> str:
     from award.package import export_state, season_label
     from award.runtime import Runtime
     from award.store import session_scope
+    from award.templating import message
 
     season = load_season(season_file)
     state = export_state(Runtime.from_env(season_file=season_file))
@@ -53,11 +54,12 @@ def _enqueue_overdue(season_file: str | None) -> str:
         row, _ = enqueue(
             session, key=f"recommendation:staff_notice:export-overdue:{season.season_id}:{now().date().isoformat()}",
             template="staff_notice", to=[str(unit.ops_email)],
-            context={"greeting": "运维值班同事", "unit": unit, "season_label": season_label(season),
-                     "title": "推荐材料尚未按时报送国家市场监督管理总局",
-                     "text": (f"国家截止时间为 {season.dates.national_deadline:%Y-%m-%d %H:%M}，计划报送时间 "
-                              f"{export_due_at(season):%Y-%m-%d %H:%M} 已到，recommendation 流程尚未完成报送"
-                              f"（{state['reason']}）。请立即在 Airflow 中检查审定、校验或报送步骤。"),
+            context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
+                     "season_label": season_label(season),
+                     "title": message("recommendation", "alerts.overdue_title"),
+                     "text": message("recommendation", "alerts.overdue_text",
+                                     deadline=f"{season.dates.national_deadline:%Y-%m-%d %H:%M}",
+                                     due=f"{export_due_at(season):%Y-%m-%d %H:%M}", reason=state["reason"]),
                      "items": []},
         )
         return f"outbox e-mail {row.id}"

@@ -48,6 +48,13 @@ STORED_SUFFIXES = frozenset({".pdf", ".docx", ".xlsx", ".zip", ".jpg", ".jpeg", 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
+def _text(key: str, **values: Any) -> str:
+    """Message ``package.<key>`` of templates/recommendation/messages.yaml."""
+    from award.templating import message
+
+    return message("recommendation", "package." + key, **values)
+
+
 class PackageError(RuntimeError):
     """The package cannot go on (e.g. the content changed since the approval); nothing was sent."""
 
@@ -57,7 +64,7 @@ class PackageVerificationError(PackageError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("推荐材料包校验未通过：" + "；".join(problems[:10]))
+        super().__init__(_text("verification_failed", problems=problems[:10]))
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +78,7 @@ def package_texts() -> dict[str, Any]:
 def safe_name(name: str) -> str:
     """A file-system-safe version of a name (Chinese kept; separators and control characters replaced)."""
     cleaned = _UNSAFE.sub("_", name).strip(" .")
-    return cleaned[:80] or "未命名"
+    return cleaned[:80] or _text("unnamed")
 
 
 def season_label(season: Season) -> str:
@@ -126,8 +133,9 @@ class Proposal:
         """One line per candidate (no codes, phones or ID numbers: this is shown in the approval step)."""
         placements = package_texts()["placements"]
         return [
-            f"{c.nn:02d}. {c.name}（{c.category_label}，{c.city}，得分 {c.score if c.score is not None else '-'}"
-            f"{'，省质量奖获奖优先' if c.priority else ''}，{placements.get(c.placement, c.placement)}）"
+            _text("summary_line", nn=f"{c.nn:02d}", name=c.name, category=c.category_label, city=c.city,
+                  score=c.score if c.score is not None else "-", priority=c.priority,
+                  placement=placements.get(c.placement, c.placement))
             for c in self.candidates
         ]
 
@@ -204,7 +212,8 @@ def build_proposal(session: Any, season: Season) -> Proposal:
         required = [k for k in cat.required_materials if k in PACKAGE_KINDS]
         for kind in required:
             if per_kind.get(kind, 0) == 0:
-                problems.append(f"{app.submission_no} {name}：缺少{texts['kinds'][kind]}（{kind}）")
+                problems.append(_text("missing_material", submission_no=app.submission_no, name=name,
+                                      label=texts["kinds"][kind], kind=kind))
         candidates.append(cand)
     return Proposal(season.season_id, candidates, _content_hash(season.season_id, candidates), problems)
 
@@ -285,11 +294,11 @@ def record_approval(
     from award.store.models import Application, Package
 
     if approved and not (approver or "").strip():
-        raise PackageError("审定人（approver）不能为空")
+        raise PackageError(_text("approver_required"))
     with session_scope(rt.db_url) as session:
         prop = build_proposal(session, rt.season)
         if prop.content_hash != content_hash:
-            raise PackageError("推荐名单或材料在审定期间发生了变化，需要重新审定（content hash differs）")
+            raise PackageError(_text("changed_during_approval"))
         latest = _latest(session, rt.season.season_id)
         status = "approved" if approved else "rejected"
         if latest is not None and latest.content_hash == content_hash and latest.status != "rejected" and approved:
@@ -307,7 +316,7 @@ def record_approval(
                 app = session.get(Application, cand.application_id)
                 if app is not None and app.state == State.CANDIDATE_CONFIRMED.value:
                     transition(session, app, State.RECOMMENDED, actor=approver or actor,
-                               reason="推荐工作领导小组审定推荐",
+                               reason=_text("audit.approved"),
                                details={"package_version": package.version, "content_hash": content_hash})
         audit(session, actor=approver or actor, entity_type="package", entity_id=package.id,
               action="approve" if approved else "reject", reason=opinion or None,
@@ -363,10 +372,11 @@ SUMMARY_WIDTHS_MM = (12, 40, 50, 24, 20, 18, 32, 15, 16, 16)
 def write_summary_docx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:
     """推荐名单汇总表 (.docx, landscape A4, award.officialdoc page set-up)."""
     from award.officialdoc import OfficialDocument
+    from award.templating import cn_date
 
     texts = package_texts()["summary"]
     fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
-           "date": f"{when.year}年{when.month}月{when.day}日"}
+           "date": cn_date(when)}
     title = texts["title"].format(**fmt)
     doc = OfficialDocument(title=title, when=when, landscape=True)
     doc.paragraph(title, role="title", align="center")
@@ -381,9 +391,11 @@ def write_summary_xlsx(path: Path, season: Season, candidates: list[Candidate], 
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
+    from award.templating import cn_date
+
     texts = package_texts()["summary"]
     fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
-           "date": f"{when.year}年{when.month}月{when.day}日"}
+           "date": cn_date(when)}
     wb = Workbook()
     ws = wb.active
     ws.title = texts["sheet"]
@@ -462,12 +474,12 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
         if package is None:
             raise PackageError(f"package {package_id} not found")
         if package.status == "sent":
-            raise PackageError(f"第{package.version}版已报送，不能重新生成")
+            raise PackageError(_text("already_sent", version=package.version))
         if package.status == "rejected" or not package.approved_by:
-            raise PackageError(f"第{package.version}版未经领导小组审定，不能生成")
+            raise PackageError(_text("not_approved_version", version=package.version))
         prop = build_proposal(session, season)
         if prop.content_hash != package.content_hash:
-            raise PackageError(f"第{package.version}版审定后名单或材料发生变化，需要重新审定")
+            raise PackageError(_text("changed_since_approval_version", version=package.version))
         version, doc_number = package.version, str(package.manifest.get("doc_number") or "")
         approved_at = package.approved_at or now()
         meta = dict(package.manifest)
@@ -497,7 +509,7 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
     print_list = render(
         "letters/print_list.txt.j2", edition=season.award.edition, award=season.award.name, version=version,
         unit=season.recommending_unit, copies=texts["print"]["copies"], content_hash=prop.content_hash,
-        items=[{"path": p, "note": "加盖公章" if p == names["letter"] else ""} for p in order],
+        items=[{"path": p, "note": _text("print_note_letter") if p == names["letter"] else ""} for p in order],
     )
     (folder / names["print_list"]).write_text(print_list, encoding="utf-8")
     generated.append(names["print_list"])
@@ -583,66 +595,66 @@ def check_package(session: Any, rt: Any, package: Any) -> list[str]:
     season = rt.season
     problems: list[str] = []
     if not package.approved_by or package.approved_at is None or package.status == "rejected":
-        problems.append("未经推荐工作领导小组审定")
+        problems.append(_text("not_approved"))
     if not package.zip_sha256:
-        return problems + ["材料包尚未生成"]
+        return problems + [_text("not_compiled")]
     manifest = package.manifest or {}
     prop = build_proposal(session, season)
     if prop.content_hash != package.content_hash:
-        problems.append("审定后名单或材料发生变化，需要重新审定")
+        problems.append(_text("changed_since_approval"))
     problems.extend(prop.problems)
     if not rt.blobs.exists(package.zip_sha256):
-        return problems + ["压缩包不在存储中"]
+        return problems + [_text("zip_missing")]
     expected = {f["path"]: f for f in manifest.get("files", [])}
     folder = manifest.get("folder", "")
     with _local_copy(rt.blobs, package.zip_sha256) as zip_path:
         sha, _size = sha256_file(zip_path)
         if sha != package.zip_sha256:
-            problems.append("压缩包校验值与记录不符")
+            problems.append(_text("zip_checksum"))
         with zipfile.ZipFile(zip_path) as zf:
             members = {i.filename: i for i in zf.infolist() if not i.is_dir()}
             prefix = f"{folder}/"
             inside = {name[len(prefix):]: name for name in members if name.startswith(prefix)}
             for name in members:
                 if not name.startswith(prefix):
-                    problems.append(f"压缩包中有文件夹外的文件：{name}")
+                    problems.append(_text("outside_folder", name=name))
             names = package_texts()["files"]
             for rel in sorted(set(inside) - set(expected) - {names["manifest"]}):
-                problems.append(f"压缩包中有未列入清单的文件：{rel}")
+                problems.append(_text("unlisted_file", path=rel))
             for rel, entry in expected.items():
                 if rel not in inside:
-                    problems.append(f"缺少文件：{rel}")
+                    problems.append(_text("missing_file", path=rel))
                     continue
                 got_sha, got_size = _hash_member(zf, inside[rel])
                 if (got_sha, got_size) != (entry["sha256"], entry["size"]):
-                    problems.append(f"文件校验值不符：{rel}")
+                    problems.append(_text("file_checksum", path=rel))
             if names["manifest"] in inside:
                 inner = json.loads(zf.read(inside[names["manifest"]]).decode("utf-8"))
                 if inner.get("files") != manifest.get("files"):
-                    problems.append("压缩包内的 manifest.json 与记录不符")
+                    problems.append(_text("manifest_differs"))
             else:
-                problems.append("缺少 manifest.json")
+                problems.append(_text("manifest_missing"))
     # files against the store: the current materials of the approved candidates, and nothing else
     for entry in expected.values():
         if entry.get("source") != "material":
             continue
         material = session.get(Material, entry["material_id"])
         if material is None or material.application_id != entry["application_id"]:
-            problems.append(f"文件不属于该申报对象：{entry['path']}")
+            problems.append(_text("foreign_file", path=entry["path"]))
         elif material.sha256 != entry["sha256"] or material.superseded_by_id is not None:
-            problems.append(f"文件与存储中的当前版本不符：{entry['path']}")
+            problems.append(_text("stale_file", path=entry["path"]))
         elif not rt.blobs.exists(material.sha256):
-            problems.append(f"存储中缺少原件：{entry['path']}")
+            problems.append(_text("original_missing", path=entry["path"]))
     in_package = {c["application_id"]: c for c in manifest.get("candidates", [])}
     approved = session.scalars(select(Application).where(
         Application.season == season.season_id, Application.state.in_(APPROVED_STATES))).all()
     approved_ids = {a.id for a in approved}
     for app in approved:
         if app.id not in in_package:
-            problems.append(f"已审定推荐的 {app.submission_no} 不在材料包中")
+            problems.append(_text("approved_not_packaged", submission_no=app.submission_no))
     for app_id, cand in in_package.items():
         if app_id not in approved_ids:
-            problems.append(f"材料包含有未经审定推荐的 {cand['submission_no']} {cand['name']}")
+            problems.append(_text("unapproved_packaged", submission_no=cand["submission_no"], name=cand["name"]))
     for app_id, cand in in_package.items():
         app = session.get(Application, app_id)
         if app is None:
@@ -650,7 +662,8 @@ def check_package(session: Any, rt: Any, package: Any) -> list[str]:
         kinds = {expected[p]["kind"] for p in cand["files"] if p in expected}
         for kind in season.category(app.category).required_materials:
             if kind in PACKAGE_KINDS and kind not in kinds:
-                problems.append(f"{cand['submission_no']} {cand['name']} 缺少{package_texts()['kinds'][kind]}")
+                problems.append(_text("packaged_missing_material", submission_no=cand["submission_no"],
+                                           name=cand["name"], label=package_texts()["kinds"][kind]))
     return list(dict.fromkeys(problems))
 
 
@@ -670,6 +683,7 @@ def verify_package(rt: Any, package_id: int, *, raise_on_failure: bool = True) -
     from award.states import audit
     from award.store import session_scope
     from award.store.models import Package
+    from award.templating import message
 
     with session_scope(rt.db_url) as session:
         package = session.get(Package, package_id)
@@ -688,9 +702,10 @@ def verify_package(rt: Any, package_id: int, *, raise_on_failure: bool = True) -
             enqueue(
                 session, key=f"recommendation:staff_notice:package-{rt.season.season_id}-v{package.version}:{digest}",
                 template="staff_notice", to=[str(unit.ops_email)],
-                context={"greeting": "运维值班同事", "unit": unit, "season_label": season_label(rt.season),
-                         "title": f"推荐材料包第{package.version}版校验未通过，已停止报送",
-                         "text": "以下问题需要处理后重新生成材料包（必要时重新审定）：", "items": problems[:50]},
+                context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
+                         "season_label": season_label(rt.season),
+                         "title": _text("verify_failed_title", version=package.version),
+                         "text": _text("verify_failed_text"), "items": problems[:50]},
             )
     if problems and raise_on_failure:
         raise PackageVerificationError(problems)
@@ -735,7 +750,7 @@ def export_package(rt: Any, package_id: int) -> ExportResult:
             return ExportResult(package_id, package.version, False, None, national_prefix(season, package.version),
                                 bool(package.manifest.get("zip_attached")))
         if package.status != "verified":
-            raise PackageError(f"第{package.version}版尚未通过校验（{package.status}），不能报送")
+            raise PackageError(_text("not_verified", version=package.version, status=package.status))
         version = package.version
         docs = dict(package.manifest["documents"])
         manifest = dict(package.manifest)
@@ -781,7 +796,7 @@ def export_package(rt: Any, package_id: int) -> ExportResult:
         for cand in manifest["candidates"]:
             app = session.get(Application, cand["application_id"])
             if app is not None and app.state == State.RECOMMENDED.value:
-                transition(session, app, State.EXPORTED, actor=ACTOR, reason="推荐材料已报送国家市场监督管理总局",
+                transition(session, app, State.EXPORTED, actor=ACTOR, reason=_text("audit.exported"),
                            details={"package_version": version})
         audit(session, actor=ACTOR, entity_type="package", entity_id=package_id, action="export",
               details={"version": version, "prefix": prefix, "email_id": row.id, "zip_attached": zip_attached})

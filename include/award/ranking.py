@@ -28,16 +28,24 @@ from award.blobs import BlobStore
 from award.config import Quota, Season
 from award.states import State, audit, transition
 from award.store.models import Applicant, Application, InboundItem, ReviewScore
+from award.templating import message
 
 log = logging.getLogger(__name__)
+
+
+def _text(key: str, **values: Any) -> str:
+    """Message ``ranking.<key>`` of templates/recommendation/messages.yaml."""
+    return message("recommendation", "ranking." + key, **values)
+
 
 ACTOR = "recommendation"
 SCORE_PREFIX = "scores/"
 SCORE_SUFFIXES = (".xlsx", ".csv")
-COL_NUMBER = "申报编号"
-COL_NAME = "名称"
-COL_CODE = "统一代码"
-COL_SCORE = "得分"
+# score-file column headers, compared with what staff type in the spreadsheet (ranking.columns in the YAML)
+COL_NUMBER = _text("columns.number")
+COL_NAME = _text("columns.name")
+COL_CODE = _text("columns.code")
+COL_SCORE = _text("columns.score")
 # states from which a score may be (re-)imported: a re-import before ranking corrects the score
 SCORABLE = (State.PUBLICITY_PASSED, State.REVIEWED)
 RANKED = (
@@ -59,9 +67,9 @@ class ScoreIssue:
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
-            where += f" 第{self.row}行"
+            where += _text("scores.at_row", row=self.row)
         if self.column:
-            where += f" 列“{self.column}”"
+            where += _text("scores.at_column", column=self.column)
         return f"{where}: {self.message}"
 
 
@@ -122,11 +130,12 @@ def read_table(data: bytes, filename: str) -> Any:
                 text = data.decode("gb18030")
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
         else:
-            raise ScoreFileError([ScoreIssue(filename, None, None, f"不支持的文件类型 {suffix or '（无扩展名）'}，应为 .xlsx 或 .csv")])
+            raise ScoreFileError([ScoreIssue(filename, None, None, _text("scores.unsupported_type", suffix=suffix))])
     except ScoreFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable spreadsheet is reported the same way
-        raise ScoreFileError([ScoreIssue(filename, None, None, f"无法读取表格（{type(exc).__name__}）")]) from None
+        issue = ScoreIssue(filename, None, None, _text("scores.unreadable", error=type(exc).__name__))
+        raise ScoreFileError([issue]) from None
     frame.columns = [_clean(c) for c in frame.columns]
     return frame
 
@@ -146,18 +155,18 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
     columns = list(frame.columns)
     dupes = sorted({c for c in columns if c and columns.count(c) > 1})
     for col in dupes:
-        issues.append(ScoreIssue(filename, 1, col, "表头重复"))
+        issues.append(ScoreIssue(filename, 1, col, _text("scores.duplicate_header")))
     missing = [c for c in cfg.required_columns if c not in columns]
     for col in missing:
-        issues.append(ScoreIssue(filename, 1, col, "缺少必需的列"))
+        issues.append(ScoreIssue(filename, 1, col, _text("scores.missing_column")))
     if COL_SCORE not in columns and COL_SCORE not in missing:
-        issues.append(ScoreIssue(filename, 1, COL_SCORE, "缺少得分列"))
+        issues.append(ScoreIssue(filename, 1, COL_SCORE, _text("scores.missing_score_column")))
     if COL_NUMBER not in columns and COL_CODE not in columns:
-        issues.append(ScoreIssue(filename, 1, COL_NUMBER, f"缺少{COL_NUMBER}或{COL_CODE}列，无法识别申报对象"))
+        issues.append(ScoreIssue(filename, 1, COL_NUMBER, _text("scores.missing_key_column", number=COL_NUMBER, code=COL_CODE)))
     if issues:
         raise ScoreFileError(issues)
     if frame.empty:
-        raise ScoreFileError([ScoreIssue(filename, 2, None, "表格没有数据行")])
+        raise ScoreFileError([ScoreIssue(filename, 2, None, _text("scores.no_rows"))])
 
     apps = session.scalars(
         select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
@@ -177,49 +186,51 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
             continue  # a blank line
         for col in cfg.required_columns:
             if not values.get(col):
-                issues.append(ScoreIssue(filename, row_no, col, "必填项为空"))
+                issues.append(ScoreIssue(filename, row_no, col, _text("scores.required_empty")))
         number = values.get(COL_NUMBER, "").upper()
         code = values.get(COL_CODE, "").upper()
         app: Application | None = None
         if number:
             app = by_number.get(number)
             if app is None:
-                issues.append(ScoreIssue(filename, row_no, COL_NUMBER, f"申报编号 {number} 不存在于本届申报中"))
+                issues.append(ScoreIssue(filename, row_no, COL_NUMBER, _text("scores.unknown_number", number=number)))
                 continue
             if code and code != _code_of(app):
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, f"统一代码与申报编号 {number} 的申报对象不一致"))
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.code_mismatch", number=number)))
         elif code:
             matches = by_code.get(code, [])
             if not matches:
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, "统一代码不属于本届任何申报对象"))
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.unknown_code")))
                 continue
             if len(matches) > 1:
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, "该统一代码对应多个申报对象，请填写申报编号"))
+                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.ambiguous_code")))
                 continue
             app = matches[0]
         else:
             continue  # already reported as an empty required cell
         name = values.get(COL_NAME, "")
         if name and name != app.applicant.name:
-            issues.append(ScoreIssue(filename, row_no, COL_NAME, f"名称与申报编号 {app.submission_no} 的申报对象不一致"))
+            issues.append(ScoreIssue(filename, row_no, COL_NAME,
+                                      _text("scores.name_mismatch", number=app.submission_no)))
         if State(app.state) not in SCORABLE:
             issues.append(ScoreIssue(
                 filename, row_no, COL_NUMBER if number else COL_CODE,
-                f"申报对象 {app.submission_no} 当前状态不可评分（{app.state}），应为公示通过待评审",
+                _text("scores.not_scorable", number=app.submission_no, state=app.state),
             ))
         raw = values.get(COL_SCORE, "")
         score = numbers.iloc[pos]
         if not raw:
             if COL_SCORE not in cfg.required_columns:  # a required one is reported above
-                issues.append(ScoreIssue(filename, row_no, COL_SCORE, "得分为空"))
+                issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text("scores.score_empty")))
         elif pd.isna(score):
-            issues.append(ScoreIssue(filename, row_no, COL_SCORE, f"得分“{raw}”不是数字"))
+            issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text("scores.score_not_number", raw=raw)))
         elif not (cfg.minimum <= float(score) <= cfg.maximum):
-            issues.append(ScoreIssue(filename, row_no, COL_SCORE, f"得分 {raw} 超出范围 [{cfg.minimum:g}, {cfg.maximum:g}]"))
+            issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text(
+                "scores.score_out_of_range", raw=raw, minimum=f"{cfg.minimum:g}", maximum=f"{cfg.maximum:g}")))
         if app.id in seen:
             issues.append(ScoreIssue(
                 filename, row_no, COL_NUMBER if number else COL_CODE,
-                f"申报对象 {app.submission_no} 重复（已见于第{seen[app.id]}行）",
+                _text("scores.duplicate", number=app.submission_no, first_row=seen[app.id]),
             ))
             continue
         seen[app.id] = row_no
@@ -290,7 +301,7 @@ def import_score_data(
         else:
             existing.score, existing.source_sha256, existing.group = row.score, item.sha256, group_of[app.category]
             existing.rank = existing.placement = None
-        transition(session, app, State.REVIEWED, actor=actor, reason="第三方评审得分已导入",
+        transition(session, app, State.REVIEWED, actor=actor, reason=_text("audit.scores_imported"),
                    details={"score": row.score, "file": filename, "row": row.row, "source_sha256": item.sha256})
     item.status = "parsed"
     session.flush()
@@ -454,13 +465,11 @@ def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResu
             continue
         waiting = sorted(a.submission_no for a in members if a.state == State.PUBLICITY_PASSED.value)
         if waiting:
-            raise RankingError(f"{group}: 以下申报尚无评审得分，不能排序：{', '.join(waiting)}")
+            raise RankingError(_text("unscored", group=group, waiting=waiting))
         ranked_before = sorted(a.submission_no for a in members if State(a.state) in RANKED and a.id in scores)
         if ranked_before:
-            raise RankingError(
-                f"{group}: 本组已排序（{', '.join(ranked_before[:5])} 等），新的评审得分不能改变名单："
-                f"{', '.join(sorted(a.submission_no for a in reviewed))}"
-            )
+            raise RankingError(_text("already_ranked", group=group, ranked=ranked_before[:5],
+                                     reviewed=sorted(a.submission_no for a in reviewed)))
         entries = []
         for app in reviewed:
             prio = bool(app.priority) or app.applicant.key.strip().upper() in winners
@@ -475,13 +484,13 @@ def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResu
             details = {"group": group, "rank": r.rank, "placement": r.placement, "score": r.score,
                        "priority": r.priority, "tie_at_line": r.tie_at_line}
             if r.placement == "none":
-                transition(session, app, State.NOT_RECOMMENDED, actor=actor, reason="排序位于推荐名额之外",
+                transition(session, app, State.NOT_RECOMMENDED, actor=actor, reason=_text("audit.outside_quota"),
                            details=details)
             else:
-                transition(session, app, State.CANDIDATE, actor=actor, reason="排序位于推荐名额之内",
+                transition(session, app, State.CANDIDATE, actor=actor, reason=_text("audit.within_quota"),
                            details=details)
         audit(session, actor=actor, entity_type="ranking", entity_id=None, action="rank",
-              reason=f"{group} 组排序", details={"group": group, "quota": season.quotas[group].model_dump(),
+              reason=_text("audit.ranked", group=group), details={"group": group, "quota": season.quotas[group].model_dump(),
                                                   "order": [r.submission_no for r in ranked]})
         result.groups[group] = ranked
     session.flush()
