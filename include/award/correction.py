@@ -41,6 +41,7 @@ from award.identity import validate_email
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
 from award.store.models import Application, CheckResult, CheckRun, OutboxEmail
+from award.templating import message
 
 if TYPE_CHECKING:
     from award.calendar import WorkCalendar
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 ACTOR = "completeness"
 CHECKED_STATES = (State.RECEIVED, State.INCOMPLETE, State.COMPLETE)
 MAIL_TEMPLATES = ("correction", "correction_reminder", "closed_incomplete", "complete", "ineligible")
+
+
+def _text(key: str, **values: Any) -> str:
+    """A message from the ``correction`` group of ``templates/correction/messages.yaml``."""
+    return message("correction", "correction." + key, **values)
 
 
 @dataclass
@@ -132,7 +138,7 @@ def _queue(session: Session, app: Application, season: Season, template: str, di
     to = recipients(app)
     if not to:
         audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="mail_not_sent",
-              reason="申报表及申报人记录中没有有效的电子邮箱", details={"template": template})
+              reason=_text("reason.no_email"), details={"template": template})
         log.warning("application %s: no valid e-mail address, %s not queued", app.submission_no, template)
         return False
     _, created = enqueue(
@@ -183,23 +189,23 @@ def check_application(
     queued = False
     if evaluation.outcome == "ineligible":
         reasons = [{"message": r.message, "fix": r.fix} for r in evaluation.blocking if r.ineligible]
-        transition(session, app, State.INELIGIBLE, actor=ACTOR, reason="形式审查：不符合申报条件", details=summary)
+        transition(session, app, State.INELIGIBLE, actor=ACTOR, reason=_text("reason.ineligible"), details=summary)
         queued = _queue(session, app, season, "ineligible", p_hash[:16], problems=reasons)
     elif evaluation.outcome == "incomplete":
         if previous is not State.INCOMPLETE or app.correction_due is None:
             app.correction_due = cal.correction_deadline(
                 today, season.correction.workdays, hard_limit=season.dates.provincial_deadline.date()
             )
-        if not transition(session, app, State.INCOMPLETE, actor=ACTOR, reason="形式审查：材料需补正",
+        if not transition(session, app, State.INCOMPLETE, actor=ACTOR, reason=_text("reason.incomplete"),
                           details={**summary, "correction_due": app.correction_due.isoformat()}):
             audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
-                  reason="形式审查：仍需补正", details=summary)
+                  reason=_text("reason.still_incomplete"), details=summary)
         queued = _queue(session, app, season, "correction", p_hash[:16], problems=blocking, warnings=warnings,
                         deadline=app.correction_due, reply_to=str(season.recommending_unit.email))
     else:
-        if not transition(session, app, State.COMPLETE, actor=ACTOR, reason="形式审查通过", details=summary):
+        if not transition(session, app, State.COMPLETE, actor=ACTOR, reason=_text("reason.complete"), details=summary):
             audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
-                  reason="形式审查通过（重新审查）", details=summary)
+                  reason=_text("reason.complete_again"), details=summary)
         queued = _queue(session, app, season, "complete", i_hash[:16], warnings=warnings,
                         corrected=previous is State.INCOMPLETE)
     return run, queued
@@ -342,7 +348,7 @@ def sweep_deadlines(
             problems = _open_problems(session, app_id)
             if today > due:
                 transition(session, app, State.CLOSED_INCOMPLETE, actor=ACTOR,
-                           reason=f"逾期未补正（补正截止日期 {due.isoformat()}）",
+                           reason=_text("reason.closed_incomplete", due=due.isoformat()),
                            details={"correction_due": due.isoformat()})
                 _queue(session, app, season, "closed_incomplete", due.isoformat(), problems=problems, deadline=due)
                 summary.closed.append(app_id)

@@ -64,7 +64,7 @@ from award.store.models import (
     OpinionRequest,
     OpinionRequestItem,
 )
-from award.templating import TEMPLATE_DIR, environment, render_mail
+from award.templating import TEMPLATE_DIR, environment, message, render_mail
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,11 @@ def sheet_texts() -> dict[str, Any]:
 def notice_texts() -> dict[str, Any]:
     """Problem messages and staff notices (templates/letters/opinion_notices.yaml)."""
     return _yaml("letters/opinion_notices.yaml")
+
+
+def _text(key: str, **values: Any) -> str:
+    """A message from the ``opinions`` group of ``templates/opinions/messages.yaml``."""
+    return message("opinions", "opinions." + key, **values)
 
 
 def decision_texts() -> dict[str, Any]:
@@ -157,7 +162,7 @@ def _base_context(season: Season, greeting: str) -> dict[str, Any]:
 
 
 def _ops_notice(session: Session, season: Season, key: str, title: str, text: str, items: Sequence[str] = ()) -> None:
-    ctx = _base_context(season, "各位同事") | {"title": title, "text": text, "items": list(items)}
+    ctx = _base_context(season, _text("greeting.staff")) | {"title": title, "text": text, "items": list(items)}
     enqueue(session, key=key, template="staff_notice", to=[str(season.recommending_unit.ops_email)], context=ctx)
 
 
@@ -317,13 +322,13 @@ def solicit(session: Session, rt: Any, *, today: date | None = None, actor: str 
             tokens[a.id].append(request.token)
     for app in apps:
         if tokens[app.id]:
-            transition(session, app, State.DEPT_REVIEW, actor=actor, reason="已发函征求相关部门意见",
+            transition(session, app, State.DEPT_REVIEW, actor=actor, reason=_text("reason.requested"),
                        details={"tokens": tokens[app.id]})
             result.applications.append(app.id)
         elif not asked[app.id] and not departments_for(season, app.category):
-            transition(session, app, State.DEPT_REVIEW, actor=actor, reason="本类别无需征求部门意见",
+            transition(session, app, State.DEPT_REVIEW, actor=actor, reason=_text("reason.no_departments"),
                        details={"category": app.category})
-            transition(session, app, State.DEPT_CLEARED, actor=actor, reason="本类别无需征求部门意见",
+            transition(session, app, State.DEPT_CLEARED, actor=actor, reason=_text("reason.no_departments"),
                        details={"category": app.category})
             result.cleared_without_departments.append(app.id)
     return result
@@ -347,7 +352,7 @@ def _create_request(session: Session, rt: Any, dept: Department, batch: Sequence
     session.flush()
     session.refresh(request)
     count = len(session.scalars(select(OpinionRequest.id).where(OpinionRequest.season == season.season_id)).all())
-    doc_number = f"{season.recommending_unit.doc_prefix}{count}号"
+    doc_number = _text("doc_number", prefix=season.recommending_unit.doc_prefix, count=count)
     rows = [_row(season, a) for a in batch]
     letter_name, sheet_name = _filenames(season, dept, request)
     letter = build_letter(season, dept, request, rows, doc_number=doc_number, sheet_filename=sheet_name, today=today)
@@ -361,7 +366,7 @@ def _create_request(session: Session, rt: Any, dept: Department, batch: Sequence
     enqueue(session, key=f"opinions:opinion_request:{request.id}:{token}", template="opinion_request",
             to=[str(dept.email)], context=ctx, attachments=_attachments(request, letter_name, sheet_name))
     audit(session, actor=actor, entity_type="opinion_request", entity_id=request.id, action="opinion_request_sent",
-          reason=f"向{dept.name}发函征求意见", details={
+          reason=_text("reason.request_sent", department=dept.name), details={
               "token": token, "department": dept.code, "doc_number": doc_number, "due_date": request.due_date.isoformat(),
               "applications": ids, "letter_sha256": request.letter_sha256, "sheet_sha256": request.sheet_sha256})
     log.info("opinion request %s to %s: %d applications, due %s", token, dept.code, len(ids), request.due_date)
@@ -369,8 +374,8 @@ def _create_request(session: Session, rt: Any, dept: Department, batch: Sequence
 
 
 def _filenames(season: Season, dept: Department, request: OpinionRequest) -> tuple[str, str]:
-    label = season_label(season)
-    return f"关于征求{label}推荐对象意见的函（{request.token}）.docx", f"征求意见回复表（{request.token}）.xlsx"
+    return (_text("filenames.letter", season_label=season_label(season), token=request.token),
+            _text("filenames.sheet", token=request.token))
 
 
 def _attachments(request: OpinionRequest, letter_name: str, sheet_name: str) -> list[dict[str, str]]:
@@ -424,7 +429,7 @@ def _after_opinion(session: Session, rt: Any, app: Application, op: Opinion, *, 
         settle(session, app, actor=actor)
     elif state == State.DEPT_CLEARED and op.verdict in ADVERSE:
         transition(session, app, State.DEPT_OBJECTION, actor=actor,
-                   reason="收到部门" + ("逾期" if op.late else "") + "异议意见，重新研究决定",
+                   reason=_text("reason.reopened", late=op.late),
                    details={"department": op.department, "opinion_id": op.id, "late": op.late})
     elif state in _BEYOND_CLEARED and state not in (State.REMOVED, State.WITHDRAWN) and op.verdict in ADVERSE:
         season: Season = rt.season
@@ -460,14 +465,15 @@ def settle(session: Session, app: Application, *, actor: str = ACTOR) -> str | N
     details = {"opinions": {d: current[d].verdict for d in sorted(asked)}}
     if state == State.DEPT_REVIEW:
         if adverse:
-            transition(session, app, State.DEPT_OBJECTION, actor=actor, reason="部门有异议或需核实，待研究决定",
+            transition(session, app, State.DEPT_OBJECTION, actor=actor, reason=_text("reason.objection"),
                        details=details | {"adverse": adverse})
             return State.DEPT_OBJECTION.value
-        transition(session, app, State.DEPT_CLEARED, actor=actor, reason="相关部门均无异议（含逾期按默认处理）",
+        transition(session, app, State.DEPT_CLEARED, actor=actor, reason=_text("reason.cleared"),
                    details=details)
         return State.DEPT_CLEARED.value
     if not adverse:
-        transition(session, app, State.DEPT_CLEARED, actor=actor, reason="部门更正意见后均无异议", details=details)
+        transition(session, app, State.DEPT_CLEARED, actor=actor, reason=_text("reason.cleared_after_correction"),
+                   details=details)
         return State.DEPT_CLEARED.value
     return None
 
@@ -598,6 +604,7 @@ def read_text(text: str, rows: Sequence[Row], token: str) -> TextReply:
             continue
         reason = None
         if verdict == "objection":
+            # parsing, not a message: strips a leading 理由/原因 label and punctuation from the objector's words
             reason = re.sub(r"^[\s，,。.：:；;、]*(理由|原因)?[\s，,。.：:；;、是为]*", "", line[end:]).strip() or line
         for r in named:
             result.opinions[r.application_id] = (verdict, reason)
@@ -678,8 +685,8 @@ def ingest_reply(session: Session, rt: Any, inbound_item_id: int, *, actor: str 
         outcome.problems.append(texts["unsupported"].format(filename=item.filename or item.subject or item.id))
     for part in parts:
         _apply_part(session, rt, item, part, outcome, actor=actor)
-    for message in outcome.problems:
-        record_problem(session, code="opinion_reply", message=message, inbound_item=item, filename=item.filename,
+    for problem in outcome.problems:
+        record_problem(session, code="opinion_reply", message=problem, inbound_item=item, filename=item.filename,
                        status=None)
     item.status = "parsed" if outcome.opinions or (parts and not outcome.problems) else "failed"
     if outcome.problems:
@@ -870,7 +877,7 @@ def apply_defaults(session: Session, rt: Any, *, today: date | None = None, acto
                 silent.append(app.id)
         request.status = "defaulted" if silent else "answered"
         audit(session, actor=actor, entity_type="opinion_request", entity_id=request.id,
-              action="opinion_default_applied", reason=f"逾期未回复，按{verdict}处理" if silent else None,
+              action="opinion_default_applied", reason=_text("reason.default_applied", verdict=verdict) if silent else None,
               details={"default": verdict, "applications": silent, "due_date": request.due_date.isoformat()})
     return created
 

@@ -51,7 +51,7 @@ from award.store.models import (
     PublicityEntry,
     PublicityWindow,
 )
-from award.templating import render
+from award.templating import message, render
 
 if TYPE_CHECKING:
     from award.config import Season
@@ -66,6 +66,11 @@ DISMISSED = "dismissed"
 DECISIONS = (UPHELD, DISMISSED)
 RECENT_CLOSED = timedelta(days=30)  # objections still matched to windows closed this recently (recorded late)
 MAIL_CHANNELS = ("maildir", "imap")
+
+
+def _text(key: str, **values: Any) -> str:
+    """A message from the ``publicity`` group of ``templates/publicity/messages.yaml``."""
+    return message("publicity", "publicity." + key, **values)
 
 
 @dataclass(frozen=True)
@@ -264,7 +269,7 @@ def open_window(
     ordered = sorted((a for a in apps if a is not None), key=lambda a: (a.category, a.city or "", a.submission_no))
     for app in ordered:
         session.add(PublicityEntry(window_id=window.id, application_id=app.id))
-        transition(session, app, states.during, actor=actor, reason=f"列入公示（公示 {window.id}）",
+        transition(session, app, states.during, actor=actor, reason=_text("reason.listed", window_id=window.id),
                    details={"window_id": window.id, "purpose": purpose})
     notice = render_notice(season, window, [notice_row(season, a) for a in ordered])
     html_bytes = notice.html.encode("utf-8")
@@ -408,11 +413,11 @@ def ingest_objection(session: Session, rt: Runtime, inbound_item_id: int, extra_
         names = " ".join(a.filename for a in msg.attachments)
         texts = [_pdf_text(a.data) for a in msg.attachments if a.filename.lower().endswith(".pdf")]
         text = "\n".join([msg.subject, msg.body_text, names, *texts, extra_text])
-        source = "邮件"
+        source = _text("source.mail")
     else:
         name = PurePosixPath(item.filename or item.source_key).name
         text = "\n".join([name, _pdf_text(data) if name.lower().endswith(".pdf") else "", extra_text])
-        source = "书面（扫描件）"
+        source = _text("source.scanned")
     received = item.received_at
     matches = match_applications(session, season, text, received)
     stored_text = text[:20000]
@@ -429,7 +434,7 @@ def ingest_objection(session: Session, rt: Runtime, inbound_item_id: int, extra_
             result.late = result.late or late
             audit(session, actor=ACTOR, entity_type="objection", entity_id=obj.id,
                   action="objection_late" if late else "objection_received",
-                  reason="逾期异议，登记并转工作人员" if late else "公示期内异议，待处理",
+                  reason=_text("reason.objection_late") if late else _text("reason.objection_received"),
                   details={"application_id": app.id, "window_id": window.id, "inbound_item_id": item.id})
             if late:
                 _staff(session, season, obj, "late", item, source, app=app, window=window)
@@ -444,14 +449,14 @@ def ingest_objection(session: Session, rt: Runtime, inbound_item_id: int, extra_
         result.objection_ids.append(obj.id)
         result.unmatched = True
         audit(session, actor=ACTOR, entity_type="objection", entity_id=obj.id, action="objection_unmatched",
-              reason="未能匹配申报对象，请工作人员指定", details={"inbound_item_id": item.id,
-                                                               "window_id": obj.window_id})
+              reason=_text("reason.objection_unmatched"),
+              details={"inbound_item_id": item.id, "window_id": obj.window_id})
         _staff(session, season, obj, "unmatched", item, source)
     item.status = "parsed"
     if objector_email:
         first = matches[0][1] if matches else None
         enqueue(session, key=f"publicity:objection_ack:{item.id}:0", template="objection_ack", to=[objector_email],
-                context=dict(greeting=objector_name or "您好", unit=season.recommending_unit,
+                context=dict(greeting=objector_name or _text("greeting.objector"), unit=season.recommending_unit,
                              season_label=season_label(season), inbound_id=item.id, received_at=received,
                              late=result.late, end_date=first.end_date if first else None))
     log.info("objection item %s: %s objection(s), late=%s, unmatched=%s", item.id, len(result.objection_ids),
@@ -463,7 +468,7 @@ def _staff(session: Session, season: Season, obj: Objection, kind: str, item: In
            app: Application | None = None, window: PublicityWindow | None = None) -> None:
     enqueue(session, key=f"publicity:objection_staff:{obj.id}:{kind}", template="objection_staff",
             to=[str(season.recommending_unit.ops_email)],
-            context=dict(greeting="工作人员", unit=season.recommending_unit, season_label=season_label(season),
+            context=dict(greeting=_text("greeting.staff"), unit=season.recommending_unit, season_label=season_label(season),
                          kind=kind, inbound_id=item.id, objection_id=obj.id, source=source,
                          subject=item.subject or "", submission_no=app.submission_no if app else "",
                          end_date=window.end_date if window else None))
@@ -546,12 +551,12 @@ def assign_objection(session: Session, rt: Runtime, objection_id: int, submissio
     obj.application_id, obj.window_id, obj.status = app_id, window.id, "open"
     obj.late = obj.received_at > window.end_at
     audit(session, actor=actor, entity_type="objection", entity_id=obj.id, action="objection_assigned",
-          reason=f"工作人员指定申报对象 {submission_no}", details={"application_id": app_id, "window_id": window.id,
-                                                              "late": obj.late})
+          reason=_text("reason.objection_assigned", submission_no=submission_no),
+          details={"application_id": app_id, "window_id": window.id, "late": obj.late})
     if obj.late:
         item = session.get(InboundItem, obj.inbound_item_id) if obj.inbound_item_id else None
         if item is not None:
-            _staff(session, rt.season, obj, "late", item, "工作人员指定", app=session.get(Application, app_id),
+            _staff(session, rt.season, obj, "late", item, _text("source.assigned"), app=session.get(Application, app_id),
                    window=window)
     return obj
 
@@ -607,10 +612,10 @@ def close_window(session: Session, rt: Runtime, window_id: int, actor: str = ACT
         blocking = [o.id for o in blocking_objections(session, app.id)]
         if app.state == states.during.value:
             if blocking:
-                transition(session, app, states.pending, actor=actor, reason=f"公示期内收到异议（公示 {window.id}）",
+                transition(session, app, states.pending, actor=actor, reason=_text("reason.objection_pending", window_id=window.id),
                            details={"window_id": window.id, "objection_ids": blocking})
             else:
-                transition(session, app, states.passed, actor=actor, reason=f"公示期满无异议（公示 {window.id}）",
+                transition(session, app, states.passed, actor=actor, reason=_text("reason.passed", window_id=window.id),
                            details={"window_id": window.id})
                 entry.outcome = "passed"
         if app.state == states.pending.value:
@@ -623,7 +628,7 @@ def close_window(session: Session, rt: Runtime, window_id: int, actor: str = ACT
     if window.status == "open":
         window.status, window.closed_at = "closed", now()
         audit(session, actor=actor, entity_type="publicity_window", entity_id=window.id, action="publicity_closed",
-              reason="公示期满", details=result.as_dict())
+              reason=_text("reason.closed"), details=result.as_dict())
     return result
 
 
@@ -692,7 +697,7 @@ def resolve_objection(
     if obj.objector_email:
         enqueue(session, key=f"publicity:objection_outcome_objector:{obj.id}:{decision}",
                 template="objection_outcome_objector", to=[obj.objector_email],
-                context=dict(greeting=obj.objector_name or "您好", inbound_id=obj.inbound_item_id or obj.id, **ctx))
+                context=dict(greeting=obj.objector_name or _text("greeting.objector"), inbound_id=obj.inbound_item_id or obj.id, **ctx))
     return obj
 
 
@@ -704,16 +709,16 @@ def _apply_decision(session: Session, app: Application, window: PublicityWindow,
     details = {"objection_id": obj.id, "window_id": window.id}
     if decision == UPHELD:
         if app.state == states.during.value:
-            transition(session, app, states.pending, actor=decided_by, reason=f"公示异议（记录 {obj.id}）",
+            transition(session, app, states.pending, actor=decided_by, reason=_text("reason.upheld_pending", objection_id=obj.id),
                        details=details)
         if app.state == states.pending.value:
-            transition(session, app, State.REMOVED, actor=decided_by, reason=f"公示异议成立：{reason}",
+            transition(session, app, State.REMOVED, actor=decided_by, reason=_text("reason.upheld", reason=reason),
                        details=details)
             if entry is not None:
                 entry.outcome = "removed"
         return
     if app.state == states.pending.value and not blocking_objections(session, app.id):
-        transition(session, app, states.passed, actor=decided_by, reason=f"公示异议不成立：{reason}",
+        transition(session, app, states.passed, actor=decided_by, reason=_text("reason.dismissed", reason=reason),
                    details=details)
         if entry is not None:
             entry.outcome = "passed"
