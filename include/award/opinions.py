@@ -876,8 +876,9 @@ def apply_defaults(session: Session, rt: Any, *, today: date | None = None, acto
                 created.append(op.id)
                 silent.append(app.id)
         request.status = "defaulted" if silent else "answered"
+        meaning = sheet_texts()["silence_meaning"][verdict]  # 无异议 / 需进一步核实…, not the code
         audit(session, actor=actor, entity_type="opinion_request", entity_id=request.id,
-              action="opinion_default_applied", reason=_text("reason.default_applied", verdict=verdict) if silent else None,
+              action="opinion_default_applied", reason=_text("reason.default_applied", meaning=meaning) if silent else None,
               details={"default": verdict, "applications": silent, "due_date": request.due_date.isoformat()})
     return created
 

@@ -92,8 +92,8 @@ def test_messages_render_as_before() -> None:
     assert message("opinions", "opinions.filenames.sheet", token="A&B") == "征求意见回复表（A&B）.xlsx"
     assert message("opinions", "opinions.reason.reopened", late=True) == "收到部门逾期异议意见，重新研究决定"
     assert message("opinions", "opinions.reason.reopened", late=False) == "收到部门异议意见，重新研究决定"
-    assert message("opinions", "opinions.reason.default_applied", verdict="no_objection") == (
-        "逾期未回复，按no_objection处理"
+    assert message("opinions", "opinions.reason.default_applied", meaning="无异议") == (  # not the code no_objection
+        "逾期未回复，视为无异议"
     )
     assert message("publicity", "publicity.reason.upheld", reason="材料<不实>") == "公示异议成立：材料<不实>"
     assert message("publicity", "publicity.reason.listed", window_id=7) == "列入公示（公示 7）"
