@@ -44,7 +44,7 @@ from award.filetypes import (
     sniff,
     type_label,
 )
-from award.templating import message
+from award.templating import message_group
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -53,9 +53,7 @@ MACRO_EXTENSIONS = frozenset({".docm", ".dotm", ".xlsm", ".xltm", ".xlam", ".ppt
 JUNK_PARTS = frozenset({"__macosx", ".ds_store", "thumbs.db", "desktop.ini"})
 
 
-def _text(key: str, **values: object) -> str:
-    """A refusal reason from the ``archive`` group of ``templates/intake/messages.yaml``."""
-    return message("intake", "archive." + key, **values)
+_text = message_group("intake", "archive")
 
 
 @dataclass(frozen=True)
@@ -347,7 +345,7 @@ def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None =
         reason = _text("attachment_unsupported_archive", name=name, label=type_label(kind))
         return Refusal(name, "unsupported_archive", reason)
     if ext in MACRO_EXTENSIONS:
-        return Refusal(name, "macro_document", _macro_text(name))
+        return Refusal(name, "macro_document", _text("macro_document", name=name))
     mismatch = check_extension(name, data)
     if mismatch is not None:
         return Refusal(name, "type_mismatch", mismatch)
@@ -356,12 +354,8 @@ def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None =
         if issue is not None:
             return Refusal(name, issue[0], issue[1])
     if kind in OLE_TYPES and ole_has_macros(data):
-        return Refusal(name, "macro_document", _macro_text(name))
+        return Refusal(name, "macro_document", _text("macro_document", name=name))
     return None
-
-
-def _macro_text(name: str) -> str:
-    return _text("macro_document", name=name)
 
 
 def safe_ooxml(data: bytes, *, name: str | None = None, max_bytes: int = 200 * MB) -> str | None:
@@ -383,7 +377,7 @@ def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | No
         for info in zf.infolist():
             part = info.filename.lower()
             if part.endswith("vbaproject.bin") or part.endswith("vbadata.xml"):
-                return "macro_document", _macro_text(name)
+                return "macro_document", _text("macro_document", name=name)
             if not part.endswith((".xml", ".rels", ".vml")):
                 continue
             total += info.file_size
@@ -394,7 +388,7 @@ def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | No
             try:
                 xml = zf.read(info)
                 if part == "[content_types].xml" and b"macroenabled" in xml.lower():
-                    return "macro_document", _macro_text(name)
+                    return "macro_document", _text("macro_document", name=name)
                 SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
             except DefusedXmlException:
                 return "xml_entities", _text("ooxml.xml_entities", name=name)

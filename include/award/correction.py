@@ -41,7 +41,7 @@ from award.identity import validate_email
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
 from award.store.models import Application, CheckResult, CheckRun, OutboxEmail
-from award.templating import message
+from award.templating import message_group
 
 if TYPE_CHECKING:
     from award.calendar import WorkCalendar
@@ -54,9 +54,7 @@ CHECKED_STATES = (State.RECEIVED, State.INCOMPLETE, State.COMPLETE)
 MAIL_TEMPLATES = ("correction", "correction_reminder", "closed_incomplete", "complete", "ineligible")
 
 
-def _text(key: str, **values: Any) -> str:
-    """A message from the ``correction`` group of ``templates/correction/messages.yaml``."""
-    return message("correction", "correction." + key, **values)
+_text = message_group("correction", "correction")
 
 
 @dataclass

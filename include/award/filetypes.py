@@ -14,13 +14,16 @@ import struct
 import zipfile
 import zlib
 from pathlib import PurePosixPath
-from typing import Any
+
+from award.templating import message_catalogue, message_group
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 OOXML_TYPES = frozenset({"docx", "xlsx", "pptx", "ooxml"})
 ZIP_BASED = OOXML_TYPES | {"zip", "odt", "ods", "odp"}
 OLE_TYPES = frozenset({"doc", "xls", "ppt", "ole2"})
 ARCHIVE_TYPES_UNSUPPORTED = frozenset({"rar", "7z", "gzip", "bzip2", "xz", "tar"})
+# applicant-facing reasons and the types' Chinese names: templates/intake/messages.yaml (filetype)
+_text = message_group("intake", "filetype")
 
 # Extension -> real types accepted under it. Word-family extensions are lenient (a .docx renamed .doc,
 # or RTF saved as .doc by WPS, opens fine in every office suite); anything else must match.
@@ -295,20 +298,7 @@ def check_extension(filename: str, data: bytes) -> str | None:
     return _text("mismatch", name=filename, ext=ext, label=type_label(kind))
 
 
-
-# Applicant-facing text lives in the ``filetype`` group of templates/intake/messages.yaml; award.templating
-# (Jinja2) is imported on first use so that this module stays cheap to import.
-
-
-def _text(key: str, **values: Any) -> str:
-    from award.templating import message
-
-    return message("intake", "filetype." + key, **values)
-
-
 def type_label(kind: str) -> str:
     """The Chinese name of a type returned by ``sniff`` (the type code itself when it has none)."""
-    from award.templating import message_catalogue
-
     labels: dict[str, str] = message_catalogue("intake")["filetype"]["type_labels"]
     return str(labels.get(kind, kind))

@@ -52,7 +52,7 @@ from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.states import State, audit, create_application_state, create_application_states
 from award.store.models import Applicant, Application, InboundItem, Material
-from award.templating import message
+from award.templating import message_group
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ MB = 1024 * 1024
 BATCH = 50  # submissions read, looked up and committed together
 
 
-def _text(key: str, **values: Any) -> str:
-    """A message from the ``intake`` group of ``templates/intake/messages.yaml``."""
-    return message("intake", "intake." + key, **values)
+_text = message_group("intake", "intake")
 
 
 # ------------------------------------------------------------------------------------------ rules

@@ -64,7 +64,7 @@ from award.store.models import (
     OpinionRequest,
     OpinionRequestItem,
 )
-from award.templating import TEMPLATE_DIR, environment, message, render_mail
+from award.templating import TEMPLATE_DIR, environment, message_group, render_mail
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,7 @@ def notice_texts() -> dict[str, Any]:
     return _yaml("letters/opinion_notices.yaml")
 
 
-def _text(key: str, **values: Any) -> str:
-    """A message from the ``opinions`` group of ``templates/opinions/messages.yaml``."""
-    return message("opinions", "opinions." + key, **values)
+_text = message_group("opinions", "opinions")
 
 
 def decision_texts() -> dict[str, Any]:

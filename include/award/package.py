@@ -35,6 +35,7 @@ import yaml
 from award.blobs import CHUNK, sha256_file
 from award.clock import now
 from award.config import Season
+from award.templating import TEMPLATE_DIR, cn_date, message, message_group, render
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ STORED_SUFFIXES = frozenset({".pdf", ".docx", ".xlsx", ".zip", ".jpg", ".jpeg", 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
-def _text(key: str, **values: Any) -> str:
-    """Message ``package.<key>`` of templates/recommendation/messages.yaml."""
-    from award.templating import message
-
-    return message("recommendation", "package." + key, **values)
+_text = message_group("recommendation", "package")
 
 
 class PackageError(RuntimeError):
@@ -70,8 +67,6 @@ class PackageVerificationError(PackageError):
 @lru_cache(maxsize=1)
 def package_texts() -> dict[str, Any]:
     """File names and labels (templates/letters/package.yaml)."""
-    from award.templating import TEMPLATE_DIR
-
     return yaml.safe_load((TEMPLATE_DIR / "letters" / "package.yaml").read_text(encoding="utf-8"))
 
 
@@ -328,8 +323,6 @@ def record_approval(
 # ---------------------------------------------------------------- documents
 def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, person_count: int) -> dict[str, Any]:
     """The letter's text from templates/letters/recommendation_letter.yaml.j2."""
-    from award.templating import render
-
     text = render(
         "letters/recommendation_letter.yaml.j2", unit=season.recommending_unit, doc_number=doc_number,
         edition=season.award.edition, award=season.award.name, recipient=season.national.recipient_name,
@@ -372,7 +365,6 @@ SUMMARY_WIDTHS_MM = (12, 40, 50, 24, 20, 18, 32, 15, 16, 16)
 def write_summary_docx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:
     """推荐名单汇总表 (.docx, landscape A4, award.officialdoc page set-up)."""
     from award.officialdoc import OfficialDocument
-    from award.templating import cn_date
 
     texts = package_texts()["summary"]
     fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
@@ -390,8 +382,6 @@ def write_summary_xlsx(path: Path, season: Season, candidates: list[Candidate], 
     """推荐名单汇总表 (.xlsx): title row, unit/date row, header row, one row per candidate."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
-
-    from award.templating import cn_date
 
     texts = package_texts()["summary"]
     fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
@@ -504,8 +494,6 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
 
     generated = [names["letter"], names["summary_docx"], names["summary_xlsx"]]
     order = generated + [f.path for c in prop.candidates for f in c.files]
-    from award.templating import render
-
     print_list = render(
         "letters/print_list.txt.j2", edition=season.award.edition, award=season.award.name, version=version,
         unit=season.recommending_unit, copies=texts["print"]["copies"], content_hash=prop.content_hash,
@@ -683,7 +671,6 @@ def verify_package(rt: Any, package_id: int, *, raise_on_failure: bool = True) -
     from award.states import audit
     from award.store import session_scope
     from award.store.models import Package
-    from award.templating import message
 
     with session_scope(rt.db_url) as session:
         package = session.get(Package, package_id)

@@ -51,7 +51,7 @@ from award.store.models import (
     PublicityEntry,
     PublicityWindow,
 )
-from award.templating import message, render
+from award.templating import message_group, render
 
 if TYPE_CHECKING:
     from award.config import Season
@@ -68,9 +68,7 @@ RECENT_CLOSED = timedelta(days=30)  # objections still matched to windows closed
 MAIL_CHANNELS = ("maildir", "imap")
 
 
-def _text(key: str, **values: Any) -> str:
-    """A message from the ``publicity`` group of ``templates/publicity/messages.yaml``."""
-    return message("publicity", "publicity." + key, **values)
+_text = message_group("publicity", "publicity")
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,12 @@ from award.blobs import BlobStore
 from award.config import Quota, Season
 from award.states import State, audit, transition
 from award.store.models import Applicant, Application, InboundItem, ReviewScore
-from award.templating import message
+from award.templating import message_group
 
 log = logging.getLogger(__name__)
 
 
-def _text(key: str, **values: Any) -> str:
-    """Message ``ranking.<key>`` of templates/recommendation/messages.yaml."""
-    return message("recommendation", "ranking." + key, **values)
+_text = message_group("recommendation", "ranking")
 
 
 ACTOR = "recommendation"

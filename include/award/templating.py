@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def _message_template(catalogue: str, key: str) -> Template:
         node = node[part]
     if not isinstance(node, str):
         raise KeyError(f"templates/{catalogue}/messages.yaml: {key!r} is a group, not a message")
-    return _text_environment().from_string(node)
+    return _text_template(node)
 
 
 @lru_cache(maxsize=512)
@@ -97,3 +98,17 @@ def message(catalogue: str, key: str, /, **values: Any) -> str:
     Each message is compiled once; a missing key raises KeyError naming the catalogue and the key.
     """
     return _message_template(catalogue, key).render(**values)
+
+
+def message_group(catalogue: str, group: str) -> Callable[..., str]:
+    """A function rendering messages ``<group>.<key>`` of ``templates/<catalogue>/messages.yaml``.
+
+    Each module that has text for people takes one: ``_text = message_group("intake", "archive")``.
+    """
+    prefix = group + "."
+
+    def text(key: str, /, **values: Any) -> str:
+        return message(catalogue, prefix + key, **values)
+
+    text.__doc__ = f"Message ``{group}.<key>`` of templates/{catalogue}/messages.yaml."
+    return text
