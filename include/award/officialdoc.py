@@ -109,7 +109,7 @@ class OfficialDocument:
         p.alignment = getattr(WD_ALIGN_PARAGRAPH, align.upper())
         fmt = p.paragraph_format
         fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
-        # one grid line, or two for a title or mark that does not fit in one (26 pt mark: still one line)
+        # one grid line (28.99 pt) for body and 22 pt titles; a larger issuer mark (26 pt) gets 1.3x its size
         fmt.line_spacing = Pt(LINE_PITCH_PT if size + 6 <= LINE_PITCH_PT else size * 1.3)
         fmt.space_before = fmt.space_after = Pt(0)
         fmt.widow_control = True
