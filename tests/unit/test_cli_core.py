@@ -39,6 +39,33 @@ def test_status_and_db_upgrade(tmp_path: Path) -> None:
     assert json.loads(out.stdout) == {"season": "cqa-5-2023", "total": 0, "states": {}}
 
 
+def _bare_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWARD_")}
+
+
+def test_status_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "nowhere"
+    out = subprocess.run([sys.executable, "-m", "award.cli", "status"], capture_output=True, text=True,
+                         env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "award db upgrade" in out.stderr and "Traceback" not in out.stderr
+    assert not data.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_status_finds_the_make_run_demo(tmp_path: Path) -> None:
+    demo = tmp_path / "var" / "demo"
+    demo.mkdir(parents=True)
+    (demo / "season.yaml").write_text(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert award("db", "upgrade", env={"AWARD_DATA_DIR": str(demo)}).returncode == 0
+    out = subprocess.run([sys.executable, "-m", "award.cli", "status", "--json"], capture_output=True, text=True,
+                         env=_bare_env(), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["total"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]  # nothing made beside the demo
+
+
 def test_forms_templates_parse_back(tmp_path: Path) -> None:
     out = award("forms", "templates", str(tmp_path / "forms"), "--json")
     assert out.returncode == 0, out.stderr

@@ -23,6 +23,7 @@ CATALOGUES = {
     "opinions": {"opinions.py": "opinions."},
     "publicity": {"publicity.py": "publicity."},
     "correction": {"correction.py": "correction."},
+    "cli": {"cli/status.py": "status."},
 }
 MODULES = {module: catalogue for catalogue, modules in CATALOGUES.items() for module in modules}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -70,8 +71,8 @@ def _placeholders(text: str) -> set[str]:
 @pytest.mark.parametrize("catalogue", CATALOGUES)
 def test_every_key_used_in_code_exists_with_its_placeholders(catalogue: str) -> None:
     calls = _calls(catalogue)
-    assert len(calls) > 5, f"{catalogue}: the scan found too few calls: did the helpers change name?"
     messages = _messages(message_catalogue(catalogue))
+    assert len(calls) >= min(6, len(messages)), f"{catalogue}: the scan found too few calls: did the helpers change name?"
     for module, key, names, spread in calls:
         assert key in messages, f"{module}: {key} is not in templates/{catalogue}/messages.yaml"
         wanted = _placeholders(messages[key])

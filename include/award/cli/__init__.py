@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from award.cli.common import CliError, emit_error
+from award.cli.environment import discover
 
 # Each module listed here lives in award/cli/<name>.py and defines register(subparsers).
 COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms", "publicity")
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``award`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    discover()
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -27,18 +27,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _status(args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, inspect, select
 
     from award.config import SeasonConfigError, load_season
     from award.states import LABELS_ZH, State
     from award.store import session_scope
+    from award.store.db import StoreMissing, existing_url, get_engine
     from award.store.models import Application
+    from award.templating import message_group
 
+    _text = message_group("cli", "status")
+    try:
+        url = existing_url()
+    except StoreMissing as exc:
+        raise CliError(_text("no_store", where=exc.where)) from None
+    if not inspect(get_engine(url)).has_table(Application.__tablename__):
+        raise CliError(_text("not_migrated", where=url.split("@")[-1]))
     try:
         season = load_season(args.season_file)
     except SeasonConfigError as exc:
         raise CliError(str(exc), file=args.season_file) from None
-    with session_scope() as session:
+    with session_scope(url) as session:
         rows = session.execute(
             select(Application.state, func.count()).where(Application.season == season.season_id)
             .group_by(Application.state)
@@ -46,8 +55,9 @@ def _status(args: argparse.Namespace) -> int:
     counts = {state: n for state, n in rows}
     data = {"season": season.season_id, "total": sum(counts.values()),
             "states": {s.value: counts.get(s.value, 0) for s in State if counts.get(s.value)}}
-    human = "\n".join([f"{season.award.edition}{season.award.name} ({season.season_id}): {data['total']} 件"]
-                      + [f"  {LABELS_ZH[State(s)]:<12} {s:<20} {n}" for s, n in data["states"].items()])
+    title = _text("title", edition=season.award.edition, award=season.award.name, season=season.season_id,
+                 total=data["total"])
+    human = "\n".join([title] + [f"  {LABELS_ZH[State(s)]:<12} {s:<20} {n}" for s, n in data["states"].items()])
     emit(data, as_json=args.json, human=human)
     return 0
 

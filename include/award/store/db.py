@@ -24,6 +24,29 @@ def default_url() -> str:
     return f"sqlite:///{data_dir / 'award.db'}"
 
 
+class StoreMissing(LookupError):
+    """No domain store where the settings point: nothing was created."""
+
+    def __init__(self, where: str, *, migrated: bool) -> None:
+        super().__init__(where)
+        self.where = where
+        self.migrated = migrated
+
+
+def existing_url() -> str:
+    """The store URL like :func:`default_url`, but only if its SQLite file exists; creates nothing.
+
+    Raises :class:`StoreMissing` when the SQLite file is absent. A server URL ($AWARD_DB_URL) is returned as is.
+    """
+    url = os.environ.get("AWARD_DB_URL")
+    if url:
+        return url
+    path = Path(os.environ.get("AWARD_DATA_DIR", "var")).resolve() / "award.db"
+    if not path.is_file():
+        raise StoreMissing(str(path), migrated=False)
+    return f"sqlite:///{path}"
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str | None = None) -> Engine:
     """Create (once per URL and process) the engine; SQLite gets WAL, foreign keys and a busy timeout."""
