@@ -1,0 +1,571 @@
+"""The desk's queries: the season overview, the applications list, one application, the documents.
+
+Everything returned is plain data (dicts, lists, ISO strings) so that the same result feeds the desk's Jinja2
+pages and ``award show --json``. ``application_view`` is that command's stable contract (``SCHEMA``): keys are
+only ever added, never renamed or removed. ID numbers and phones are masked unless ``show_pii`` is True.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from award.calendar import UnknownYearError, WorkCalendar, default_calendar
+from award.clock import now
+from award.config import Season
+from award.identity import mask_id_number, mask_phone, validate_id_number, validate_phone
+from award.states import LABELS_ZH, TERMINAL, State
+from award.store.models import (
+    Applicant,
+    Application,
+    AuditEvent,
+    CheckRun,
+    InboundItem,
+    Material,
+    Objection,
+    Opinion,
+    OpinionRequest,
+    OutboxEmail,
+    Package,
+    Problem,
+    PublicityEntry,
+    PublicityWindow,
+)
+from award.templating import message_group
+
+SCHEMA = "award.show/1"
+_text = message_group("desk", "desk")
+
+# Applications waiting for a person at the office (the "waiting for me" filter): a department's objection, an
+# objection in publicity, the leadership group's approval.
+WAITING_STATES: frozenset[str] = frozenset({
+    State.DEPT_OBJECTION.value, State.OBJECTION_PENDING.value, State.CANDIDATE_OBJECTION.value,
+    State.CANDIDATE_CONFIRMED.value,
+})
+UNDELIVERED = ("pending", "sending", "unknown", "failed")
+PAGE_SIZE = 50
+PII_KEYS = re.compile(r"(id_?number|phone|mobile|tel)", re.IGNORECASE)
+
+
+class ApplicationNotFound(LookupError):
+    """No application with that submission number in the season."""
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def mask_value(key: str, value: Any) -> Any:
+    """Mask one parsed field: ID numbers and phones by key, and any value that is a valid ID number or phone."""
+    if not isinstance(value, str) or not value:
+        return value
+    if validate_id_number(value).valid:
+        return mask_id_number(value)
+    if validate_phone(value).valid:
+        return mask_phone(value)
+    if PII_KEYS.search(key):  # an invalid ID number or phone is still personal data
+        return mask_id_number(value) if re.search(r"id", key, re.IGNORECASE) else mask_phone(value)
+    return value
+
+
+def masked_fields(fields: dict[str, Any], show_pii: bool) -> dict[str, Any]:
+    """The parsed form fields, with ID numbers and phones masked unless ``show_pii``."""
+    if show_pii:
+        return dict(fields)
+    return {k: (masked_fields(v, False) if isinstance(v, dict) else
+                [mask_value(k, x) for x in v] if isinstance(v, list) else mask_value(k, v))
+            for k, v in fields.items()}
+
+
+def applicant_key(applicant: Applicant, show_pii: bool) -> str:
+    """A person's key is an ID number (masked); an organisation's is its credit code (public)."""
+    if show_pii or applicant.kind != "person":
+        return applicant.key
+    return mask_id_number(applicant.key)
+
+
+def recommending_unit(app: Application) -> str:
+    """The recommending unit an application came through (its city or the unit recorded at intake)."""
+    unit = getattr(app, "recommending_unit", None)
+    return str(unit or app.city or (app.fields or {}).get("city") or "")
+
+
+def _category_label(season: Season, category: str) -> str:
+    cat = season.categories.get(category)  # type: ignore[call-overload]
+    return cat.label if cat is not None else category
+
+
+def _state_label(state: str) -> str:
+    try:
+        return LABELS_ZH[State(state)]
+    except ValueError:
+        return state
+
+
+def _calendar(season: Season) -> WorkCalendar:
+    return default_calendar(tuple(season.calendar_overrides))
+
+
+def workdays_left(calendar: WorkCalendar, today: date, until: date) -> int | None:
+    """Working days from today (inclusive) to ``until`` (inclusive); 0 once passed, None if the calendar lacks data."""
+    if until < today:
+        return 0
+    try:
+        return calendar.count_workdays(today, until)
+    except UnknownYearError:
+        return None
+
+
+# ------------------------------------------------------------------ overview
+
+
+def key_dates(season: Season, at: datetime) -> list[dict[str, Any]]:
+    """The season's key dates with working days left (Asia/Shanghai)."""
+    from award.alerts import export_due_at
+
+    cal = _calendar(season)
+    today = at.date()
+    dates: list[tuple[str, datetime | date]] = [
+        ("application_open", season.dates.application_open),
+        ("provincial_deadline", season.dates.provincial_deadline),
+        ("export_due", export_due_at(season)),
+        ("national_deadline", season.dates.national_deadline),
+    ]
+    out = []
+    for key, when in dates:
+        day = when.date() if isinstance(when, datetime) else when
+        out.append({"key": key, "label": _text(f"key_date.{key}"), "at": _iso(when),
+                    "passed": (when < at) if isinstance(when, datetime) else day < today,
+                    "workdays_left": workdays_left(cal, today, day)})
+    return out
+
+
+def overview(session: Session, season: Season, *, at: datetime | None = None) -> dict[str, Any]:
+    """The season at a glance: counts by state × category × recommending unit, key dates, open correction
+    periods and publicity windows, objections waiting, mails not yet delivered."""
+    at = at or now()
+    sid = season.season_id
+    unit_col = getattr(Application, "recommending_unit", None)
+    group_unit = func.coalesce(unit_col, Application.city) if unit_col is not None else Application.city
+    rows = session.execute(
+        select(Application.state, Application.category, group_unit, func.count())
+        .where(Application.season == sid).group_by(Application.state, Application.category, group_unit)
+    ).all()
+    counts = [{"state": s, "state_label": _state_label(s), "category": c, "category_label": _category_label(season, c),
+               "unit": u or "", "count": n} for s, c, u, n in rows]
+    state_order = {s.value: i for i, s in enumerate(State)}
+    cat_order = {c: i for i, c in enumerate(season.categories)}
+    counts.sort(key=lambda r: (state_order.get(r["state"], 99), cat_order.get(r["category"], 99), r["unit"]))
+    by_state: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    by_unit: dict[str, int] = {}
+    for r in counts:
+        by_state[r["state"]] = by_state.get(r["state"], 0) + r["count"]
+        by_category[r["category"]] = by_category.get(r["category"], 0) + r["count"]
+        by_unit[r["unit"]] = by_unit.get(r["unit"], 0) + r["count"]
+    units = [u for u in season.province.cities if u in by_unit] + sorted(u for u in by_unit
+                                                                          if u not in season.province.cities)
+    categories = [c for c in season.categories if c in by_category] + sorted(c for c in by_category
+                                                                             if c not in season.categories)
+    states = sorted(by_state, key=lambda s: state_order.get(s, 99))
+    matrix: dict[str, dict[str, dict[str, int]]] = {}
+    for r in counts:
+        matrix.setdefault(r["state"], {}).setdefault(r["category"], {})[r["unit"]] = r["count"]
+
+    cal = _calendar(season)
+    corrections = []
+    for app_id, no, name, due, unit in session.execute(
+        select(Application.id, Application.submission_no, Applicant.name, Application.correction_due, group_unit)
+        .join(Applicant, Applicant.id == Application.applicant_id)
+        .where(Application.season == sid, Application.state == State.INCOMPLETE.value)
+        .order_by(Application.correction_due, Application.submission_no)
+    ):
+        corrections.append({"application_id": app_id, "submission_no": no, "name": name, "unit": unit or "",
+                            "due": _iso(due),
+                            "workdays_left": workdays_left(cal, at.date(), due) if due else None})
+    windows = []
+    for w, n in session.execute(
+        select(PublicityWindow, func.count(PublicityEntry.id))
+        .outerjoin(PublicityEntry, PublicityEntry.window_id == PublicityWindow.id)
+        .where(PublicityWindow.season == sid, PublicityWindow.status == "open")
+        .group_by(PublicityWindow.id).order_by(PublicityWindow.end_at)
+    ):
+        windows.append({"id": w.id, "purpose": w.purpose, "purpose_label": _text(f"purpose.{w.purpose}"),
+                        "start": _iso(w.start_date), "end": _iso(w.end_date), "end_at": _iso(w.end_at),
+                        "applications": n, "workdays_left": workdays_left(cal, at.date(), w.end_date)})
+    objections = [_objection(o, no) for o, no in session.execute(
+        select(Objection, Application.submission_no)
+        .outerjoin(Application, Application.id == Objection.application_id)
+        .outerjoin(PublicityWindow, PublicityWindow.id == Objection.window_id)
+        .where(Objection.status.in_(("open", "unmatched")),
+               or_(Application.season == sid, PublicityWindow.season == sid,
+                   (Objection.application_id.is_(None) & Objection.window_id.is_(None))))
+        .order_by(Objection.id)
+    )]
+    mails = [_mail(m, no, show_pii=False) for m, no in session.execute(
+        select(OutboxEmail, Application.submission_no)
+        .outerjoin(Application, Application.id == OutboxEmail.application_id)
+        .where(OutboxEmail.status.in_(UNDELIVERED), or_(Application.season == sid, OutboxEmail.application_id.is_(None)))
+        .order_by(OutboxEmail.id)
+    )]
+    waiting = session.scalar(select(func.count()).select_from(Application).where(
+        Application.season == sid, Application.state.in_(WAITING_STATES))) or 0
+    return {
+        "season": sid, "at": _iso(at), "total": sum(by_state.values()),
+        "award": f"{season.award.edition}{season.award.name}", "province": season.province.name,
+        "recommending_unit": season.recommending_unit.name,
+        "counts": counts, "matrix": matrix, "states": [{"state": s, "label": _state_label(s), "count": by_state[s]}
+                                                       for s in states],
+        "categories": [{"category": c, "label": _category_label(season, c), "count": by_category[c]}
+                       for c in categories],
+        "units": [{"unit": u, "count": by_unit[u]} for u in units],
+        "key_dates": key_dates(season, at), "corrections": corrections, "publicity_windows": windows,
+        "objections": objections, "undelivered_mails": mails, "waiting_for_staff": waiting,
+    }
+
+
+# ------------------------------------------------------------------ list
+
+
+@dataclass(frozen=True)
+class ApplicationFilter:
+    """The list's filters; empty values mean "any"."""
+
+    state: str = ""
+    category: str = ""
+    unit: str = ""
+    channel: str = ""
+    waiting: bool = False
+    q: str = ""
+    page: int = 1
+
+
+def list_applications(session: Session, season: Season, flt: ApplicationFilter | None = None, *,
+                      show_pii: bool = False, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of the season's applications matching the filters, and the total count."""
+    flt = flt or ApplicationFilter()
+    unit_col = getattr(Application, "recommending_unit", None)
+    unit_expr = func.coalesce(unit_col, Application.city) if unit_col is not None else Application.city
+    cond: list[Any] = [Application.season == season.season_id]
+    if flt.state:
+        cond.append(Application.state == flt.state)
+    if flt.category:
+        cond.append(Application.category == flt.category)
+    if flt.unit:
+        cond.append(unit_expr == flt.unit)
+    if flt.channel:
+        cond.append(Application.channel == flt.channel)
+    if flt.waiting:
+        cond.append(Application.state.in_(WAITING_STATES))
+    q = flt.q.strip()
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        cond.append(or_(Application.submission_no.ilike(like, escape="\\"), Applicant.name.ilike(like, escape="\\"),
+                        (Applicant.kind == "organization") & Applicant.key.ilike(like, escape="\\"),
+                        (Applicant.kind == "person") & (Applicant.key == q.upper())))
+    base = select(Application, Applicant).join(Applicant, Applicant.id == Application.applicant_id).where(*cond)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    page = max(1, flt.page)
+    rows = session.execute(base.order_by(Application.submission_no).offset((page - 1) * page_size).limit(page_size))
+    items = []
+    for app, applicant in rows:
+        items.append({
+            "submission_no": app.submission_no, "name": applicant.name, "key": applicant_key(applicant, show_pii),
+            "kind": applicant.kind, "category": app.category, "category_label": _category_label(season, app.category),
+            "unit": recommending_unit(app), "channel": app.channel, "channels": list(app.channels or []),
+            "multi_channel": app.multi_channel, "state": app.state, "state_label": _state_label(app.state),
+            "waiting": app.state in WAITING_STATES, "received_at": _iso(app.received_at),
+            "state_changed_at": _iso(app.state_changed_at), "correction_due": _iso(app.correction_due),
+            "phone": (applicant.phone if show_pii else mask_phone(applicant.phone)) if applicant.phone else None,
+        })
+    return {"total": total, "page": page, "pages": max(1, -(-total // page_size)), "items": items}
+
+
+def filter_choices(session: Session, season: Season) -> dict[str, list[dict[str, str]]]:
+    """The values the list's filters offer: states, categories, units and channels."""
+    units = set(season.province.cities)
+    units.update(u for (u,) in session.execute(select(Application.city).where(
+        Application.season == season.season_id).distinct()) if u)
+    channels = sorted(c for (c,) in session.execute(select(Application.channel).where(
+        Application.season == season.season_id).distinct()) if c)
+    return {
+        "states": [{"value": s.value, "label": LABELS_ZH[s]} for s in State],
+        "categories": [{"value": c, "label": cat.label} for c, cat in season.categories.items()],
+        "units": [{"value": u, "label": u} for u in [*season.province.cities,
+                                                     *sorted(units - set(season.province.cities))]],
+        "channels": [{"value": c, "label": _text(f"channel.{c}") if c in CHANNELS else c} for c in channels],
+    }
+
+
+CHANNELS = ("mail", "city", "local", "paper", "usb")
+
+
+# ------------------------------------------------------------------ one application
+
+
+def _objection(o: Objection, submission_no: str | None) -> dict[str, Any]:
+    return {"id": o.id, "submission_no": submission_no, "status": o.status, "late": o.late,
+            "window_id": o.window_id, "received_at": _iso(o.received_at), "objector": o.objector_name,
+            "objector_email": o.objector_email, "text": o.text, "resolution": o.resolution,
+            "decided_by": o.decided_by, "decided_at": _iso(o.decided_at)}
+
+
+def _mail(m: OutboxEmail, submission_no: str | None, *, show_pii: bool) -> dict[str, Any]:
+    return {"id": m.id, "submission_no": submission_no, "template": m.template, "subject": m.subject,
+            "to": list(m.to_addrs or []), "cc": list(m.cc_addrs or []),
+            "status": m.status, "status_label": _text(f"mail_status.{m.status}") if m.status in MAIL_STATUSES
+            else m.status, "attempts": m.attempts, "last_error": m.last_error, "created_at": _iso(m.created_at),
+            "next_attempt_at": _iso(m.next_attempt_at) if m.status != "sent" else None,
+            "sent_at": _iso(m.sent_at), "message_id": m.message_id,
+            "attachments": [a.get("filename") for a in m.attachments or []]}
+
+
+MAIL_STATUSES = ("pending", "sending", "sent", "unknown", "failed")
+
+
+def _find(session: Session, season: Season, submission_no: str) -> Application:
+    app = session.scalar(select(Application).where(Application.season == season.season_id,
+                                                   Application.submission_no == submission_no.strip()))
+    if app is None:
+        raise ApplicationNotFound(f"submission_no: no application {submission_no!r} in season {season.season_id}")
+    return app
+
+
+def _scrub(text: str | None, show_pii: bool) -> str | None:
+    """Mask ID numbers and mobile phones inside free text (audit reasons, problems) unless ``show_pii``."""
+    if text is None or show_pii:
+        return text
+    text = re.sub(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])", lambda m: mask_id_number(m.group()), text)
+    return re.sub(r"(?<!\d)1[3-9]\d{9}(?!\d)", lambda m: mask_phone(m.group()), text)
+
+
+def _scrub_details(value: Any, show_pii: bool) -> Any:
+    if show_pii:
+        return value
+    if isinstance(value, str):
+        return _scrub(value, False)
+    if isinstance(value, dict):
+        return {k: _scrub_details(v, False) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_details(v, False) for v in value]
+    return value
+
+
+def application_view(session: Session, season: Season, submission_no: str, *,
+                     show_pii: bool = False) -> dict[str, Any]:
+    """Everything about one application (``award show --json``, schema ``SCHEMA``).
+
+    Keys: schema, submission_no, season, state, state_label, category, category_label, recommending_unit,
+    channel, channels, multi_channel, received_at, state_changed_at, correction_due, waiting, applicant, fields,
+    timeline, files, inbound, refused, findings, opinions, objections, publicity, paper_receipts, mails.
+    """
+    app = _find(session, season, submission_no)
+    applicant = app.applicant
+    timeline = []
+    object_ids: dict[str, set[int]] = {"application": {app.id}}
+    objections = list(session.scalars(select(Objection).where(Objection.application_id == app.id)
+                                      .order_by(Objection.id)))
+    object_ids["objection"] = {o.id for o in objections}
+    conds = [(AuditEvent.entity_type == t) & AuditEvent.entity_id.in_(ids) for t, ids in object_ids.items() if ids]
+    paper = []
+    for ev in session.scalars(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.at, AuditEvent.id)):
+        entry = {"at": _iso(ev.at), "actor": ev.actor, "entity": ev.entity_type, "entity_id": ev.entity_id,
+                 "action": ev.action, "from_state": ev.from_state, "to_state": ev.to_state,
+                 "from_label": _state_label(ev.from_state) if ev.from_state else None,
+                 "to_label": _state_label(ev.to_state) if ev.to_state else None,
+                 "reason": _scrub(ev.reason, show_pii), "details": _scrub_details(ev.details or {}, show_pii)}
+        timeline.append(entry)
+        if ev.action in PAPER_ACTIONS:
+            paper.append(entry)
+    materials = list(session.scalars(select(Material).where(Material.application_id == app.id)
+                                     .order_by(Material.received_at, Material.id)))
+    files = [{"id": m.id, "kind": m.kind, "kind_label": _text(f"material.{m.kind}") if m.kind in MATERIAL_KINDS
+              else m.kind, "filename": m.filename, "sha256": m.sha256, "size": m.size,
+              "content_type": m.content_type, "channel": m.source_channel, "received_at": _iso(m.received_at),
+              "version": m.version, "superseded": m.superseded_by_id is not None,
+              "download": f"material/{m.id}"} for m in materials]
+    items = list(session.scalars(select(InboundItem).where(InboundItem.application_id == app.id)
+                                 .order_by(InboundItem.received_at, InboundItem.id)))
+    inbound = [{"id": i.id, "channel": i.channel, "filename": i.filename, "sender": i.sender,
+                "subject": i.subject, "sha256": i.sha256, "size": i.size, "status": i.status,
+                "received_at": _iso(i.received_at), "download": f"inbound/{i.id}"} for i in items]
+    item_ids = [i.id for i in items]
+    pconds = [Problem.application_id == app.id]
+    if item_ids:
+        pconds.append(Problem.inbound_item_id.in_(item_ids))
+    refused = [{"id": p.id, "filename": p.filename, "code": p.code, "reason": _scrub(p.message, show_pii),
+                "at": _iso(p.created_at), "inbound_id": p.inbound_item_id,
+                "download": f"inbound/{p.inbound_item_id}" if p.inbound_item_id else None}
+               for p in session.scalars(select(Problem).where(or_(*pconds)).order_by(Problem.id))]
+    findings = []
+    runs = list(session.scalars(select(CheckRun).where(CheckRun.application_id == app.id).order_by(CheckRun.id)))
+    rounds = _correction_rounds(runs)
+    for run, rnd in zip(runs, rounds, strict=True):
+        findings.append({"round": rnd, "checked_at": _iso(run.checked_at), "outcome": run.outcome,
+                         "problems": [{"rule_id": r.rule_id, "severity": r.severity,
+                                       "message": _scrub(r.message, show_pii)} for r in run.results if not r.passed]})
+    opinions = []
+    for op, dept in session.execute(select(Opinion, OpinionRequest.department).join(
+            OpinionRequest, OpinionRequest.id == Opinion.request_id).where(Opinion.application_id == app.id)
+            .order_by(Opinion.id)):
+        name = next((d.name for d in season.departments if d.code == dept), dept)
+        opinions.append({"department": dept, "department_name": name, "verdict": op.verdict,
+                         "verdict_label": _text(f"verdict.{op.verdict}") if op.verdict in VERDICTS else op.verdict,
+                         "reason": op.reason, "source": op.source, "late": op.late,
+                         "received_at": _iso(op.received_at), "current": op.superseded_by_id is None})
+    publicity = [{"window_id": w.id, "purpose": w.purpose, "purpose_label": _text(f"purpose.{w.purpose}"),
+                  "start": _iso(w.start_date), "end": _iso(w.end_date), "end_at": _iso(w.end_at),
+                  "status": w.status, "outcome": e.outcome}
+                 for e, w in session.execute(select(PublicityEntry, PublicityWindow).join(
+                     PublicityWindow, PublicityWindow.id == PublicityEntry.window_id)
+                     .where(PublicityEntry.application_id == app.id).order_by(PublicityWindow.id))]
+    mails = [_mail(m, app.submission_no, show_pii=show_pii) for m in session.scalars(
+        select(OutboxEmail).where(OutboxEmail.application_id == app.id).order_by(OutboxEmail.id))]
+    return {
+        "schema": SCHEMA, "submission_no": app.submission_no, "season": app.season, "state": app.state,
+        "state_label": _state_label(app.state), "terminal": State(app.state) in TERMINAL,
+        "category": app.category, "category_label": _category_label(season, app.category),
+        "recommending_unit": recommending_unit(app), "channel": app.channel, "channels": list(app.channels or []),
+        "multi_channel": app.multi_channel, "received_at": _iso(app.received_at),
+        "state_changed_at": _iso(app.state_changed_at), "correction_due": _iso(app.correction_due),
+        "waiting": app.state in WAITING_STATES,
+        "applicant": {"kind": applicant.kind, "name": applicant.name, "key": applicant_key(applicant, show_pii),
+                      "email": applicant.email, "contact_name": applicant.contact_name,
+                      "phone": (applicant.phone if show_pii else mask_phone(applicant.phone))
+                      if applicant.phone else None},
+        "fields": masked_fields(app.fields or {}, show_pii),
+        "timeline": timeline, "files": files, "inbound": inbound, "refused": refused, "findings": findings,
+        "opinions": opinions, "objections": [_objection(o, app.submission_no) for o in objections],
+        "publicity": publicity, "paper_receipts": paper, "mails": mails,
+    }
+
+
+PAPER_ACTIONS = frozenset({"paper_receipt", "usb_receipt", "physical_receipt", "receipt_recorded"})
+MATERIAL_KINDS = ("form_docx", "form_pdf", "evidence", "publicity_proof", "unit_opinion", "city_recommendation",
+                  "other")
+VERDICTS = ("no_objection", "objection", "follow_up")
+
+
+def _correction_rounds(runs: list[CheckRun]) -> list[int]:
+    """The 补正 round of each check: round 0 is the first check; each check after an "incomplete" one is the
+    next round (the applicant was asked to correct in between)."""
+    out = []
+    rnd = 0
+    for previous, _run in zip([None, *runs], runs, strict=False):
+        if previous is not None and previous.outcome == "incomplete":
+            rnd += 1
+        out.append(rnd)
+    return out
+
+
+# ------------------------------------------------------------------ documents and downloads
+
+
+def documents(session: Session, season: Season, shared: Any = None) -> dict[str, Any]:
+    """The season's documents: staff reports (shared storage), letters, publicity notices, packages."""
+    sid = season.season_id
+    reports: list[dict[str, Any]] = []
+    if shared is not None:
+        prefix = f"reports/{sid}/"
+        try:
+            listing = shared.list(prefix)
+        except (OSError, FileNotFoundError):
+            listing = []
+        for obj in sorted(listing, key=lambda o: o.key, reverse=True):
+            name = obj.key[len(prefix):] if obj.key.startswith(prefix) else obj.key.rsplit("/", 1)[-1]
+            if "/" in name:
+                continue
+            reports.append({"name": name, "size": getattr(obj, "size", None),
+                            "modified": _iso(getattr(obj, "last_modified", None)), "download": f"report/{name}"})
+    letters = []
+    for r in session.scalars(select(OpinionRequest).where(OpinionRequest.season == sid).order_by(OpinionRequest.id)):
+        name = next((d.name for d in season.departments if d.code == r.department), r.department)
+        letters.append({"id": r.id, "department": r.department, "department_name": name, "token": r.token,
+                        "sent_at": _iso(r.sent_at), "due": _iso(r.due_date), "status": r.status,
+                        "applications": len(r.items),
+                        "letter": f"letter/{r.id}" if r.letter_sha256 else None,
+                        "sheet": f"sheet/{r.id}" if r.sheet_sha256 else None})
+    notices = [{"id": w.id, "purpose": w.purpose, "purpose_label": _text(f"purpose.{w.purpose}"),
+                "start": _iso(w.start_date), "end": _iso(w.end_date), "end_at": _iso(w.end_at), "status": w.status,
+                "docx": f"notice-docx/{w.id}" if w.notice_docx_sha256 else None,
+                "html": f"notice-html/{w.id}" if w.notice_html_sha256 else None}
+               for w in session.scalars(select(PublicityWindow).where(PublicityWindow.season == sid)
+                                        .order_by(PublicityWindow.id.desc()))]
+    packages = []
+    for p in session.scalars(select(Package).where(Package.season == sid).order_by(Package.version.desc())):
+        problems = session.scalar(select(AuditEvent.details).where(
+            AuditEvent.entity_type == "package", AuditEvent.entity_id == p.id,
+            AuditEvent.action.in_(("verify", "verify_failed"))).order_by(AuditEvent.id.desc()).limit(1))
+        packages.append({"id": p.id, "version": p.version, "status": p.status,
+                         "status_label": _text(f"package_status.{p.status}") if p.status in PACKAGE_STATUSES
+                         else p.status, "created_at": _iso(p.created_at), "approved_by": p.approved_by,
+                         "approved_at": _iso(p.approved_at), "sent_at": _iso(p.sent_at),
+                         "problems": (problems or {}).get("problems", []),
+                         "zip_sha256": p.zip_sha256, "download": f"package/{p.id}" if p.zip_sha256 else None})
+    return {"reports": reports, "letters": letters, "notices": notices, "packages": packages}
+
+
+PACKAGE_STATUSES = ("compiled", "verified", "failed", "sent")
+_DOC_COLUMNS: dict[str, tuple[Any, str]] = {
+    "letter": (OpinionRequest, "letter_sha256"), "sheet": (OpinionRequest, "sheet_sha256"),
+    "notice-docx": (PublicityWindow, "notice_docx_sha256"), "notice-html": (PublicityWindow, "notice_html_sha256"),
+    "package": (Package, "zip_sha256"),
+}
+
+
+@dataclass(frozen=True)
+class Download:
+    """What to stream for a download: the blob's SHA-256 and the name the browser saves."""
+
+    sha256: str
+    filename: str
+    content_type: str
+
+
+def _content_type(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def blob_for_download(session: Session, season: Season, kind: str, ident: int) -> Download | None:
+    """Resolve a download reference (``material/7``, ``inbound/3``, ``letter/2``, ``package/1``...) of the season
+    to its blob; None when there is no such file. Never a filesystem path."""
+    if kind == "material":
+        m = session.get(Material, ident)
+        if m is None or m.application.season != season.season_id:
+            return None
+        return Download(m.sha256, m.filename, m.content_type or _content_type(m.filename))
+    if kind == "inbound":
+        i = session.get(InboundItem, ident)
+        if i is None or i.season != season.season_id:
+            return None
+        name = i.filename or (f"{i.channel}-{i.id}.eml" if i.channel in ("imap", "maildir") else f"item-{i.id}")
+        return Download(i.sha256, name, _content_type(name))
+    if kind not in _DOC_COLUMNS:
+        return None
+    model, column = _DOC_COLUMNS[kind]
+    row = session.get(model, ident)
+    if row is None or row.season != season.season_id or not getattr(row, column):
+        return None
+    names = {"letter": f"{_text('doc.letter')}-{getattr(row, 'department', '')}-{ident}.docx",
+             "sheet": f"{_text('doc.sheet')}-{getattr(row, 'department', '')}-{ident}.xlsx",
+             "notice-docx": f"{_text('doc.notice')}-{ident}.docx", "notice-html": f"{_text('doc.notice')}-{ident}.html",
+             "package": f"{_text('doc.package')}-{season.season_id}-v{getattr(row, 'version', ident)}.zip"}
+    return Download(getattr(row, column), names[kind], _content_type(names[kind]))
+
+
+def report_key(season: Season, shared: Any, name: str) -> str | None:
+    """The shared-storage key of a staff report named ``name`` (only names the listing has)."""
+    prefix = f"reports/{season.season_id}/"
+    if "/" in name or "\\" in name or name.startswith("."):
+        return None
+    return next((o.key for o in shared.list(prefix) if o.key == prefix + name), None)
