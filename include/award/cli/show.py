@@ -24,14 +24,19 @@ def _show(args: argparse.Namespace) -> int:
     from award.config import SeasonConfigError, load_season
     from award.desk import ApplicationNotFound, application_view
     from award.store import session_scope
-    from award.templating import render
+    from award.store.db import StoreMissing, existing_url
+    from award.templating import message, render
 
+    try:
+        url = existing_url()
+    except StoreMissing as exc:
+        raise CliError(message("cli", "status.no_store", where=exc.where)) from None
     try:
         season = load_season(args.season_file)
     except SeasonConfigError as exc:
         raise CliError(str(exc), file=args.season_file) from None
     try:
-        with session_scope() as session:
+        with session_scope(url) as session:
             view = application_view(session, season, args.submission_no, show_pii=args.show_pii)
     except ApplicationNotFound as exc:
         raise CliError(str(exc), field="submission_no") from None
