@@ -84,8 +84,23 @@ class Category(_Strict):
 
 
 class Quota(_Strict):
-    award: int = Field(ge=0)
-    nomination: int = Field(ge=0)
+    """附件7: how many candidates the province may recommend in a group (one ranked list, no award tier).
+
+    The national committee chooses between 中国质量奖 and 提名奖; the province only ranks. A legacy mapping
+    ``{award: A, nomination: N}`` is read as ``places: A + N``.
+    """
+
+    places: int = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_tiers(cls, data: object) -> object:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"places": data}
+        if isinstance(data, dict) and "places" not in data and {"award", "nomination"} & set(data):
+            rest = {k: v for k, v in data.items() if k not in ("award", "nomination")}
+            return {**rest, "places": int(data.get("award") or 0) + int(data.get("nomination") or 0)}
+        return data
 
 
 class Department(_Strict):
@@ -112,21 +127,88 @@ class Correction(_Strict):
     reminder_workdays_before: int = Field(default=2, ge=0)
 
 
+SummaryField = Literal[
+    "nn", "name", "category", "city", "work_unit", "recommending_unit", "contact", "phone", "code", "submission_no",
+]
+DEFAULT_SUMMARY_FIELDS: tuple[SummaryField, ...] = (
+    "nn", "name", "category", "city", "work_unit", "recommending_unit", "contact", "phone",
+)
+
+
+class SummaryColumn(_Strict):
+    """One column of the 推荐名单汇总表 (附件8): what it shows and, optionally, its header (default: the catalogue's)."""
+
+    field: SummaryField
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_id(cls, data: object) -> object:
+        return {"field": data} if isinstance(data, str) else data
+
+
 class National(_Strict):
+    """The national secretariat: where the package goes (post and e-mail) and how the mail is addressed."""
+
     recipient_email: EmailStr
     storage_uri: str
-    attachment_limit_mb: int = Field(default=20, ge=1)
-    recipient_name: str = "国家市场监督管理总局质量发展局"
+    attachment_limit_mb: int = Field(default=20, ge=1, description="mail size limit; above it: numbered volumes")
+    recipient_name: str = Field(description="addressee, e.g. 中国质量奖评选表彰委员会秘书处")
+    recipient_office: str | None = Field(default=None, description="the office handling it, e.g. 质量管理处")
+    postal_address: str | None = None
+    postcode: str | None = Field(default=None, pattern=r"^\d{6}$")
+    sender_name: str | None = Field(default=None, description="推荐单位名称 in the mail subject "
+                                                              "(default: recommending_unit.name)")
+    contact_name: str | None = Field(default=None, description="联系人 in the subject (default: recommending_unit.contact)")
+    contact_mobile: str | None = Field(default=None, description="手机号码 in the subject: a mobile, never a landline")
+    summary_columns: list[SummaryColumn] = Field(
+        default_factory=lambda: [SummaryColumn(field=f) for f in DEFAULT_SUMMARY_FIELDS], min_length=1)
+
+    @field_validator("contact_mobile", mode="after")
+    @classmethod
+    def _mobile(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from award.identity import validate_phone
+
+        checked = validate_phone(value)
+        if not (checked.valid and checked.normalized.isdigit() and checked.normalized.startswith("1")):
+            raise ValueError(f"{value!r} is not a mobile number (11 digits starting with 1); the national mail "
+                             "subject needs a mobile, not a landline")
+        return checked.normalized
+
+
+class LetterSpec(_Strict):
+    """One document of the package: who issues and signs it, and optionally its wording (Jinja2 paragraphs).
+
+    Without ``body``/``title`` the template's default wording is used (templates/letters/*.yaml.j2).
+    """
+
+    issuer: str = Field(description="发文机关标志, e.g. 甘肃省质量强省建设协调推进领导小组")
+    signature: str = Field(description="署名")
+    doc_prefix: str | None = Field(default=None, description="default: recommending_unit.doc_prefix")
+    title: str | None = None
+    body: list[str] | None = Field(default=None, min_length=1)
+
+
+class Letters(_Strict):
+    """推荐函 (the leadership group's 推荐意见) and 审核意见 (the provincial market-regulation bureau's)."""
+
+    recommendation: LetterSpec
+    audit_opinion: LetterSpec
 
 
 class PriorityWinner(_Strict):
+    """A winner of the provincial government quality award or of its nomination award (ranked first)."""
+
     name: str
     key: str = Field(description="credit code or ID number")
-    award: str = Field(default="省政府质量奖")
+    award: str = Field(description="e.g. 甘肃省人民政府质量奖 or 甘肃省人民政府质量奖提名奖")
+    year: int = Field(ge=1990, le=2100)
 
 
 class Scores(_Strict):
-    required_columns: list[str] = Field(default_factory=lambda: ["申报编号", "名称", "统一代码", "得分"])
+    required_columns: list[str] = Field(default_factory=lambda: ["申报编号", "得分"])
     minimum: float = 0
     maximum: float = 1000
 
@@ -154,10 +236,31 @@ class Season(_Strict):
     publicity: Publicity
     correction: Correction = Correction()
     national: National
+    letters: Letters | None = Field(default=None, description="default: both issued and signed by recommending_unit")
     priority_winners: list[PriorityWinner] = Field(default_factory=list)
     scores: Scores = Scores()
     limits: Limits = Limits()
     calendar_overrides: list[str] = Field(default_factory=list)
+
+    @property
+    def package_letters(self) -> Letters:
+        """The two letters' issuers (``letters``, or the recommending unit for both)."""
+        if self.letters is not None:
+            return self.letters
+        unit = self.recommending_unit
+        spec = LetterSpec(issuer=unit.name, signature=unit.name)
+        return Letters(recommendation=spec, audit_opinion=spec)
+
+    def season_warnings(self) -> list[str]:
+        """What is not an error yet but blocks a later step (``award season check`` prints these)."""
+        warnings = []
+        if self.national.contact_mobile is None:
+            warnings.append("national.contact_mobile: missing; the national mail's subject needs a mobile number, "
+                            "the export refuses to send without it")
+        for key in ("postal_address", "postcode"):
+            if getattr(self.national, key) is None:
+                warnings.append(f"national.{key}: missing; the postal cover sheet cannot be printed")
+        return warnings
 
     @property
     def year(self) -> int:

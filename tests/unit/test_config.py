@@ -40,8 +40,8 @@ def test_missing_key_is_named(tmp_path: Path) -> None:
 
 
 def test_wrong_value_is_named(tmp_path: Path) -> None:
-    path = _write(tmp_path, lambda d: d["quotas"]["organization"].update(award=-1))
-    with pytest.raises(SeasonConfigError, match=r"quotas\.organization\.award"):
+    path = _write(tmp_path, lambda d: d["quotas"]["organization"].update(places=-1))
+    with pytest.raises(SeasonConfigError, match=r"quotas\.organization\.places"):
         load_season(path)
 
 

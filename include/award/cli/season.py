@@ -23,6 +23,8 @@ def _check(args: argparse.Namespace) -> int:
         season = load_season(args.file)
     except SeasonConfigError as exc:
         raise CliError(str(exc), file=args.file) from None
-    emit({"valid": True, "season_id": season.season_id, "categories": list(season.categories)},
-         as_json=args.json, human=f"{season.season_id}: OK")
+    warnings = season.season_warnings()
+    human = "\n".join([f"{season.season_id}: OK", *(f"warning: {w}" for w in warnings)])
+    emit({"valid": True, "season_id": season.season_id, "categories": list(season.categories),
+          "warnings": warnings}, as_json=args.json, human=human)
     return 0

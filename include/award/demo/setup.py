@@ -65,6 +65,8 @@ def demo_season_data(today: date) -> dict[str, Any]:
     data["award"]["edition"] = "第五届（演示）"
     unit = data["recommending_unit"]  # the letters' numbers carry the demo year: 浙市监质函〔2026〕
     unit["doc_prefix"] = unit["doc_prefix"].replace("〔2023〕", f"〔{today.year}〕")
+    # the demo can never mail a real office, but its national mail needs a mobile in the subject: an example one
+    data["national"]["contact_mobile"] = "13900000000"
     data["dates"] = {
         "application_open": (today - timedelta(days=14)).isoformat(),
         "provincial_deadline": datetime.combine(provincial, time(17, 0), TZ).isoformat(),
