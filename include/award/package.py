@@ -126,11 +126,10 @@ class Proposal:
 
     def summary_lines(self) -> list[str]:
         """One line per candidate (no codes, phones or ID numbers: this is shown in the approval step)."""
-        placements = package_texts()["placements"]
         return [
             _text("summary_line", nn=f"{c.nn:02d}", name=c.name, category=c.category_label, city=c.city,
                   score=c.score if c.score is not None else "-", priority=c.priority,
-                  placement=placements.get(c.placement, c.placement))
+                  priority_basis=getattr(c, "priority_basis", ""))
             for c in self.candidates
         ]
 
@@ -814,8 +813,7 @@ def notify_applicants(rt: Any) -> dict[str, int]:
                    Application.state.in_(("exported", "not_recommended")))
             .options(selectinload(Application.applicant))
         ).all()
-        placements = package_texts()["placements"]
-        for app, score in rows:
+        for app, _score in rows:
             to = app.applicant.email or _field(app, "email")
             if not to:
                 counts["skipped"] += 1
@@ -827,7 +825,7 @@ def notify_applicants(rt: Any) -> dict[str, int]:
                 context={"greeting": app.applicant.contact_name or app.applicant.name, "unit": season.recommending_unit,
                          "season_label": season_label(season), "applicant_name": app.applicant.name,
                          "submission_no": app.submission_no, "edition": season.award.edition,
-                         "award": season.award.name, "placement": placements.get(score.placement or "", ""),
+                         "award": season.award.name, "recipient": season.national.recipient_name,
                          "exported_at": sent.sent_at or now()},
             )
             if created:

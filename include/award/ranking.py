@@ -5,9 +5,13 @@ Scores arrive as .xlsx / .csv files in shared storage under ``scores/``. Each fi
 nothing (all-or-nothing) and the error names the file, the spreadsheet row and the column. A good file upserts
 ``ReviewScore`` rows and moves the applications PUBLICITY_PASSED -> REVIEWED.
 
-Ranking (per group, ``season.categories[c].group``) is documented in docs/ranking.md: priority winners first,
-then score descending, then the earlier complete submission, then the submission number; places are filled
-award first, then nomination; the line is never stretched for a tie (see ``rank_group``).
+Ranking (per group, ``season.categories[c].group``) is documented in docs/ranking.md: one ranked list per group
+under the 附件7 quota (``quotas.<group>.places``); the province does not choose between 中国质量奖 and 提名奖 (the
+national committee does). Winners of the provincial government quality award and of its nomination award come
+first (recorded with award and year), then score descending, then the earlier complete submission, then the
+submission number; the line is never stretched for a tie (see ``rank_group``). A group is ranked only when
+every on-time application of it has reached a final state before ranking (scored, or refused/withdrawn/removed),
+so an application still on its way can never be left out behind a ranked list.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from award.archive import archive_inbound, record_problem
 from award.blobs import BlobStore
-from award.config import Quota, Season
+from award.config import PriorityWinner, Quota, Season
 from award.states import State, audit, transition
 from award.store.models import Applicant, Application, InboundItem, ReviewScore
 from award.templating import message_group
@@ -46,6 +50,11 @@ COL_CODE = _text("columns.code")
 COL_SCORE = _text("columns.score")
 # states from which a score may be (re-)imported: a re-import before ranking corrects the score
 SCORABLE = (State.PUBLICITY_PASSED, State.REVIEWED)
+# an on-time application in one of these states is still on its way to a score: its group waits for it
+ON_THE_WAY = (
+    State.RECEIVED, State.INCOMPLETE, State.COMPLETE, State.DEPT_REVIEW, State.DEPT_OBJECTION, State.DEPT_CLEARED,
+    State.IN_PUBLICITY, State.OBJECTION_PENDING, State.PUBLICITY_PASSED,
+)
 RANKED = (
     State.CANDIDATE, State.CANDIDATE_PUBLICITY, State.CANDIDATE_OBJECTION, State.CANDIDATE_CONFIRMED,
     State.RECOMMENDED, State.EXPORTED, State.NOT_RECOMMENDED,
@@ -376,10 +385,10 @@ class Ranked:
     application_id: int
     submission_no: str
     rank: int
-    placement: str  # award | nomination | none
+    placement: str  # candidate (within the quota) | none
     score: float
     priority: bool
-    tie_at_line: bool = False  # same priority and score as someone on the other side of a quota line
+    tie_at_line: bool = False  # same priority and score as someone on the other side of the quota line
 
 
 def rank_key(entry: RankInput) -> tuple[Any, ...]:
@@ -388,25 +397,22 @@ def rank_key(entry: RankInput) -> tuple[Any, ...]:
 
 
 def rank_group(entries: Sequence[RankInput], quota: Quota) -> list[Ranked]:
-    """Rank one group and fill its places: ``quota.award`` award places, then ``quota.nomination`` places.
+    """Rank one group into one list and mark the first ``quota.places`` as candidates (no award tier).
 
-    Ties are broken by ``rank_key`` so the order is total; the quota is a hard cap, so a tie straddling a
+    Ties are broken by ``rank_key`` so the order is total; the quota is a hard cap, so a tie straddling the
     line is never resolved by giving both places (nor by leaving a place empty): the tie-breakers decide and
     the entries on both sides of the line are flagged ``tie_at_line`` for the leadership group to see.
     """
     ordered = sorted(entries, key=rank_key)
-    lines = (quota.award, quota.award + quota.nomination)
+    line = quota.places
     out: list[Ranked] = []
     for i, entry in enumerate(ordered):
-        placement = "award" if i < lines[0] else "nomination" if i < lines[1] else "none"
+        placement = "candidate" if i < line else "none"
         tie = False
-        for line in lines:
-            if 0 < line < len(ordered):
-                above, below = ordered[line - 1], ordered[line]
-                if (above.priority, above.score) == (below.priority, below.score) and (
-                    (entry.priority, entry.score) == (above.priority, above.score)
-                ):
-                    tie = True
+        if 0 < line < len(ordered):
+            above, below = ordered[line - 1], ordered[line]
+            if (above.priority, above.score) == (below.priority, below.score) == (entry.priority, entry.score):
+                tie = True
         out.append(Ranked(entry.application_id, entry.submission_no, i + 1, placement, entry.score,
                           entry.priority, tie))
     return out
@@ -436,6 +442,17 @@ def priority_keys(season: Season) -> set[str]:
     return {w.key.strip().upper() for w in season.priority_winners}
 
 
+def priority_winner(season: Season, key: str) -> PriorityWinner | None:
+    """The season's entry (award and year) for a provincial quality award winner's key, if it is one."""
+    wanted = key.strip().upper()
+    return next((w for w in season.priority_winners if w.key.strip().upper() == wanted), None)
+
+
+def priority_label(winner: PriorityWinner | None) -> str:
+    """“2021年浙江省人民政府质量奖” for the internal ranking sheet and the approval step; empty when none."""
+    return _text("priority_label", year=winner.year, award=winner.award) if winner else ""
+
+
 def _complete_at(app: Application) -> datetime:
     """When the complete application was in: its last material change (a correction), else its receipt."""
     return app.changed_at or app.received_at
@@ -444,8 +461,9 @@ def _complete_at(app: Application) -> datetime:
 def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResult:
     """Rank every REVIEWED application of the season per group and move it to CANDIDATE / NOT_RECOMMENDED.
 
-    Refused (RankingError, nothing changed) while an application of a group is still PUBLICITY_PASSED without a
-    score, or when a group has already been ranked (a late score cannot reopen the list).
+    A group waits (RankingError, nothing changed) while any of its on-time applications is still on its way to a
+    score (``ON_THE_WAY``: in completeness, department review, publicity, or publicity passed without a score),
+    so no application is ever left out of the list. Once a group is ranked its list is final.
     """
     apps = session.scalars(
         select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
@@ -461,16 +479,18 @@ def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResu
         reviewed = [a for a in members if a.state == State.REVIEWED.value]
         if not reviewed:
             continue
-        waiting = sorted(a.submission_no for a in members if a.state == State.PUBLICITY_PASSED.value)
+        waiting = sorted((a.submission_no, a.state) for a in members if State(a.state) in ON_THE_WAY)
         if waiting:
-            raise RankingError(_text("unscored", group=group, waiting=waiting))
+            raise RankingError(_text("waiting", group=group, waiting=[f"{n}（{s}）" for n, s in waiting]))
         ranked_before = sorted(a.submission_no for a in members if State(a.state) in RANKED and a.id in scores)
         if ranked_before:
             raise RankingError(_text("already_ranked", group=group, ranked=ranked_before[:5],
                                      reviewed=sorted(a.submission_no for a in reviewed)))
         entries = []
+        basis: dict[int, PriorityWinner | None] = {}
         for app in reviewed:
-            prio = bool(app.priority) or app.applicant.key.strip().upper() in winners
+            basis[app.id] = priority_winner(season, app.applicant.key)
+            prio = basis[app.id] is not None or app.applicant.key.strip().upper() in winners
             app.priority = prio
             entries.append(RankInput(app.id, app.submission_no, scores[app.id].score, prio, _complete_at(app)))
         ranked = rank_group(entries, season.quotas[group])
@@ -479,8 +499,11 @@ def rank(session: Session, season: Season, *, actor: str = ACTOR) -> RankingResu
             app = by_id[r.application_id]
             row = scores[r.application_id]
             row.rank, row.placement, row.priority = r.rank, r.placement, r.priority
+            winner = basis[r.application_id]
             details = {"group": group, "rank": r.rank, "placement": r.placement, "score": r.score,
-                       "priority": r.priority, "tie_at_line": r.tie_at_line}
+                       "priority": r.priority, "tie_at_line": r.tie_at_line,
+                       "priority_award": winner.award if winner else None,
+                       "priority_year": winner.year if winner else None}
             if r.placement == "none":
                 transition(session, app, State.NOT_RECOMMENDED, actor=actor, reason=_text("audit.outside_quota"),
                            details=details)
@@ -506,6 +529,7 @@ def ranking_table(session: Session, season: Season) -> list[dict[str, Any]]:
     ).all()
     return [
         {"group": s.group, "rank": s.rank, "placement": s.placement, "score": s.score, "priority": s.priority,
-         "submission_no": a.submission_no, "name": p.name, "category": a.category, "state": a.state}
+         "priority_basis": priority_label(priority_winner(season, p.key)), "submission_no": a.submission_no,
+         "name": p.name, "category": a.category, "state": a.state}
         for s, a, p in rows
     ]

@@ -273,7 +273,7 @@ def _confirm_candidates(cluster: CeleryCluster) -> None:
         assert apps
         for rank, app in enumerate(apps, start=1):
             session.add(ReviewScore(season=season.season_id, application_id=app.id, group=season.category(
-                app.category).group, score=95.0 - rank, rank=rank, placement="award", source_sha256="0" * 64))
+                app.category).group, score=95.0 - rank, rank=rank, placement="candidate", source_sha256="0" * 64))
             for target in path:
                 transition(session, app, target, actor="deploy-test", reason="评审得分与拟推荐名单公示见各自测试")
 

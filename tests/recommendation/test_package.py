@@ -76,7 +76,7 @@ def test_letter_summary_and_folder_read_back(rt, confirmed) -> None:  # type: ig
     number_para = next(p for p in doc.paragraphs if p.text == "浙市监质函〔2023〕45号")
     assert 'w:color="FF0000"' in number_para._element.xml  # the red separator line
     assert any(t.startswith("关于推荐第五届中国质量奖") for t in texts)
-    assert "国家市场监督管理总局质量发展局：" in texts
+    assert "中国质量奖评选表彰委员会秘书处：" in texts
     body = next(p for p in doc.paragraphs if "现推荐" in p.text)
     assert "2个组织、1名个人" in body.text
     assert body.runs[0].font.size.pt == 16 and body.runs[0].font.name == "仿宋_GB2312"

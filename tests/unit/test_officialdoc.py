@@ -79,7 +79,7 @@ def test_signature_centred_over_the_date_and_kept_with_the_body(tmp_path: Path) 
     start, end = texts.index("特此函告。"), texts.index("2023年8月20日")
     assert all(p.paragraph_format.keep_with_next for p in paras[start:end + 1])
     assert paras[end + 1].text.startswith("（联系人：") and not paras[end + 1].paragraph_format.keep_with_next
-    assert not _para(doc, "国家市场监督管理总局质量发展局：").paragraph_format.keep_with_next
+    assert not _para(doc, "中国质量奖评选表彰委员会秘书处：").paragraph_format.keep_with_next
     assert _para(doc, "附件：推荐名单汇总表").paragraph_format.first_line_indent == Pt(32)  # two characters in
 
 

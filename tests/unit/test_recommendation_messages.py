@@ -22,11 +22,11 @@ def test_rendered_texts_unchanged() -> None:
         "推荐材料包校验未通过：缺少文件：a&b.pdf；材料包尚未生成"
     )
     cand = SimpleNamespace(nn=3, name="甲公司", category_label="组织", city="成都市", score=91.5, priority=True,
-                           placement="award")
+                           priority_basis="2021年某省人民政府质量奖")
     line = Proposal("s", [cand, SimpleNamespace(**{**vars(cand), "score": None, "priority": False})], "h", [])
     first, second = line.summary_lines()
-    assert first.startswith("03. 甲公司（组织，成都市，得分 91.5，省质量奖获奖优先，") and first.endswith("）")
-    assert second.startswith("03. 甲公司（组织，成都市，得分 -，") and "优先" not in second
+    assert first == "03. 甲公司（组织，成都市，得分 91.5，优先推荐：2021年某省人民政府质量奖）"
+    assert second == "03. 甲公司（组织，成都市，得分 -）"
     issue = ScoreIssue("得分.xlsx", 3, COL_SCORE, message(CATALOGUE, "ranking.scores.score_not_number", raw="x"))
     assert str(issue) == "得分.xlsx 第3行 列“得分”: 得分“x”不是数字"
     assert message(CATALOGUE, "ranking.scores.unsupported_type", suffix="") == (
