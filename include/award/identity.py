@@ -25,7 +25,10 @@ __all__ = [
     "id_check_digit",
     "make_credit_code",
     "make_id_number",
+    "has_pii",
+    "mask_email",
     "mask_id_number",
+    "mask_pii_text",
     "mask_phone",
     "normalize",
     "parse_date",
@@ -262,3 +265,35 @@ def mask_phone(s: str) -> str:
     if len(digits) <= 4:
         return "*" * len(digits)
     return "*" * (len(digits) - 4) + digits[-4:]
+
+
+# Personal data inside free text (not anchored): ID numbers (18 characters, or the old 15 digits), mobiles,
+# landlines and e-mail addresses, with the separators people type. Full-width digits and dashes count too.
+_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９－＋", "0123456789-+")
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9])")
+_LANDLINE_IN_TEXT = re.compile(r"(?<![0-9])0\d{2,3}[-－ ]?\d{7,8}(?![0-9])")
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}")
+
+
+def mask_email(s: str) -> str:
+    """Mask an e-mail address, keeping its first character and its domain (``w***@qq.com``)."""
+    local, _, domain = (s or "").partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "*" * len(local)
+
+
+def mask_pii_text(text: str) -> str:
+    """Mask every ID number, phone and e-mail address found in free text (for logs and public notices)."""
+    if not text:
+        return text
+    plain = text.translate(_FULLWIDTH_DIGITS)
+    out = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group()), plain)
+    out = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), out)
+    out = _MOBILE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group())[-11:]), out)
+    out = _LANDLINE_IN_TEXT.sub(lambda m: mask_phone(m.group()), out)
+    return text if out == plain else out  # full-width digits stay as written where nothing was masked
+
+
+def has_pii(text: str) -> bool:
+    """Whether free text holds an ID number, a phone or an e-mail address."""
+    return mask_pii_text(text) != text

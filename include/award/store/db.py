@@ -47,23 +47,40 @@ def existing_url() -> str:
     return f"sqlite:///{path}"
 
 
+SQLITE_BUSY_TIMEOUT_S = 300  # a writer waits this long for another (an intake batch holds the lock for seconds)
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str | None = None) -> Engine:
-    """Create (once per URL and process) the engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create (once per URL and process) the engine.
+
+    SQLite gets WAL (readers never wait for the writer), foreign keys, a busy timeout, and ``BEGIN IMMEDIATE``
+    for every transaction: a deferred transaction that reads first and writes later cannot take the write lock
+    once another process committed in between, and fails at once with ``database is locked`` (no busy wait).
+    Taking the write lock at BEGIN makes concurrent runs queue behind each other instead.
+
+    ``hide_parameters``: SQL errors never carry the bound values (applicants' phones, ID numbers) into logs.
+    """
     url = url or default_url()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # the driver opens no transactions itself; "begin" below does
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager
