@@ -7,7 +7,10 @@ Mailbox: ``AWARD_MAIL_SOURCE`` = ``maildir`` (default: the Maildir ``office`` fo
 ``imap`` (the ``award_imap`` connection: host, port, login, password; extra ``use_ssl`` (default true),
 ``folder`` (INBOX), ``processed_folder`` (Processed)). Shared storage: ``incoming/`` under ``AWARD_SHARED_URL``.
 
-Schedule: every 15 minutes (Asia/Shanghai) from the season's ``application_open``; scheduled runs work until the
+Schedule: at once when the triggerer's watchers (``ArrivalsTrigger`` on the ``award_arrivals`` asset) see new mail or
+uploads waiting, and every 15 minutes (Asia/Shanghai) as the safety net that works without the watchers. Runs do not
+overlap (``max_active_runs=1``) and take each item once (source keys), so a watcher run and a scheduled run never
+process anything twice. Both start from the season's ``application_open``; scheduled runs work until the
 provincial deadline plus a grace period (``AWARD_INTAKE_GRACE_DAYS``, default 30 days), so that late arrivals are
 still archived and answered (逾期不再受理) and corrections sent after the deadline are taken while their correction
 period runs. Outside that window the ``in_window`` gate skips the run (idle). The window is a gate, not the DAG's
@@ -21,11 +24,18 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, AssetWatcher, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
+from arrivals_trigger import ArrivalsTrigger
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, local_dt, season
 
 APPLICATIONS_ASSET = Asset("award://applications")
+# New mail or uploads waiting, announced by the triggerer's watchers (see plugins/arrivals_trigger.py).
+ARRIVALS_ASSET = Asset(name="award_arrivals", watchers=[
+    AssetWatcher(name="award_mail_watcher", trigger=ArrivalsTrigger(source="mail", poll_interval=2)),
+    AssetWatcher(name="award_storage_watcher", trigger=ArrivalsTrigger(source="storage", poll_interval=5)),
+])
 GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
 
 _dates = season().dates
@@ -34,7 +44,8 @@ _dates = season().dates
 @dag(
     dag_id="intake",
     description="收件：从申报邮箱和市州共享目录收取申报材料，存档、解析、登记申报并发送回执",
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone=TZ),
+    # at once when the watchers announce arrivals; every 15 minutes (Beijing time) as the safety net
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone=TZ), assets=[ARRIVALS_ASSET]),
     start_date=local_dt(_dates.application_open),
     catchup=False,
     max_active_runs=1,

@@ -1,5 +1,7 @@
 """Drain the outbox: send queued e-mails with yagmail over the ``smtp_default`` connection (pool ``smtp``).
 
+Runs on intake's asset event (the acknowledgments go out within a minute of the mail) and every 5 minutes.
+
 plan (puts stale "sending" e-mails back in the queue once per run, then lists the due e-mail ids in batches of
 SEND_BATCH_SIZE) -> send_batch (mapped: one task per batch, in pool ``smtp``, whose slots limit the concurrent
 sends across all workers). With nothing due the mapped task has no instance and is skipped; the run succeeds.
@@ -13,9 +15,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 from pipeline_common import SMTP_POOL, TAGS, TZ, default_args
+
+try:  # the intake DAG owns the asset; the same URI is the same asset
+    from intake import APPLICATIONS_ASSET
+except ImportError:  # pragma: no cover - intake not deployed
+    APPLICATIONS_ASSET = Asset("award://applications")
 
 SEND_BATCH_SIZE = 50  # e-mails per mapped send_batch task
 
@@ -23,7 +31,8 @@ SEND_BATCH_SIZE = 50  # e-mails per mapped send_batch task
 @dag(
     dag_id="outbox",
     description="发送待发邮件（发件箱）",
-    schedule=CronTriggerTimetable("*/5 * * * *", timezone=TZ),
+    # at once after intake queued replies (its asset event), and every 5 minutes (Beijing time) for everything else
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/5 * * * *", timezone=TZ), assets=[APPLICATIONS_ASSET]),
     start_date=pendulum.datetime(2023, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,
