@@ -150,6 +150,19 @@ def _mailbox_factory(settings: ImapSettings) -> Any:
     return MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
 
 
+def _buffered(box: Any) -> bool:
+    """Whether imaplib's reader holds unread server lines (peeked without blocking)."""
+    sock = box.client.sock
+    old = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return bool(box.client.file.peek(1))
+    except (BlockingIOError, OSError):
+        return False
+    finally:
+        sock.settimeout(old)
+
+
 class ImapProbe:
     """An IMAP folder: waiting when ``UIDNEXT - 1`` is above the stored cursor, or UIDVALIDITY changed.
 
@@ -214,8 +227,9 @@ class ImapProbe:
             box = self._open()
             box.client.untagged_responses.clear()
             box.idle.start()
-            # a change since the last probe is reported as IDLE starts (imaplib keeps it as an untagged response)
-            pending = any(box.client.untagged_responses.get(k) for k in ("EXISTS", "RECENT"))
+            # A change since the last probe is reported as IDLE starts: imaplib may have kept it as an untagged
+            # response, or already buffered the line after "+ idling" (then the socket itself has nothing to poll).
+            pending = any(box.client.untagged_responses.get(k) for k in ("EXISTS", "RECENT")) or _buffered(box)
             responses = [] if pending else box.idle.poll(timeout=min(timeout, IDLE_RENEW_SECONDS))
             box.idle.stop()
         except Exception:
