@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from award.blobs import BlobStore
 from award.clock import now
 from award.store.models import InboundItem, Problem
+from award.textclean import fit, fit_key
 
 PURPOSES = ("application", "opinion", "objection", "scores")
 
@@ -48,6 +49,7 @@ def archive_inbound(
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
+    source_key = fit_key(InboundItem.source_key, source_key)
     existing = session.scalar(
         select(InboundItem).where(InboundItem.channel == channel, InboundItem.source_key == source_key)
     )
@@ -56,8 +58,8 @@ def archive_inbound(
     ref = blobs.put_bytes(data)  # the bytes are safe before the row exists
     item = InboundItem(
         season=season, channel=channel, source_key=source_key, purpose=purpose, sha256=ref.sha256, size=ref.size,
-        storage_uri=ref.uri, filename=filename, sender=sender, subject=(subject or "")[:500] or None,
-        status="archived", received_at=received_at or now(),
+        storage_uri=ref.uri, status="archived", received_at=received_at or now(),
+        **item_texts(filename=filename, sender=sender, subject=subject),
     )
     try:
         with session.begin_nested():
@@ -70,6 +72,19 @@ def archive_inbound(
         assert again is not None
         return Archived(again, False)
     return Archived(item, True)
+
+
+def item_texts(*, filename: str | None, sender: str | None, subject: str | None) -> dict[str, str | None]:
+    """The external texts of an InboundItem, normalised to fit their columns (``award.textclean``); a cut
+    file name is kept whole (cleaned) in ``problem``. The raw bytes keep the original."""
+    out = {
+        "filename": fit(InboundItem.filename, filename) or None,
+        "sender": fit(InboundItem.sender, sender) or None,
+        "subject": fit(InboundItem.subject, subject) or None,
+    }
+    if filename and out["filename"] != filename:
+        out["problem"] = f"filename: {fit(InboundItem.problem, filename)}"
+    return out
 
 
 def record_problem(
@@ -85,7 +100,8 @@ def record_problem(
     """Record why a file could not be used (the message is the Chinese text the sender is told)."""
     problem = Problem(
         inbound_item_id=inbound_item.id if inbound_item is not None else None, application_id=application_id,
-        filename=filename, code=code, message=message, created_at=now(),
+        filename=fit(Problem.filename, filename), code=code, message=fit(Problem.message, message, single_line=False),
+        created_at=now(),
     )
     session.add(problem)
     if inbound_item is not None and status is not None:

@@ -138,10 +138,17 @@ _MAGIC: tuple[tuple[tuple[bytes, ...], str], ...] = (
     ((b"GIF87a", b"GIF89a"), "gif"),
     ((b"BM",), "bmp"),
     ((b"II*\x00", b"MM\x00*"), "tiff"),
-    ((b"MZ",), "exe"),
-    ((b"\x7fELF",), "elf"),
     ((b"{\\rtf",), "rtf"),
 )
+
+
+# Executables, checked before PDF: Windows PE/DOS (MZ), ELF, Mach-O (32/64-bit, both byte orders, universal)
+_EXECUTABLES: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"MZ",), "exe"),
+    ((b"\x7fELF",), "elf"),
+    ((b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"), "macho"),
+)
+EXECUTABLE_TYPES = frozenset({"exe", "elf", "macho"})
 
 
 def sniff(data: bytes) -> str:
@@ -154,6 +161,10 @@ def sniff(data: bytes) -> str:
         return _sniff_zip(data)
     if head.startswith(OLE_MAGIC):
         return _sniff_ole(data)
+    # an executable is refused whatever else its first kilobyte holds (a "%PDF-" string must not make it a PDF)
+    for prefixes, kind in _EXECUTABLES:
+        if head.startswith(prefixes):
+            return kind
     if head.lstrip(b"\r\n\t \x00\xef\xbb\xbf")[:5] == b"%PDF-" or b"%PDF-" in data[:1024]:
         return "pdf"
     if len(data) > 262 and data[257:262] == b"ustar":  # before the prefixes: a member name may start like one
@@ -288,7 +299,7 @@ def check_extension(filename: str, data: bytes) -> str | None:
     ext = extension(filename)
     if kind == "empty":
         return _text("empty", name=filename)
-    if kind in ("exe", "elf"):
+    if kind in EXECUTABLE_TYPES:
         return _text("not_material", name=filename, label=type_label(kind))
     accepted = EXTENSION_TYPES.get(ext)
     if accepted is None or kind in accepted:

@@ -53,6 +53,7 @@ from award.mail.outbox import prepare as prepare_mail
 from award.states import State, audit, create_application_state, create_application_states
 from award.store.models import Applicant, Application, InboundItem, Material
 from award.templating import message_group
+from award.textclean import clean, clean_fields, fit
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def unpack(
 
     ``sha256``: the SHA-256 of ``data`` when the caller computed it from these very bytes (mail attachments).
     """
+    name = clean(name, 300) or "unnamed"
     real = sniff(data)
     if is_archive(name, data, kind=real):
         result = expand(data, name, limits)
@@ -375,7 +377,7 @@ class Intake:
         prefix = f"{self.season.submission_prefix}-{self.season.year}-"
         if self._next_no is None:
             last = self.session.scalar(
-                select(func.max(Application.submission_no)).where(Application.submission_no.like(f"{prefix}%"))
+                select(func.max(Application.submission_no)).where(Application.submission_no.startswith(prefix, autoescape=True))
             )
             self._next_no = int(last.rsplit("-", 1)[1]) + 1 if last else 1
         no = f"{prefix}{self._next_no:04d}"
@@ -550,6 +552,9 @@ class Intake:
             record_problem(self.session, code="intake_error",
                            message=_text("problem.intake_error", error=type(exc).__name__),
                            inbound_item=item, status="failed")
+            if item.channel in MAIL_CHANNELS:  # quarantined: the sender is told, staff look at it
+                self._mail(f"intake:failed:item-{item.id}:1", "intake_failed", [mail_address(item.sender)], None,
+                           greeting=_text("greeting.default"), received_text=_dt_text(item.received_at))
         self.result.failed += len(items)
 
     def _bad_location(self, item: InboundItem) -> None:
@@ -566,8 +571,8 @@ class Intake:
 
         self.result.items += 1
         msg = parse_message(self.rt.blobs.get_bytes(item.sha256))
-        sub = Submission("mail", [item], reply_to=msg.sender_addr or item.sender, subject=msg.subject,
-                         received_at=item.received_at)
+        sub = Submission("mail", [item], reply_to=mail_address(msg.sender_addr) or mail_address(item.sender),
+                         subject=clean(msg.subject, SUBJECT_CHARS) or "", received_at=item.received_at)
         for att in msg.attachments:
             if att.origin == "inline" and att.content_type.startswith("image/"):
                 continue  # signatures and logos pasted into the body
@@ -603,7 +608,7 @@ class Intake:
         if sub.folder and form is None:  # files added to a folder whose form came earlier
             app_id = s.scalar(
                 select(InboundItem.application_id)
-                .where(InboundItem.filename.like(f"{sub.folder}/%"), InboundItem.application_id.is_not(None),
+                .where(InboundItem.filename.startswith(f"{sub.folder}/", autoescape=True), InboundItem.application_id.is_not(None),
                        InboundItem.channel.in_(STORAGE_CHANNELS))
                 .limit(1)
             )
@@ -665,7 +670,7 @@ class Intake:
         self._record_refusals(sub, app)
         added = self._add_materials(app, sub, new=created, defer=self._new is not None)
         if form is not None and form_file in added and not created:
-            app.fields = dict(form.fields)
+            app.fields = clean_fields(form.fields)
         self._note_channel(app, sub, added)
         for item in sub.items:
             item.status = "parsed"
@@ -683,10 +688,11 @@ class Intake:
     def _create(self, sub: Submission, form: ParsedForm, late: bool) -> Application:
         s = self.session
         kind, key = _applicant_key(form)
-        fields = form.fields
+        fields = clean_fields(form.fields)
         contact = fields.get("contact") or fields.get("name") or None
         phone = fields.get("contact_phone") or fields.get("phone") or None
-        city = sub.city or (fields.get("city") if fields.get("city") in self.season.province.cities else None)
+        city = fit(Application.city, sub.city or (fields.get("city") if fields.get("city") in self.season.province.cities
+                                                  else None))
         if late:
             state, reason = State.LATE, _text("state.late", received=_dt_text(sub.received_at))
         elif fields.get("defence") == "是":
@@ -697,12 +703,12 @@ class Intake:
         applicant = self._applicant(kind, key)
         for _attempt in range(50):
             if applicant is None:
-                applicant = Applicant(kind=kind, key=key, name=form.name or key, created_at=now())
-            applicant.name = form.name or applicant.name
-            applicant.email = fields.get("email") or applicant.email or sub.reply_to
-            applicant.phone = phone or applicant.phone
-            applicant.contact_name = contact or applicant.contact_name
-            applicant.city = applicant.city or city
+                applicant = Applicant(kind=kind, key=key, name=fit(Applicant.name, form.name or key), created_at=now())
+            applicant.name = fit(Applicant.name, form.name) or applicant.name
+            applicant.email = mail_address(fields.get("email")) or applicant.email or sub.reply_to
+            applicant.phone = fit(Applicant.phone, phone) or applicant.phone
+            applicant.contact_name = fit(Applicant.contact_name, contact) or applicant.contact_name
+            applicant.city = applicant.city or fit(Applicant.city, city)
             app = Application(
                 season=self.season.season_id, category=form.category, submission_no=self._submission_no(),
                 channel=sub.family, channels=[sub.family], city=city, multi_channel=False, fields=dict(fields),
@@ -896,7 +902,7 @@ class Intake:
             i for i in s.scalars(
                 select(InboundItem).where(InboundItem.season == self.season.season_id,
                                           InboundItem.channel.in_(STORAGE_CHANNELS),
-                                          InboundItem.filename.like(f"{prefix}%"),
+                                          InboundItem.filename.startswith(prefix, autoescape=True),
                                           InboundItem.status.in_(("archived", "parsed")))
                 .order_by(InboundItem.id)
             )
@@ -911,7 +917,7 @@ class Intake:
                 self.result.items += 1
         app_ids = set(s.scalars(
             select(InboundItem.application_id).where(
-                InboundItem.channel.in_(STORAGE_CHANNELS), InboundItem.filename.like(f"{prefix}%"),
+                InboundItem.channel.in_(STORAGE_CHANNELS), InboundItem.filename.startswith(prefix, autoescape=True),
                 InboundItem.application_id.is_not(None))
         ))
         apps = s.scalars(
@@ -939,7 +945,17 @@ class Intake:
 
 def _applicant_key(form: ParsedForm) -> tuple[str, str]:
     """(Applicant.kind, Applicant.key) of a parsed form."""
-    return ("person" if form.category == "individual" else "organization"), _norm_key(form.key)
+    return ("person" if form.category == "individual" else "organization"), fit(Applicant.key, _norm_key(form.key)) or ""
+
+
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+SUBJECT_CHARS = 200  # a subject quoted back in a mail
+
+
+def mail_address(value: str | None) -> str | None:
+    """A usable e-mail address (lower case), or None: cleaned, at most 254 characters (RFC 5321), one ``@``."""
+    text = (clean(value) or "").strip().lower()
+    return text if len(text) <= 254 and _ADDRESS.fullmatch(text) else None
 
 
 def _norm_key(key: str) -> str:

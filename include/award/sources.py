@@ -42,6 +42,7 @@ from award.archive import archive_inbound
 from award.clock import TZ
 from award.config import Season
 from award.store.models import InboundItem, MailboxCursor
+from award.textclean import fit_key
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ OPINION_TOKEN = re.compile(r"YJ-\d{4}-[a-z0-9_]+-[0-9a-f]{6}")
 PROCESSED_FOLDER = "processed"
 ARCHIVED_FLAG = "$Archived"
 BATCH = 50
+BATCH_BYTES = 64 * 1024 * 1024  # a batch is also committed once it holds this many raw bytes (memory)
 
 Classifier = Callable[[str, str], str]
 
@@ -325,16 +327,19 @@ class _ToArchive:
 def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArchive]) -> list[int]:
     """Archive several objects; returns the ids of the InboundItems created.
 
-    Fast path: blobs first, then all rows in one savepoint and one flush (the same rows ``archive_inbound``
-    writes). If any (channel, source_key) already exists (a concurrent run, or a message archived before a
-    crash but not yet moved), the savepoint is rolled back and each entry goes through ``archive_inbound``.
+    Every external text is normalised first (``award.archive.item_texts``: control characters removed, capped to
+    its column; a too long source key keeps a hash of the whole). Fast path: blobs first, then all rows in one
+    savepoint and one flush (the same rows ``archive_inbound`` writes). If that fails (a (channel, source_key)
+    that exists already, from a concurrent run or a message archived before a crash; or any other database
+    error), the savepoint is rolled back and each entry goes through ``archive_inbound`` in its own savepoint.
+    An entry that still fails is quarantined (``quarantine``): recorded with its reason, and the batch goes on.
     """
     if not entries:
         return []
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from award.archive import item_texts
     from award.clock import now
-
     rows: list[dict[str, Any]] = []
     at = now()
     try:
@@ -342,28 +347,51 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
             for e in entries:
                 ref = rt.blobs.put_bytes(e.data)  # the bytes are safe before the row exists
                 rows.append(dict(
-                    season=rt.season.season_id, channel=channel, source_key=e.source_key, purpose=e.purpose,
-                    sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, filename=e.filename, sender=e.sender,
-                    subject=(e.subject or "")[:500] or None, status="archived", problem=None, received_at=e.received_at(at),
-                    application_id=None,
+                    season=rt.season.season_id, channel=channel, source_key=fit_key(InboundItem.source_key, e.source_key),
+                    purpose=e.purpose, sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, status="archived",
+                    received_at=e.received_at(at), application_id=None,
+                    **{"problem": None, **item_texts(filename=e.filename, sender=e.sender, subject=e.subject)},
                 ))
             # one executemany (ORM objects would be INSERTed ... RETURNING row by row on SQLite), then the ids
             session.execute(insert(InboundItem), rows)
-            keys = [e.source_key for e in entries]
+            keys = [r["source_key"] for r in rows]
             ids = {key: item_id for key, item_id in session.execute(select(InboundItem.source_key, InboundItem.id).where(
                 InboundItem.channel == channel, InboundItem.source_key.in_(keys)))}
         return [ids[k] for k in keys]
-    except IntegrityError:
-        pass
+    except SQLAlchemyError as exc:
+        log.info("%s: batch of %d not archived at once (%s); one by one", channel, len(entries), type(exc).__name__)
     created = []
     for e in entries:
-        archived = archive_inbound(
-            session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key, data=e.data,
-            purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject, received_at=e.received_at(at),
-        )
+        try:
+            with session.begin_nested():
+                archived = archive_inbound(
+                    session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key,
+                    data=e.data, purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject,
+                    received_at=e.received_at(at),
+                )
+        except SQLAlchemyError as exc:
+            created.append(quarantine(session, rt, channel, e, exc, at))
+            continue
         if archived.created:
             created.append(archived.item.id)
     return created
+
+
+def quarantine(session: Session, rt: Any, channel: str, entry: _ToArchive, exc: Exception, at: datetime) -> int:
+    """Record an object whose row could not be written: the raw bytes are archived, the row keeps only what
+    cannot fail (no sender, subject or file name) with status ``quarantined`` and the reason; intake skips it and
+    staff see it. The error class only is logged (its parameters may hold personal data)."""
+    log.error("%s: object quarantined (%s)", channel, type(exc).__name__)
+    ref = rt.blobs.put_bytes(entry.data)
+    item = InboundItem(
+        season=rt.season.season_id, channel=channel, purpose=entry.purpose, sha256=ref.sha256, size=ref.size,
+        source_key=fit_key(InboundItem.source_key, entry.source_key), storage_uri=ref.uri, status="quarantined",
+        problem=f"quarantined: {type(exc).__name__}", received_at=entry.received_at(at),
+    )
+    with session.begin_nested():
+        session.add(item)
+        session.flush()
+    return item.id
 
 
 def fetch_mail(
@@ -400,7 +428,7 @@ def fetch_mail(
         entries.append(_ToArchive(item.source_key, item.data, item_purpose, None, sender or None, subject or None,
                                   item.delivered_at))
         batch.append(item)
-        if len(batch) >= BATCH:
+        if len(batch) >= BATCH or sum(len(e.data) for e in entries) >= BATCH_BYTES:
             flush()
         if limit is not None and n >= limit:
             break
@@ -424,7 +452,7 @@ def fetch_storage(
     """Archive every object under ``prefix`` not yet taken in its current version; return new item ids."""
     channel = channel or storage_channel(rt.shared)
     objects = rt.shared.list(prefix)
-    keys = [f"{o.key}@{o.etag}" for o in objects]
+    keys = [fit_key(InboundItem.source_key, f"{o.key}@{o.etag}") for o in objects]
     known: set[str] = set()
     for start in range(0, len(keys), 500):
         known.update(session.scalars(
@@ -438,7 +466,7 @@ def fetch_storage(
         if key in known:
             continue
         entries.append(_ToArchive(key, rt.shared.read(obj.key), purpose, obj.key))
-        if len(entries) >= BATCH:
+        if len(entries) >= BATCH or sum(len(e.data) for e in entries) >= BATCH_BYTES:
             created.extend(archive_batch(session, rt, channel, entries))
             session.commit()
             entries.clear()

@@ -35,7 +35,8 @@ def _safe_key(key: str) -> str:
     parts = PurePosixPath(key.replace("\\", "/")).parts
     if not parts or any(p in ("..", "") for p in parts) or key.startswith("/"):
         raise ValueError(f"unsafe storage key: {key!r}")
-    return "/".join(parts)
+    # checked as if a backslash separated folders, but kept: on POSIX and S3 it is a character of the name
+    return "/".join(PurePosixPath(key).parts)
 
 
 class LocalStorage:

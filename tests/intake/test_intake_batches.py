@@ -57,7 +57,8 @@ def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tm
         fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
     with session_scope(rt.db_url) as s:
         result = process_pending(s, rt)
-    assert result.failed == 1 and result.mails_queued == 3  # the batch's first attempt is not counted
+    # the batch's first attempt is not counted; the failed item's sender is told it waits for staff
+    assert result.failed == 1 and result.mails_queued == 4
     assert len(crashed) == 2  # once in the batch at once, once item by item
     with session_scope(rt.db_url) as s:
         items = s.scalars(select(InboundItem).order_by(InboundItem.id)).all()
@@ -73,7 +74,9 @@ def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tm
         assert retried is not None and retried.applicant.name == first.name
         assert {m.inbound_item_id for m in s.scalars(select(Material))} == {i.id for i in parsed}
         mails = s.scalars(select(OutboxEmail)).all()
-        assert sorted(m.application_id for m in mails) == sorted(a.id for a in apps)
+        assert sorted(m.application_id for m in mails if m.template != "intake_failed") == sorted(a.id for a in apps)
+        [told] = [m for m in mails if m.template == "intake_failed"]
+        assert told.to_addrs == [first.sender] and told.application_id is None
         assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "create")).all()) == 3
 
 

@@ -1,0 +1,215 @@
+"""Hostile intake (issue 13), on SQLite and PostgreSQL: one bad item never stops intake for everyone, one applicant
+never reaches another's file, active and broken content is refused or flagged and the sender is told why."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from award.blobs import LocalBlobStore
+from award.clock import now
+from award.demo.setup import build_message
+from award.intake import process_pending
+from award.runtime import Runtime
+from award.sources import MaildirSource, fetch_mail, fetch_storage
+from award.storage import LocalStorage
+from award.store.db import session_scope
+from award.store.models import Application, InboundItem, Material, OutboxEmail, Problem
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture()
+def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+
+
+def _gen(tmp_path: Path, season, count: int = 3, channels: tuple[str, ...] = ("mail",)):  # type: ignore[no-untyped-def]
+    from award.demo.generator import generate
+
+    return generate(tmp_path / "gen", count, 13, season=season, defect_share=0.0, channels=channels)
+
+
+def _box(tmp_path: Path) -> mailbox.Maildir:
+    (tmp_path / "maildir").mkdir(exist_ok=True)
+    return mailbox.Maildir(str(tmp_path / "maildir" / "office"), create=True)
+
+
+def _files(tmp_path: Path, app) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "gen" / app.folder
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "meta.json"}
+
+
+def _raw(subject: str | None, files: dict[str, bytes], sender: str | None = "a@example.com") -> bytes:
+    msg = EmailMessage()
+    if sender is not None:
+        msg["From"] = sender
+    msg["To"] = "zlfzc@scjg.example.gov.cn"
+    if subject is not None:
+        msg["Subject"] = subject
+    msg.set_content("材料见附件")
+    for name, data in files.items():
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes()
+
+
+def _mail_of(tmp_path: Path, app, **changes) -> bytes:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "gen" / app.folder
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta.update(changes)
+    return build_message(meta, folder, now())
+
+
+def _fetch(tmp_path: Path, rt: Runtime) -> list[int]:
+    with session_scope(rt.db_url) as s:
+        return fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office")) + fetch_storage(s, rt)
+
+
+def _run(tmp_path: Path, rt: Runtime):  # type: ignore[no-untyped-def]
+    _fetch(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        return process_pending(s, rt)
+
+
+def _put(rt: Runtime, key: str, data: bytes) -> None:
+    """Write straight into the shared folder (a backslash stays a character of the name, as on S3)."""
+    path = rt.shared.root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+# ------------------------------------------------------------------------------------ intake never stops
+
+
+def test_hostile_texts_are_normalised_and_intake_goes_on(tmp_path, rt, season) -> None:
+    """A From address over 300 characters, a NUL in a decoded subject, an upload path over 300 characters and a
+    form whose name is over 200 characters: all archived (originals in the raw bytes), and the mail after them too."""
+    from award.forms import fill_form_bytes
+
+    gen = _gen(tmp_path, season, 3)
+    box = _box(tmp_path)
+    long_from = "x" * 320 + "@example.com"
+    box.add(_raw("材料", {"证明.pdf": PDF}, sender=long_from))
+    nul = "=?utf-8?b?" + base64.b64encode("申报\x00材料\x07".encode()).decode() + "?="
+    box.add(_raw(nul, {"证明.pdf": PDF + b"%2\n"}, sender="nul@example.com"))
+    long_name = gen.applications[1]
+    fields = {k: ("很长的名称" * 50 if k.endswith("name") else v) for k, v in long_name.fields.items()}
+    files = _files(tmp_path, long_name)
+    files = {n: d for n, d in files.items() if not n.endswith(".docx")}
+    files["申报表.docx"] = fill_form_bytes(long_name.form_id, fields)
+    box.add(_raw("申报材料", files, sender=long_name.sender))
+    box.add(_mail_of(tmp_path, gen.applications[0]))  # an ordinary application after all of them
+    deep = "incoming/" + season.province.cities[0] + "/" + "/".join(["目录" * 30] * 6) + "/证明.pdf"
+    assert len(deep) > 300
+    _put(rt, deep, PDF)
+
+    ids = _fetch(tmp_path, rt)
+    assert len(ids) == 5
+    with session_scope(rt.db_url) as s:
+        items = s.scalars(select(InboundItem).order_by(InboundItem.id)).all()
+        assert all(i.status == "archived" for i in items)
+        subjects = [i.subject for i in items if i.subject]
+        assert "申报材料" in subjects and not any("\x00" in x or "\x07" in x for x in subjects)
+        assert all(len(i.sender or "") <= 300 for i in items) and any(len(i.sender or "") == 300 for i in items)
+        [upload] = [i for i in items if i.channel == "local"]
+        assert len(upload.filename) == 300 and upload.problem.startswith("filename: incoming/")
+        raws = {rt.blobs.get_bytes(i.sha256) for i in items}
+    assert any(long_from.encode() in r for r in raws)  # the original is in the archived raw bytes
+    with session_scope(rt.db_url) as s:
+        result = process_pending(s, rt)
+    assert result.applications_created == 2
+    with session_scope(rt.db_url) as s:
+        names = sorted(a.applicant.name for a in s.scalars(select(Application)))
+        assert any(len(n) == 200 for n in names), names
+        assert all(i.status != "archived" for i in s.scalars(select(InboundItem)))
+
+
+def test_an_item_that_still_fails_is_quarantined_and_the_batch_goes_on(tmp_path, rt, season, monkeypatch) -> None:
+    """Mocked: a database error on one row (nothing left here makes PostgreSQL refuse one, by design)."""
+    from sqlalchemy.exc import DataError
+
+    import award.archive
+
+    real = award.archive.item_texts
+
+    def failing(*, filename, sender, subject):  # type: ignore[no-untyped-def]
+        if sender == "evil@example.com":
+            raise DataError("INSERT ...", {}, ValueError("value too long"))
+        return real(filename=filename, sender=sender, subject=subject)
+
+    monkeypatch.setattr(award.archive, "item_texts", failing)
+    gen = _gen(tmp_path, season, 1)
+    box = _box(tmp_path)
+    box.add(_raw("材料", {"证明.pdf": PDF}, sender="evil@example.com"))
+    box.add(_mail_of(tmp_path, gen.applications[0]))
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1
+    with session_scope(rt.db_url) as s:
+        statuses = sorted(i.status for i in s.scalars(select(InboundItem)))
+        [bad] = s.scalars(select(InboundItem).where(InboundItem.status == "quarantined")).all()
+        assert bad.problem == "quarantined: DataError" and bad.sender is None
+        assert rt.blobs.get_bytes(bad.sha256).startswith(b"From: evil@example.com")
+    assert statuses == ["parsed", "quarantined"]
+    assert len(list((tmp_path / "maildir" / "office" / "new").iterdir())) == 0  # both taken from the mailbox
+
+
+# ------------------------------------------------------------------------------------ LIKE wildcards
+
+
+def test_wildcards_in_city_folder_and_file_names_match_exactly(tmp_path, rt, season) -> None:
+    """City ``%`` with a letter ``%推荐函.pdf``, applicant folders ``%``, ``__``, ``ab`` and ``a\\b``: every file
+    reaches its own application only, and the letter only the applications of its own city folder."""
+    gen = _gen(tmp_path, season, 4, channels=("mail",))
+    city = season.province.cities[0]
+    folders = {f"incoming/{city}/ab": 0, f"incoming/{city}/__": 1, f"incoming/{city}/%": 2, "incoming/%/a\\b": 3}
+    for folder, index in folders.items():
+        app = gen.applications[index]
+        for name, data in _files(tmp_path, app).items():
+            _put(rt, f"{folder}/{name}", data)
+    _put(rt, "incoming/%/%推荐函.pdf", PDF + b"%letter\n")
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 4
+    # files that come later, with no form: each joins the application of its own folder
+    for folder in folders:
+        _put(rt, f"{folder}/补充材料.pdf", PDF + folder.encode() + b"\n")
+    _run(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        by_folder = {}
+        for folder, index in folders.items():
+            app = s.scalars(select(Application).join(Application.applicant)).all()
+            app = next(a for a in app if a.applicant.name == gen.applications[index].name)
+            by_folder[folder] = app
+            extra = [m for m in app.materials if m.filename == "补充材料.pdf"]
+            assert len(extra) == 1, folder
+            assert rt.blobs.get_bytes(extra[0].sha256).endswith(folder.encode() + b"\n")
+            letters = [m for m in app.materials if m.kind == "city_recommendation"]
+            assert len(letters) == (1 if folder.startswith("incoming/%/") else 0), folder
+        assert s.scalar(select(InboundItem).where(InboundItem.status == "waiting")) is None
+        assert len(s.scalars(select(Material).where(Material.filename == "补充材料.pdf")).all()) == 4
+    assert {a.submission_no for a in by_folder.values()} == {f"GS-2023-000{i}" for i in range(1, 5)}
+
+
+# ------------------------------------------------------------------------------------ executables
+
+
+def test_an_executable_with_pdf_in_its_first_kilobyte_is_refused(tmp_path, rt, season) -> None:
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    files = _files(tmp_path, app)
+    files["证实性材料9-证书.pdf"] = b"MZ\x90\x00" + b"\x00" * 60 + b"%PDF-1.7 decoy\n" + b"\x00" * 2000
+    _box(tmp_path).add(_raw("申报材料", files, sender=app.sender))
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files == 1
+    with session_scope(rt.db_url) as s:
+        [problem] = s.scalars(select(Problem)).all()
+        assert problem.code == "type_mismatch" and "可执行程序" in problem.message
+        assert s.scalar(select(Material).where(Material.filename == "证实性材料9-证书.pdf")) is None
+        refused = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
+    assert "证实性材料9-证书.pdf" in refused.body_text
