@@ -52,16 +52,32 @@ def _rt():  # type: ignore[no-untyped-def]
 )
 def recommendation() -> None:
     @task
-    def import_scores() -> dict[str, int]:
+    def import_scores() -> dict[str, Any]:
         """Archive and import new score files under scores/ (a bad file imports nothing; ops see the error)."""
         from award.ranking import import_scores as run
+        from award.ranking import refused_summary
 
         results = run(_rt())
-        return {"imported": sum(r.imported for r in results), "refused": sum(bool(r.error and not r.skipped)
-                                                                            for r in results)}
+        return {"imported": sum(r.imported for r in results), "refused": sum(r.refused for r in results),
+                "reason": refused_summary(results)}
 
     @task
-    def rank(_: dict[str, int]) -> dict[str, Any]:
+    def scores_accepted(imported: dict[str, Any]) -> None:
+        """Fail the run, with the reason, when this run refused a score file (ops got the problem list by mail)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if imported.get("reason"):
+            raise AirflowFailException(imported["reason"])
+
+    @task
+    def score_sheet(_: dict[str, Any]) -> dict[str, Any]:
+        """Write the score sheet template (codes and names filled in) when the list awaiting scores changed."""
+        from award.ranking import write_score_sheet
+
+        return write_score_sheet(_rt())
+
+    @task
+    def rank(_: dict[str, Any]) -> dict[str, Any]:
         """Rank each group once all its scores are in (REVIEWED -> CANDIDATE / NOT_RECOMMENDED)."""
         from award.ranking import RankingError
         from award.ranking import rank as run
@@ -217,7 +233,10 @@ def recommendation() -> None:
             raise AirflowFailException(f"export overdue (due {state['due_at']}): {state['reason']}")
         return state
 
-    branch = publicity_needed(rank(import_scores()))
+    imported = import_scores()
+    scores_accepted(imported)
+    score_sheet(imported)
+    branch = publicity_needed(rank(imported))
     gate = approval_gate()
     branch >> [candidate_publicity, no_publicity()] >> gate
     recorded = record_approval()

@@ -111,8 +111,33 @@ class ScoreRow:
 
 
 def _code_of(app: Application) -> str:
-    """The code a score file shows: the credit code (team: its unit's code) or the ID number."""
+    """The bare code of an application: the credit code (team: its unit's code) or the ID number."""
     return app.applicant.key.split("/", 1)[0].upper()
+
+
+def sent_code(app: Application) -> str:
+    """The code as the office sends it out (score sheet template, lists): a team as ``code/名称``, an
+    individual's ID number masked, an organisation's credit code as is."""
+    key = app.applicant.key.strip()
+    if app.applicant.kind == "person":
+        from award.identity import mask_id_number
+
+        return mask_id_number(key)
+    return key
+
+
+def _norm(text: str) -> str:
+    """Compare codes and names as people type them: full-width folded, spaces dropped, upper case."""
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
+
+
+def code_matches(app: Application, given: str) -> bool:
+    """Whether a score file's code agrees with the application: its bare code, its full key (team
+    ``code/名称``), or the masked form the office sent out (``sent_code``)."""
+    wanted = _norm(given)
+    return wanted in {_norm(_code_of(app)), _norm(app.applicant.key), _norm(sent_code(app))}
 
 
 def _clean(value: Any) -> str:
@@ -178,10 +203,7 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
     apps = session.scalars(
         select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
     ).all()
-    by_number = {a.submission_no.upper(): a for a in apps}
-    by_code: dict[str, list[Application]] = {}
-    for app in apps:
-        by_code.setdefault(_code_of(app), []).append(app)
+    by_number = {_norm(a.submission_no): a for a in apps}
 
     numbers = pd.to_numeric(frame[COL_SCORE].map(_clean), errors="coerce")
     rows: list[ScoreRow] = []
@@ -194,18 +216,18 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
         for col in cfg.required_columns:
             if not values.get(col):
                 issues.append(ScoreIssue(filename, row_no, col, _text("scores.required_empty")))
-        number = values.get(COL_NUMBER, "").upper()
-        code = values.get(COL_CODE, "").upper()
+        number = _norm(values.get(COL_NUMBER, ""))
+        code = values.get(COL_CODE, "")
         app: Application | None = None
         if number:
             app = by_number.get(number)
             if app is None:
                 issues.append(ScoreIssue(filename, row_no, COL_NUMBER, _text("scores.unknown_number", number=number)))
                 continue
-            if code and code != _code_of(app):
+            if code and not code_matches(app, code):
                 issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.code_mismatch", number=number)))
         elif code:
-            matches = by_code.get(code, [])
+            matches = [a for a in apps if code_matches(a, code)]
             if not matches:
                 issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.unknown_code")))
                 continue
@@ -216,7 +238,7 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
         else:
             continue  # already reported as an empty required cell
         name = values.get(COL_NAME, "")
-        if name and name != app.applicant.name:
+        if name and _norm(name) != _norm(app.applicant.name):
             issues.append(ScoreIssue(filename, row_no, COL_NAME,
                                       _text("scores.name_mismatch", number=app.submission_no)))
         if State(app.state) not in SCORABLE:
@@ -248,6 +270,107 @@ def validate_scores(frame: Any, filename: str, *, session: Session, season: Seas
     return rows
 
 
+# ---------------------------------------------------------------- the score sheet the office sends out
+SHEET_PREFIX = "score_sheets/"
+
+
+def score_sheet_rows(session: Session, season: Season) -> list[list[str]]:
+    """One row per application awaiting its score (``SCORABLE``): 申报编号, 名称, code as sent out, 类别."""
+    apps = session.scalars(
+        select(Application)
+        .where(Application.season == season.season_id, Application.state.in_([s.value for s in SCORABLE]))
+        .options(selectinload(Application.applicant))
+        .order_by(Application.submission_no)
+    ).all()
+    return [[a.submission_no, a.applicant.name, sent_code(a), season.category(a.category).label] for a in apps]
+
+
+def score_sheet_bytes(season: Season, rows: Sequence[Sequence[str]]) -> bytes:
+    """The score sheet template (.xlsx): codes and names filled in and locked, only the score column open.
+
+    Row 1 is the header the import reads; a second sheet explains how to fill it in. The workbook's dates are
+    fixed, so the same rows give the same bytes.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, Protection
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    header = [COL_NUMBER, COL_NAME, COL_CODE, _text("sheet.category"), COL_SCORE]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = _text("sheet.title")
+    ws.append(header)
+    for row in rows:
+        ws.append([*row, None])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    score_col = len(header)
+    for r in range(2, len(rows) + 2):
+        ws.cell(row=r, column=3).number_format = "@"
+        ws.cell(row=r, column=score_col).protection = Protection(locked=False)
+    if rows:
+        check = DataValidation(type="decimal", operator="between", formula1=f"{season.scores.minimum:g}",
+                               formula2=f"{season.scores.maximum:g}", allow_blank=True, showErrorMessage=True,
+                               error=_text("sheet.range_error", minimum=f"{season.scores.minimum:g}",
+                                           maximum=f"{season.scores.maximum:g}"))
+        ws.add_data_validation(check)
+        letter = ws.cell(row=1, column=score_col).column_letter
+        check.add(f"{letter}2:{letter}{len(rows) + 1}")
+    ws.protection.sheet = True  # no password: it only keeps the agency from retyping codes by accident
+    for i, width in enumerate((16, 36, 30, 22, 12), start=1):
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = width
+    ws.freeze_panes = "A2"
+    notes = wb.create_sheet(_text("sheet.notes_title"))
+    for line in _text("sheet.notes", unit=season.recommending_unit.name, number=COL_NUMBER, score=COL_SCORE,
+                      minimum=f"{season.scores.minimum:g}",
+                      maximum=f"{season.scores.maximum:g}").splitlines():
+        notes.append([line])
+    notes.column_dimensions["A"].width = 100
+    stamp = datetime(season.year, 1, 1)
+    wb.properties.created = wb.properties.modified = stamp
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def score_sheet_key(season: Season) -> str:
+    """Where the template lives in shared storage (never under ``scores/``, which the import reads)."""
+    return SHEET_PREFIX + _text("sheet.filename", season=season.season_id)
+
+
+def write_score_sheet(rt: Any) -> dict[str, Any]:
+    """Write the score sheet template to shared storage when the list of applications awaiting a score changed.
+
+    Returns {"key", "rows", "written"}; nothing is written when there is nobody to score or the list is the same.
+    """
+    from award.store import session_scope
+
+    with session_scope(rt.db_url) as session:
+        rows = score_sheet_rows(session, rt.season)
+    key = score_sheet_key(rt.season)
+    if not rows:
+        return {"key": key, "rows": 0, "written": False}
+    data = score_sheet_bytes(rt.season, rows)
+    try:
+        current = rt.shared.read(key)
+    except (FileNotFoundError, KeyError, OSError):
+        current = None
+    except Exception:  # noqa: BLE001 - a storage backend's own "no such key" error
+        current = None
+    if current is not None and _sheet_rows(current) == [list(r) for r in rows]:
+        return {"key": key, "rows": len(rows), "written": False}
+    rt.shared.write(key, data)
+    return {"key": key, "rows": len(rows), "written": True}
+
+
+def _sheet_rows(data: bytes) -> list[list[str]] | None:
+    try:
+        frame = read_table(data, "sheet.xlsx")
+    except ScoreFileError:
+        return None
+    return [[_clean(v) for v in row[:4]] for row in frame.itertuples(index=False)]
+
+
 @dataclass
 class ImportResult:
     """What one score file did."""
@@ -257,6 +380,36 @@ class ImportResult:
     imported: int = 0
     skipped: bool = False  # already handled earlier (same object version)
     error: str | None = None
+    issues: list[str] = field(default_factory=list)  # every problem, with row and column (a refused file)
+
+    @property
+    def refused(self) -> bool:
+        """Refused in this run (not a file refused earlier and skipped now)."""
+        return bool(self.error) and not self.skipped
+
+
+def notify_refused(session: Session, season: Season, filename: str, item_id: int, failure: ScoreFileError) -> None:
+    """Queue one staff notice to ops listing every problem of a refused score file (row and column), once."""
+    from award.mail.outbox import enqueue
+    from award.templating import message
+
+    unit = season.recommending_unit
+    enqueue(
+        session, key=f"recommendation:staff_notice:scores-refused-{season.season_id}-{item_id}",
+        template="staff_notice", to=[str(unit.ops_email)],
+        context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
+                 "season_label": f"{season.award.edition}{season.award.name}",
+                 "title": _text("refused_title", file=filename, count=len(failure.issues)),
+                 "text": _text("refused_text"), "items": [str(i) for i in failure.issues]},
+    )
+
+
+def refused_summary(results: Sequence[ImportResult]) -> str | None:
+    """The reason a run fails when it refused a score file (None when none was refused)."""
+    refused = [r for r in results if r.refused]
+    if not refused:
+        return None
+    return _text("refused_reason", files=[f"{r.file}（{len(r.issues) or 1}）" for r in refused])
 
 
 def import_score_data(
@@ -361,7 +514,9 @@ def import_scores(rt: Any, *, actor: str = ACTOR) -> list[ImportResult]:
                 for issue in failure.issues:
                     record_problem(session, code="scores.invalid", message=str(issue), inbound_item=archived.item,
                                    filename=obj.key)
-                results.append(ImportResult(obj.key, archived.item.id, error=str(failure)))
+                notify_refused(session, rt.season, obj.key, archived.item.id, failure)
+                results.append(ImportResult(obj.key, archived.item.id, error=str(failure),
+                                            issues=[str(i) for i in failure.issues]))
             log.warning("score file %s refused (%d issue(s))", obj.key, len(failure.issues))
     return results
 

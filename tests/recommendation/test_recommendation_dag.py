@@ -79,6 +79,55 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     assert "推荐函.docx" in national[0].attachments()
 
 
+def _env(monkeypatch, tmp_path, smtp_server=None) -> str:  # type: ignore[no-untyped-def]
+    db_url = f"sqlite:///{tmp_path / 'award.db'}"
+    from award.store.db import migrate
+
+    migrate(db_url)
+    values = {"AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"),
+              "AWARD_BLOB_URL": str(tmp_path / "blobs"), "AWARD_FAKE_NOW": "2023-06-05T10:00:00+08:00"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return db_url
+
+
+def test_a_refused_score_file_fails_the_run_with_the_reason(airflow_db, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 §3: a refused score file is a visible failure (run failed, reason, ops mail), not a green run."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from openpyxl import Workbook
+
+    from award.storage import LocalStorage
+    from award.store.models import Problem
+
+    db_url = _env(monkeypatch, tmp_path)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(db_url) as s:
+        made = make_app(s, season, blobs, n=1, state=State.PUBLICITY_PASSED, materials=False)
+    wb = Workbook()
+    wb.active.append(["申报编号", "名称", "统一代码", "得分"])
+    wb.active.append([made.submission_no, made.name, "", "很好"])
+    path = tmp_path / "bad.xlsx"
+    wb.save(path)
+    LocalStorage(tmp_path / "shared").write("scores/bad.xlsx", path.read_bytes())
+
+    from recommendation import recommendation_dag
+
+    recommendation_dag.deadline = None  # see the module docstring
+    run, asked = run_answering(recommendation_dag, lambda question: None)
+    assert str(run.state) == "failed" and asked == []
+    with create_session() as session:
+        tis = {ti.task_id: str(ti.state) for ti in session.query(TaskInstance).filter_by(run_id=run.run_id)}
+    assert tis["scores_accepted"] == "failed"
+    assert tis["import_scores"] == tis["score_sheet"] == tis["rank"] == "success"  # the rest went on
+    with session_scope(db_url) as s:
+        notice = s.scalars(select(OutboxEmail).where(OutboxEmail.template == "staff_notice")).one()
+        assert "第2行 列“得分”" in notice.body_text
+        assert s.scalars(select(Problem)).one().message.startswith("scores/bad.xlsx 第2行")
+    sheet = LocalStorage(tmp_path / "shared").list("score_sheets/")
+    assert len(sheet) == 1  # the template for the agency is there, with the one application awaiting a score
+
+
 def test_deadline_alert_configuration_and_callback(season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """FIXED_DATETIME(national deadline) with a negative interval to 09:00, 5 working days earlier; the callback
     (imported by path, as the triggerer does) queues one staff notice to ops while the export is not done."""
