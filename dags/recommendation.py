@@ -126,16 +126,12 @@ def recommendation() -> None:
     def approval_gate() -> list[str]:
         """Ask the leadership group only for content not approved yet; resume an approved version; else stop."""
         rt = _rt()
-        from award.package import pending_work
+        from award.package import approval_prompt, pending_work
 
         work = pending_work(rt)
         ti = get_current_context()["ti"]
         ti.xcom_push(key="content_hash", value=work["content_hash"])
-        ti.xcom_push(key="body", value="\n".join([
-            f"拟推荐名单（共 {work['count']} 个，内容校验值 {work['content_hash'][:12]}）：", "",
-            *work["lines"], "", *(["材料问题：", *work["problems"]] if work["problems"] else []),
-            f"上一版本：{work['latest_version'] or '无'}（{work['latest_status'] or '-'}）；原因：{work['reason']}",
-        ]))
+        ti.xcom_push(key="body", value=approval_prompt(work))
         if work["needed"]:
             return ["approval"]
         if work.get("resume"):

@@ -252,17 +252,35 @@ def pending_work(rt: Any) -> dict[str, Any]:
             "latest_status": latest.status if latest else None,
         }
         if not prop.candidates:
-            out["reason"] = "no candidates yet"
+            out["reason"] = _text("pending.no_candidates")
         elif still_open:
-            out["reason"] = f"{still_open} application(s) still in review or candidate publicity"
+            out["reason"] = _text("pending.still_open", count=still_open)
         elif latest is not None and latest.content_hash == prop.content_hash and latest.status != "rejected":
-            out["reason"] = f"version {latest.version} already holds this content ({latest.status})"
+            out["reason"] = _text("pending.same_content", version=latest.version,
+                                  status=_status_label(latest.status))
             out["package_id"] = latest.id
             out["resume"] = latest.status in ("approved", "compiled", "verified", "failed")
         else:
             out["needed"] = True
-            out["reason"] = "new content" if latest is None else f"content differs from version {latest.version}"
+            out["reason"] = (_text("pending.new_content") if latest is None
+                             else _text("pending.content_differs", version=latest.version))
         return out
+
+
+def approval_prompt(work: dict[str, Any]) -> str:
+    """The leadership group's approval question (HITL body) for ``pending_work``'s result, all in Chinese."""
+    status = work.get("latest_status")
+    return _text("approval_prompt", count=work["count"], content_hash=work["content_hash"][:12],
+                 lines=work["lines"], problems=work["problems"], version=work.get("latest_version"),
+                 status=_status_label(status) if status else None, reason=work["reason"])
+
+
+def _status_label(status: str) -> str:
+    """A package version's status in Chinese (the code itself when unknown)."""
+    labels = {"approved": _text("status.approved"), "rejected": _text("status.rejected"),
+              "compiled": _text("status.compiled"), "verified": _text("status.verified"),
+              "failed": _text("status.failed"), "sent": _text("status.sent")}
+    return labels.get(status, status)
 
 
 # ---------------------------------------------------------------- approval
