@@ -65,6 +65,10 @@ class ArchiveLimits:
     max_members: int = 500
     max_file_bytes: int = 50 * MB
     max_depth: int = 2
+    max_mail_bytes: int = 50 * MB  # a mail (raw) larger than this is refused before it is decoded
+    max_attachments: int = 100  # attachments of one mail
+    submission_max_files: int = 500  # files of one submission (mail or folder), archives expanded
+    submission_max_bytes: int = 300 * MB  # their total size
 
 
 @dataclass(frozen=True)

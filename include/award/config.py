@@ -218,6 +218,10 @@ class Limits(_Strict):
     zip_max_total_mb: int = Field(default=200, ge=1)
     zip_max_ratio: int = Field(default=100, ge=2)
     zip_max_members: int = Field(default=500, ge=1)
+    max_mail_mb: int = Field(default=50, ge=1)  # a larger mail is refused before it is decoded
+    max_attachments: int = Field(default=100, ge=1)  # attachments of one mail
+    submission_max_files: int = Field(default=500, ge=1)  # files of one submission, archives expanded
+    submission_max_total_mb: int = Field(default=300, ge=1)  # their total size
 
 
 class Season(_Strict):

@@ -51,7 +51,7 @@ from award.forms import FormError, ParsedForm, parse_document, parse_form
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.states import State, audit, create_application_state, create_application_states
-from award.store.models import Applicant, Application, InboundItem, Material
+from award.store.models import Applicant, Application, InboundItem, Material, Problem
 from award.templating import message_group
 from award.textclean import clean, clean_fields, fit
 
@@ -104,7 +104,8 @@ def limits_of(season: Season) -> ArchiveLimits:
     lim = season.limits
     return ArchiveLimits(
         max_total_bytes=lim.zip_max_total_mb * MB, max_ratio=lim.zip_max_ratio, max_members=lim.zip_max_members,
-        max_file_bytes=lim.max_file_mb * MB,
+        max_file_bytes=lim.max_file_mb * MB, max_mail_bytes=lim.max_mail_mb * MB, max_attachments=lim.max_attachments,
+        submission_max_files=lim.submission_max_files, submission_max_bytes=lim.submission_max_total_mb * MB,
     )
 
 
@@ -161,6 +162,25 @@ class Submission:
     note: str | None = None  # why no form was usable
     form_file: FileIn | None = None  # the form chosen by ``Intake.prepare``
     form: ParsedForm | None = None
+    whole: Refused | None = None  # the whole submission is refused (too large, too many files): nothing is added
+
+    def refuse_whole(self, code: str, reason: str) -> None:
+        """Refuse the whole submission with one reason; its files are dropped."""
+        self.whole = Refused(_text("whole_submission"), code, reason, self.items[0])
+        self.files.clear()
+        self.refused.clear()
+
+    def over_limits(self, limits: ArchiveLimits) -> bool:
+        """Refuse the whole submission when its files are over the per-submission limits; True when refused."""
+        if self.whole is not None:
+            return True
+        if len(self.files) > limits.submission_max_files:
+            self.refuse_whole("too_many_files", _text("submission_too_many_files", count=len(self.files),
+                                                      max_files=limits.submission_max_files))
+        elif (total := sum(len(f.data) for f in self.files)) > limits.submission_max_bytes:
+            self.refuse_whole("submission_too_large", _text("submission_too_large", size=size_text(total),
+                                                            max_mb=limits.submission_max_bytes // MB))
+        return self.whole is not None
 
 
 def unpack(
@@ -308,6 +328,7 @@ class IntakeResult:
     multi_channel: int = 0
     waiting: int = 0
     failed: int = 0
+    held: int = 0
     mails_queued: int = 0
     touched: set[int] = field(default_factory=set)
 
@@ -329,6 +350,7 @@ class Intake:
         self.number_re = submission_pattern(self.season)
         self.result = IntakeResult()
         self._next_no: int | None = None
+        self._creators: dict[int, str] = {}  # id(new Application) -> the address its first submission came from
         # look-ups of this run, both by the applicant's (kind, key) (a new applicant has no id until its batch is
         # flushed): the applicant and its application of this season (None: known to be absent); filled per
         # batch, kept in step by _create, cleared when a batch or an item fails
@@ -570,13 +592,25 @@ class Intake:
         from award.mail.inbound import parse_message
 
         self.result.items += 1
+        if item.size > self.limits.max_mail_bytes:  # refused before it is read and decoded (memory)
+            sub = Submission("mail", [item], reply_to=mail_address(item.sender), subject=clean(item.subject, SUBJECT_CHARS)
+                             or "", received_at=item.received_at)
+            sub.refuse_whole("mail_too_large", _text("mail_too_large", size=size_text(item.size),
+                                                     max_mb=self.limits.max_mail_bytes // MB))
+            return sub
         msg = parse_message(self.rt.blobs.get_bytes(item.sha256))
         sub = Submission("mail", [item], reply_to=mail_address(msg.sender_addr) or mail_address(item.sender),
                          subject=clean(msg.subject, SUBJECT_CHARS) or "", received_at=item.received_at)
-        for att in msg.attachments:
-            if att.origin == "inline" and att.content_type.startswith("image/"):
-                continue  # signatures and logos pasted into the body
+        attachments = [a for a in msg.attachments
+                       if not (a.origin == "inline" and a.content_type.startswith("image/"))]  # signatures, logos
+        if len(attachments) > self.limits.max_attachments:
+            sub.refuse_whole("too_many_attachments", _text("too_many_attachments", count=len(attachments),
+                                                           max_attachments=self.limits.max_attachments))
+            return sub
+        for att in attachments:
             unpack(sub, item, att.filename, att.data, self.limits, att.sha256)  # hashed by parse_message
+            if sub.over_limits(self.limits):
+                break
         return sub
 
     # ---------------------------------------------------------------- city folders
@@ -588,6 +622,8 @@ class Intake:
         for item in items:
             rel = (item.filename or "")[len(folder) + 1:]
             unpack(sub, item, rel, self.rt.blobs.get_bytes(item.sha256), self.limits)
+            if sub.over_limits(self.limits):
+                break
         return sub
 
     # ---------------------------------------------------------------- matching and applying
@@ -642,7 +678,11 @@ class Intake:
             self._apply(sub, *matched)
 
     def _match(self, sub: Submission) -> tuple[Application, bool] | None:
-        """The submission's application and whether it is new; None when answered here (no form, late)."""
+        """The submission's application and whether it is new; None when answered here (refused as a whole, no
+        form, late, held for review)."""
+        if sub.whole is not None:
+            self._refuse_whole(sub)
+            return None
         if sub.family == "city" and sub.city not in self.season.province.cities:
             for item in sub.items:
                 record_problem(self.session, code="unknown_city", inbound_item=item, filename=item.filename,
@@ -659,6 +699,9 @@ class Intake:
                 return None
             app = self._create(sub, form, late)
             created = True
+        elif not self._trusted(app, sub):
+            self._hold(sub, app)
+            return None
         elif late and not self._correction_open(app, sub):
             self._late_material(sub, app)
             return None
@@ -667,6 +710,11 @@ class Intake:
     def _apply(self, sub: Submission, app: Application, created: bool) -> None:
         """Add a matched submission's materials, note its channel and items, queue its e-mails."""
         form_file, form = sub.form_file, sub.form
+        if created and sub.family == "mail" and not sub.reply_to and (addr := mail_address(app.applicant.email)):
+            sub.reply_to = addr  # a mail with no usable From: the acknowledgment goes to the form's address
+            audit(self.session, actor=ACTOR, entity_type="application", entity_id=app.id, action="reply_to_form_address",
+                  reason=_text("audit.reply_to_form_address", address=addr),
+                  details={"items": [i.id for i in sub.items]})
         self._record_refusals(sub, app)
         added = self._add_materials(app, sub, new=created, defer=self._new is not None)
         if form is not None and form_file in added and not created:
@@ -679,6 +727,45 @@ class Intake:
             app.changed_at = now()
         self.result.touched.add(app.id)
         self._reply(app, sub, added, created)
+
+    def known_addresses(self, app: Application) -> set[str]:
+        """The addresses on an application: the sender of its first mail, and the form's contact e-mail."""
+        known = {a for a in (app.applicant.email, mail_address((app.fields or {}).get("email")),
+                             self._creators.get(id(app))) if a}
+        if app.id is not None:
+            first = self.session.scalar(
+                select(InboundItem.sender).where(InboundItem.application_id == app.id,
+                                                 InboundItem.channel.in_(MAIL_CHANNELS))
+                .order_by(InboundItem.id).limit(1))
+            if first and (addr := mail_address(first)):
+                known.add(addr)
+        return known
+
+    def _trusted(self, app: Application, sub: Submission) -> bool:
+        """Whether material for an existing application is accepted automatically: a city upload (the city's own
+        storage), a mail from an address already on the application, or a mail staff released after review."""
+        if sub.family != "mail":
+            return True
+        if sub.reply_to and sub.reply_to in self.known_addresses(app):
+            return True
+        return any(p.code == "released" for i in sub.items for p in self.session.scalars(
+            select(Problem).where(Problem.inbound_item_id == i.id)))
+
+    def _hold(self, sub: Submission, app: Application) -> None:
+        """Hold a mail for an existing application from an unknown address: nothing is added; staff review it, the
+        application's known addresses are told, and the sender gets a reply that shows nothing of the application."""
+        item = sub.items[0]
+        record_problem(self.session, code="held_for_review", inbound_item=item, application_id=app.id, status="held",
+                       message=_text("problem.held", sender=sub.reply_to or _text("no_sender")))
+        self.result.held += 1
+        ctx = {"submission_no": app.submission_no, "sender": sub.reply_to or _text("no_sender"),
+               "received_text": _dt_text(sub.received_at)}
+        self._mail(f"intake:held_sender:item-{item.id}:1", "held_sender", [sub.reply_to], None,
+                   greeting=_text("greeting.default"), received_text=ctx["received_text"])
+        self._mail(f"intake:held_owner:item-{item.id}:1", "held_owner", sorted(self.known_addresses(app)), app, **ctx)
+        self._mail(f"intake:staff_held:item-{item.id}:1", "staff_notice", [str(self.season.recommending_unit.ops_email)],
+                   app, greeting=_text("greeting.staff"), title=_text("staff_held.title", **ctx),
+                   text=_text("staff_held.text", item_id=item.id, **ctx), items=[])
 
     def _correction_open(self, app: Application, sub: Submission) -> bool:
         if app.state == State.LATE.value:
@@ -714,6 +801,8 @@ class Intake:
                 channel=sub.family, channels=[sub.family], city=city, multi_channel=False, fields=dict(fields),
                 received_at=sub.received_at or now(), changed_at=now(), state=state.value,
             )
+            if sub.reply_to:
+                self._creators[id(app)] = sub.reply_to
             if self._new is not None:  # a batch at once: flushed with the batch's other new applications;
                 app.applicant = applicant  # a clash rolls the batch back to item-by-item (the retry below)
                 self.session.add(app)
@@ -881,6 +970,18 @@ class Intake:
                    files=[f.name for f in sub.files], example_no=f"{self.season.submission_prefix}-{self.season.year}-0007")
         self._refused_mail(sub, None)
 
+    def _refuse_whole(self, sub: Submission) -> None:
+        """A submission refused as a whole: recorded on each item, the sender told why (nothing of any application
+        is shown: it is not matched)."""
+        whole = sub.whole
+        assert whole is not None
+        for item in sub.items:
+            record_problem(self.session, code=whole.code, message=whole.reason, inbound_item=item, status="refused")
+        self.result.refused_files += 1
+        self._mail(f"intake:refused_whole:item-{sub.items[0].id}:1", "refused_file", self._recipients(None, sub), None,
+                   greeting=_text("greeting.default"), submission_no=None, received_text=_dt_text(sub.received_at),
+                   subject_line=sub.subject, refused=[{"filename": whole.filename, "reason": whole.reason}])
+
     def _late_material(self, sub: Submission, app: Application) -> None:
         self._record_refusals(sub, app)
         for item in sub.items:
@@ -988,6 +1089,22 @@ def _dt_text(value: datetime | None) -> str:
     if value is None:
         return ""
     return f"{value.year}年{value.month}月{value.day}日{value.hour:02d}:{value.minute:02d}"
+
+
+class ReleaseError(ValueError):
+    """An inbound item that cannot be released (unknown, or not held)."""
+
+
+def release_held(session: Session, item_id: int, *, actor: str) -> InboundItem:
+    """Staff release a mail held for review (``held_for_review``): the next intake run takes it as if it came
+    from an address on the application. Audited."""
+    item = session.get(InboundItem, item_id)
+    if item is None or item.status != "held":
+        raise ReleaseError(f"inbound item {item_id} is not held for review")
+    record_problem(session, code="released", message=_text("audit.released"), inbound_item=item, status="archived")
+    audit(session, actor=actor, entity_type="inbound_item", entity_id=item.id, action="release",
+          reason=_text("audit.released"))
+    return item
 
 
 def process_pending(session: Session, rt: Any, *, limit: int | None = None) -> IntakeResult:

@@ -213,3 +213,126 @@ def test_an_executable_with_pdf_in_its_first_kilobyte_is_refused(tmp_path, rt, s
         assert s.scalar(select(Material).where(Material.filename == "证实性材料9-证书.pdf")) is None
         refused = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
     assert "证实性材料9-证书.pdf" in refused.body_text
+
+
+# ------------------------------------------------------------------------------------ one applicant, one file
+
+
+def test_a_stranger_quoting_a_submission_number_or_credit_code_is_held(tmp_path, rt, season) -> None:
+    """Material for an existing application from an address not on it is held for staff review: nothing is
+    replaced, the applicant's known address is told, the stranger's reply shows nothing of the applicant."""
+    from award.forms import fill_form_bytes
+    from award.intake import release_held
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    box = _box(tmp_path)
+    box.add(_mail_of(tmp_path, app))
+    assert _run(tmp_path, rt).applications_created == 1
+    forged = fill_form_bytes(app.form_id, dict(app.fields, summary="被替换的事迹"))
+    box.add(_raw("补充材料 GS-2023-0001", {"申报表.docx": forged}, sender="attacker@evil.example"))
+    box.add(_raw("申报材料", {"申报表.docx": forged, "内部公示情况说明.pdf": PDF}, sender="other@evil.example"))
+    result = _run(tmp_path, rt)
+    assert result.held == 2 and result.materials_added == 0 and result.applications_created == 0
+    with session_scope(rt.db_url) as s:
+        application = s.scalar(select(Application))
+        assert application.fields["summary"] != "被替换的事迹"
+        assert all(m.superseded_by_id is None for m in application.materials)
+        held = s.scalars(select(InboundItem).where(InboundItem.status == "held")).all()
+        assert len(held) == 2 and all(i.application_id is None for i in held)
+        assert {p.code for p in s.scalars(select(Problem))} == {"held_for_review"}
+        mails = s.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+        to_stranger = [m for m in mails if m.template == "held_sender"]
+        owner = [m for m in mails if m.template == "held_owner"]
+        staff = [m for m in mails if m.template == "staff_notice"]
+        assert sorted(m.to_addrs[0] for m in to_stranger) == ["attacker@evil.example", "other@evil.example"]
+        for m in to_stranger:  # nothing of the application: no name, contact, phone, number or address
+            text = m.subject + m.body_text
+            for secret in (app.name, app.fields["contact"], app.fields["contact_phone"], "GS-2023-0001",
+                           app.fields["email"], app.sender):
+                assert secret not in text, secret
+        assert len(owner) == 2 and all(app.sender in m.to_addrs for m in owner)
+        assert "attacker@evil.example" in owner[0].body_text and len(staff) == 2
+        assert all(m.template != "ack" or m.to_addrs == [app.sender] for m in mails)
+        first = held[0].id
+    # staff release the first one after checking: the next run registers it
+    with session_scope(rt.db_url) as s:
+        release_held(s, first, actor="王工作人员")
+    result = _run(tmp_path, rt)
+    assert result.materials_added == 1
+    with session_scope(rt.db_url) as s:
+        assert s.get(InboundItem, first).status == "parsed"
+
+
+def test_a_mail_without_from_is_answered_at_the_form_address(tmp_path, rt, season) -> None:
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    _box(tmp_path).add(_raw("申报材料", _files(tmp_path, app), sender=None))
+    assert _run(tmp_path, rt).applications_created == 1
+    with session_scope(rt.db_url) as s:
+        [ack] = s.scalars(select(OutboxEmail).where(OutboxEmail.template == "ack")).all()
+        assert ack.to_addrs == [app.fields["email"]]
+        from award.store.models import AuditEvent
+
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "reply_to_form_address"))
+        assert event is not None and app.fields["email"] in event.reason
+
+
+# ------------------------------------------------------------------------------------ limits
+
+
+def _limited(rt: Runtime, **limits: int) -> Runtime:
+    season = rt.season.model_copy(update={"limits": rt.season.limits.model_copy(update=limits)})
+    return Runtime(season, rt.db_url, rt.blobs, rt.shared)
+
+
+def test_a_thousand_attachments_are_refused_with_one_short_reason(tmp_path, rt) -> None:
+    files = {f"证明{i:04d}.pdf": PDF + str(i).encode() for i in range(1000)}
+    _box(tmp_path).add(_raw("申报材料", files, sender="many@example.com"))
+    result = _run(tmp_path, rt)
+    assert result.materials_added == 0 and result.refused_files == 1
+    with session_scope(rt.db_url) as s:
+        [mail] = s.scalars(select(OutboxEmail)).all()
+        [problem] = s.scalars(select(Problem)).all()
+    assert problem.code == "too_many_attachments" and "1000个附件" in problem.message
+    assert mail.template == "refused_file" and mail.to_addrs == ["many@example.com"]
+    assert len(mail.body_text) < 2000
+
+
+def test_per_submission_file_count_and_size_and_mail_size_limits(tmp_path, rt, season) -> None:
+    import io
+    import zipfile
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for i in range(6):
+            zf.writestr(f"证明{i}.pdf", PDF + b"%" + bytes([65 + i]) * 300_000 + b"\n")
+    box = _box(tmp_path)
+    box.add(_raw("申报材料", {**_files(tmp_path, app), "材料.zip": bundle.getvalue()}, sender="count@example.com"))
+    _fetch(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        assert process_pending(s, _limited(rt, submission_max_files=8)).applications_created == 0
+        [problem] = s.scalars(select(Problem)).all()
+        assert problem.code == "too_many_files"
+    box.add(_raw("申报材料", {**_files(tmp_path, app), "材料.zip": bundle.getvalue()}, sender="size@example.com"))
+    _fetch(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        assert process_pending(s, _limited(rt, submission_max_total_mb=1)).applications_created == 0
+        assert s.scalar(select(Problem).where(Problem.code == "submission_too_large")) is not None
+    box.add(_raw("申报材料", {**_files(tmp_path, app), "大文件.pdf": PDF + b"%" + b"x" * 1_500_000},
+                 sender="big@example.com"))
+    _fetch(tmp_path, rt)
+    import award.mail.inbound
+
+    def not_decoded(raw: bytes):  # type: ignore[no-untyped-def]
+        raise AssertionError("a mail over the size limit must not be decoded")
+
+    with session_scope(rt.db_url) as s, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(award.mail.inbound, "parse_message", not_decoded)
+        assert process_pending(s, _limited(rt, max_mail_mb=1)).applications_created == 0
+        problem = s.scalar(select(Problem).where(Problem.code == "mail_too_large"))
+        assert problem is not None and "1MB" in problem.message
+        told = sorted(m.to_addrs[0] for m in s.scalars(select(OutboxEmail)))
+    assert told == ["big@example.com", "count@example.com", "size@example.com"]

@@ -202,7 +202,8 @@ def test_city_batch_letter_and_multi_channel(tmp_path, rt, season) -> None:
     folder = tmp_path / "gen" / one.folder
     files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
     files["补充证明材料.pdf"] = b"%PDF-1.4\n% sent by mail only\n%%EOF\n"
-    _box(tmp_path).add(_raw("申报材料", files, sender="dup@example.com"))
+    # (from the form's contact address: an address on the application, so it is taken automatically)
+    _box(tmp_path).add(_raw("申报材料", files, sender=one.fields["email"]))
     result = _run(tmp_path, rt)
     assert result.multi_channel == 1 and result.applications_created == 0
     with session_scope(rt.db_url) as s:

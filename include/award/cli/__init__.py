@@ -10,7 +10,8 @@ from award.cli.common import CliError, emit_error
 from award.cli.environment import discover
 
 # Each module listed here lives in award/cli/<name>.py and defines register(subparsers).
-COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms", "publicity", "show", "withdraw")
+COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms", "publicity", "show",
+                   "withdraw", "intake")
 
 
 def build_parser() -> argparse.ArgumentParser:
