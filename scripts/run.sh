@@ -168,7 +168,6 @@ while :; do
       exit 1
     fi
   done
-  milestone mail-catcher . "mail catcher listening"
   milestone worker-log-server "Uvicorn running" "task log server listening"
   milestone triggerer-log-server "Uvicorn running" "triggerer log server listening"
   milestone scheduler "Starting the scheduler" "scheduler started (LocalExecutor workers starting)"
@@ -178,7 +177,7 @@ while :; do
   state=$(python - "$HOST" "$PORT" <<'PY' 2>/dev/null || true
 import json, sys, urllib.request
 try:
-    with urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/api/v2/monitor/health", timeout=3) as r:
+    with urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/api/v2/monitor/health", timeout=10) as r:
         health = json.load(r)
 except (OSError, ValueError):
     sys.exit()
@@ -193,7 +192,7 @@ PY
     exit 1
   fi
   if [ $elapsed -ge $next_note ]; then
-    say "    [$elapsed s] still starting: waiting for ${state:-the api-server (loads the plugins and the UI)}"
+    say "    [$elapsed s] still starting: waiting for ${state:-the api-server (it loads the plugins and the UI)}"
     next_note=$((elapsed + 15))
   fi
   sleep 1
