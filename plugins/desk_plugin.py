@@ -19,4 +19,4 @@ class AwardDeskPlugin(AirflowPlugin):
     name = "award_desk"
     fastapi_apps = [{"app": desk_app, "url_prefix": PREFIX, "name": "申报工作台"}]
     external_views = [{"name": "申报工作台", "href": PREFIX.lstrip("/") + "/", "destination": "nav",
-                       "url_route": "award_desk", "category": None}]
+                       "url_route": "award_desk", "nav_top_level": True}]

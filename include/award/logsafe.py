@@ -17,8 +17,9 @@ PREFIXES = ("award", "sqlalchemy")
 _installed = False
 
 
-def _covered(name: str) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in PREFIXES)
+def _covered(name: str | None) -> bool:
+    # logging.makeLogRecord (structlog's stdlib formatter in Airflow's processes) builds records with name None
+    return isinstance(name, str) and any(name == p or name.startswith(p + ".") for p in PREFIXES)
 
 
 def scrub(record: logging.LogRecord) -> logging.LogRecord:

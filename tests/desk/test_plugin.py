@@ -215,3 +215,12 @@ def test_assign_objection_from_the_overview(staff: TestClient, desk: Desk) -> No
         assert obj.status == "open" and obj.application_id is not None and event.actor == "张科长"
     wrong = staff.post(f"/objections/{oid}/assign", data={"submission_no": desk.seeded.objection, "csrf_token": token})
     assert wrong.status_code == 303 and "error=" in wrong.headers["location"]  # already assigned: said, not crashed
+
+
+def test_log_records_without_a_name_pass_the_pii_filter() -> None:
+    """structlog's stdlib formatter (Airflow's processes) rebuilds records with ``makeLogRecord``: name None."""
+    import logging
+
+    import award  # noqa: F401 - installs the PII-masking record factory
+
+    assert logging.makeLogRecord({"msg": "ok"}).getMessage() == "ok"
