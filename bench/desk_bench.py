@@ -71,6 +71,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="desk-bench-"))
     os.environ["AIRFLOW_HOME"] = str(tmp / "airflow")
     from airflow.api_fastapi.core_api.security import get_user
+    from desk.app import create_app
     from fastapi.testclient import TestClient
     from sqlalchemy import func, select
     from sqlalchemy.orm import selectinload
@@ -82,7 +83,6 @@ def main() -> int:
     from award.store import session_scope
     from award.store.db import migrate
     from award.store.models import Application, AuditEvent
-    from desk.app import create_app
     from tests.desk.seed import seed_season
 
     url = f"sqlite:///{tmp / 'award.db'}"
