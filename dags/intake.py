@@ -112,7 +112,8 @@ def intake() -> None:
         with session_scope(rt.db_url) as session:
             return process_pending(session, rt).as_dict()
 
-    in_window() >> fetch_mail() >> fetch_storage() >> process_pending()
+    # mail and storage are fetched side by side (one task start less before the acknowledgment)
+    in_window() >> [fetch_mail(), fetch_storage()] >> process_pending()
 
 
 intake_dag = intake()
