@@ -2,9 +2,12 @@
 
 Runs on intake's asset event (the acknowledgments go out within a minute of the mail) and every 5 minutes.
 
-plan (puts stale "sending" e-mails back in the queue once per run, then lists the due e-mail ids in batches of
-SEND_BATCH_SIZE) -> send_batch (mapped: one task per batch, in pool ``smtp``, whose slots limit the concurrent
-sends across all workers). With nothing due the mapped task has no instance and is skipped; the run succeeds.
+plan (e-mails left "sending" by a dead worker become "unknown"; "unknown" ones are looked up in the sent folder when
+the ``award_imap`` connection names one; then the due e-mail ids in batches of about SEND_BATCH_SIZE, all of one
+recipient's in one batch, in queue order) -> send_batch (mapped: one task per batch, in pool ``smtp``, whose slots
+limit the concurrent sends across all workers). With nothing due the mapped task has no instance and is skipped.
+An e-mail that became "unknown" or "failed" queues a notice to ops and fails its send_batch task (no retry), so
+the failure notice goes out too; ``award outbox show|retry|resolve`` is the way out.
 
 Airflow maps a task over at most ``[core] max_map_length`` (1024) items: 1024 batches of 50 cover 51,200 due
 e-mails; beyond that the planner makes larger batches (``award.batching.chunk``) rather than fail.
@@ -46,12 +49,18 @@ def outbox() -> None:
         """Recover stale sends; the due e-mail ids in batches (small ints only in XCom)."""
         from functools import partial
 
-        from pipeline_common import runtime
+        from pipeline_common import runtime, season, sent_folder
 
-        from award.mail.outbox import plan_batches
+        from award.mail.outbox import ops_alert, plan_batches
         from award.store import session_scope
 
-        return plan_batches(partial(session_scope, runtime().db_url), SEND_BATCH_SIZE)
+        folder = sent_folder()
+        try:
+            return plan_batches(partial(session_scope, runtime().db_url), SEND_BATCH_SIZE, sent_folder=folder,
+                                alert=ops_alert(season()))
+        finally:
+            if folder is not None:
+                folder.close()
 
     @task(pool=SMTP_POOL, map_index_template="{{ batch_label }}")
     def send_batch(ids: list[int]) -> dict[str, int]:
@@ -59,15 +68,21 @@ def outbox() -> None:
         from functools import partial
 
         from airflow.sdk import get_current_context
-        from pipeline_common import runtime, smtp_sender
+        from airflow.sdk.exceptions import AirflowFailException
+        from pipeline_common import runtime, season, smtp_sender
 
-        from award.mail.outbox import drain
+        from award.mail.outbox import drain, ops_alert
         from award.store import session_scope
 
         get_current_context()["batch_label"] = f"{len(ids)} 封（{ids[0]}–{ids[-1]}）"
         rt = runtime()
-        result = drain(partial(session_scope, rt.db_url), smtp_sender(), rt.blobs.get_bytes, ids=ids)
-        return {"sent": len(result.sent), "retried": len(result.retried), "failed": len(result.failed)}
+        result = drain(partial(session_scope, rt.db_url), smtp_sender(), rt.blobs.get_bytes, ids=ids,
+                       alert=ops_alert(season()))
+        if result.failed or result.unknown:
+            raise AirflowFailException(
+                f"outbox e-mails failed {result.failed} / outcome unknown {result.unknown} "
+                f"({len(result.sent)} sent): see award outbox show")
+        return {"sent": len(result.sent), "retried": len(result.retried), "held": len(result.held)}
 
     send_batch.expand(ids=plan())
 

@@ -5,7 +5,9 @@ Not a DAG file (listed in .airflowignore). Kept cheap at import: no database, no
 Connections (Airflow connections, or AIRFLOW_CONN_* environment variables):
 - ``smtp_default``: the outgoing SMTP server (host, port, login, password; extra ``from_email``, ``disable_ssl``,
   ``disable_tls``). Used by the outbox drain (yagmail) and by the failure notice (SmtpNotifier).
-- ``award_imap``: the office mailbox (IMAP over TLS; used when AWARD_MAIL_SOURCE=imap).
+- ``award_imap``: the office mailbox (IMAP over TLS; used when AWARD_MAIL_SOURCE=imap). Its extra ``sent_folder``
+  names the folder where the mail server files what the office sent: the outbox looks there before it resends
+  an e-mail whose outcome is unknown.
 - ``award_s3``: shared storage and blob store when AWARD_SHARED_URL / AWARD_BLOB_URL are ``s3://`` URLs.
 """
 
@@ -103,3 +105,18 @@ def smtp_sender():  # type: ignore[no-untyped-def]
         from_addr=extra.get("from_email") or str(unit.email), from_name=unit.name,
         user=conn.login or None, password=conn.password or None, ssl=ssl, starttls=starttls,
     )
+
+
+def sent_folder():  # type: ignore[no-untyped-def]
+    """The office's "Sent" folder over IMAP, when the ``award_imap`` connection names one (extra ``sent_folder``)."""
+    from airflow.sdk import BaseHook
+
+    from award.mail.sentfolder import ImapSentFolder
+    from award.sources import ImapSettings
+
+    try:
+        conn = BaseHook.get_connection(IMAP_CONN_ID)
+    except Exception:  # noqa: BLE001 - no such connection (make run reads a Maildir): no sent-folder check
+        return None
+    settings = ImapSettings.from_connection(conn)
+    return ImapSentFolder(settings) if settings.sent_folder else None

@@ -100,6 +100,82 @@ def smtp_server() -> Iterator[SmtpCatcher]:
         controller.stop()  # type: ignore[attr-defined]
 
 
+class FaultySmtp:
+    """A real SMTP server (aiosmtpd) that misbehaves on purpose, one fault per e-mail, in the order given.
+
+    Faults: ``"drop_at_data"`` (closes the connection on the DATA command: nothing stored), ``"drop_after_data"``
+    (stores the e-mail, then closes without the 250), ``"stall_after_data"`` (stores it, never answers),
+    ``"451"`` / ``"550"`` (answers the data with that code, nothing stored), ``"ok"`` (stores it, answers 250).
+    When the faults run out every e-mail is ``"ok"``. ``file_to`` is called with every stored message (e.g. to
+    file it in an IMAP "Sent" folder, as mail servers do).
+    """
+
+    def __init__(self, faults: list[str] | None = None, file_to=None) -> None:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import SMTP
+
+        self.faults = list(faults or [])
+        self.file_to = file_to
+        self.catcher = SmtpCatcher("127.0.0.1", free_port())
+        self.stall = asyncio.Event()
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+                fault = outer.faults.pop(0) if outer.faults else "ok"
+                if fault in ("451", "550"):
+                    return f"{fault} refused by the test server"
+                outer.catcher.messages.append(CaughtMail(envelope.mail_from, list(envelope.rcpt_tos),
+                                                         envelope.content))
+                if outer.file_to is not None:
+                    outer.file_to(envelope.content)
+                if fault == "drop_after_data":
+                    server.transport.abort()
+                    return "250 OK"
+                if fault == "stall_after_data":
+                    await outer.stall.wait()
+                return "250 OK"
+
+        class Server(SMTP):
+            async def smtp_DATA(self, arg: str) -> None:  # type: ignore[override]
+                if outer.faults and outer.faults[0] == "drop_at_data":
+                    outer.faults.pop(0)
+                    self.transport.abort()
+                    return
+                await super().smtp_DATA(arg)
+
+        class FaultyController(Controller):
+            def factory(self):  # type: ignore[no-untyped-def]
+                return Server(self.handler, **self.SMTP_kwargs)
+
+        self.controller = FaultyController(Handler(), hostname=self.catcher.host, port=self.catcher.port)
+
+    @property
+    def messages(self) -> list[CaughtMail]:
+        return self.catcher.messages
+
+    def sender(self, timeout: int = 30):  # type: ignore[no-untyped-def]
+        from award.mail.outbox import YagmailSender
+
+        return YagmailSender(host=self.catcher.host, port=self.catcher.port, from_addr="zlfzc@scjg.example.gov.cn",
+                             timeout=timeout)
+
+
+@pytest.fixture()
+def faulty_smtp() -> Iterator[FaultySmtp]:
+    """A misbehaving real SMTP server; set ``.faults`` (and ``.file_to``) before sending."""
+    server = FaultySmtp()
+    server.controller.start()
+    try:
+        yield server
+    finally:
+        loop = server.controller.loop
+        loop.call_soon_threadsafe(server.stall.set)
+        server.controller.stop()
+
+
 # ---------------------------------------------------------------- IMAP (Dovecot)
 @dataclass
 class Dovecot:

@@ -182,6 +182,7 @@ class ImapSettings:
     folder: str = "INBOX"
     processed_folder: str = "Processed"
     timeout: float = 60
+    sent_folder: str | None = None  # where the server files what the office sent (the outbox checks it)
 
     @classmethod
     def from_connection(cls, conn: Any) -> ImapSettings:
@@ -197,6 +198,7 @@ class ImapSettings:
             starttls=str(extra.get("starttls", False)).lower() in ("true", "1", "yes"),
             folder=extra.get("folder", "INBOX"),
             processed_folder=extra.get("processed_folder", "Processed"),
+            sent_folder=extra.get("sent_folder") or None,
         )
 
 

@@ -104,6 +104,27 @@ class IllegalTransition(ValueError):
     """A transition the state machine does not allow."""
 
 
+class OutboxStatus(StrEnum):
+    """Where a queued e-mail stands (``OutboxEmail.status``); moves only along ``OUTBOX_TRANSITIONS``."""
+
+    PENDING = "pending"  # queued, due at next_attempt_at (after a definite failure: backing off)
+    SENDING = "sending"  # claimed by a drain; the SMTP conversation is under way
+    SENT = "sent"  # the server answered 250 to the data (or the copy was found in the sent folder)
+    UNKNOWN = "unknown"  # the data went out but no answer came (timeout, crash): never resent blindly
+    FAILED = "failed"  # refused for good (5xx) or still undeliverable after a working day; ops alerted
+
+
+_O = OutboxStatus
+
+OUTBOX_TRANSITIONS: dict[OutboxStatus, frozenset[OutboxStatus]] = {
+    _O.PENDING: frozenset({_O.SENDING}),
+    _O.SENDING: frozenset({_O.SENT, _O.PENDING, _O.UNKNOWN, _O.FAILED}),
+    _O.UNKNOWN: frozenset({_O.SENT, _O.PENDING}),  # found in the sent folder / not found, or ops decided
+    _O.FAILED: frozenset({_O.PENDING}),  # ``award outbox retry --failed``
+    _O.SENT: frozenset(),
+}
+
+
 # While an objection (异议) is open and not late, an application may only go to these states (award.publicity).
 OBJECTION_SAFE = frozenset({S.OBJECTION_PENDING, S.CANDIDATE_OBJECTION, S.REMOVED, S.WITHDRAWN})
 

@@ -375,10 +375,11 @@ class OutboxEmail(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{"sha256", "filename"}]
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # award.states.OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=_now)  # due time; when "sending"/"unknown": since
+    retry_until: Mapped[datetime | None] = mapped_column()  # after a first definite failure: when to give up
     created_at: Mapped[datetime] = mapped_column(default=_now)
     sent_at: Mapped[datetime | None] = mapped_column()
     message_id: Mapped[str | None] = mapped_column(String(300))
