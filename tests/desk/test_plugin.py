@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from award.desk.queries import unit_of
 from award.runtime import Runtime
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, Objection, OutboxEmail
@@ -127,8 +128,9 @@ def test_overview_page(staff: TestClient, desk: Desk) -> None:
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     html = r.text
     assert 'id="total">12<' in html
-    for city in {desk.season.province.cities[n % len(desk.season.province.cities)] for n in range(1, 13)}:
-        assert city in html  # every unit named as the season names it
+    cities = desk.season.province.cities
+    for city in {cities[n % len(cities)] for n in range(1, 13)}:
+        assert unit_of(desk.season, city) in html  # every unit named as the season names it
     assert "待补正" in html and "省级申报截止" in html and "剩余工作日" in html
     assert "required_actions?response_received=false" in html and "/required_actions" in html
     assert "dags/opinions/runs/scheduled__2023-05-12T01%3A00%3A00%2B00%3A00/tasks/decide/mapped/0/required_actions" in html

@@ -92,10 +92,41 @@ def applicant_key(applicant: Applicant, show_pii: bool) -> str:
     return mask_id_number(applicant.key)
 
 
-def recommending_unit(app: Application) -> str:
-    """The recommending unit an application came through (its city or the unit recorded at intake)."""
-    unit = getattr(app, "recommending_unit", None)
-    return str(unit or app.city or (app.fields or {}).get("city") or "")
+def unit_names(season: Season) -> list[str]:
+    """The season's recommending units (names, in the season's order); a season without them: its cities."""
+    units = getattr(season, "recommending_units", None) or []
+    return [u.name for u in units] or list(season.province.cities)
+
+
+def unit_of(season: Season, raw: str | None) -> str:
+    """The recommending unit's name for what an application carries (a unit id or name, or its city)."""
+    find = getattr(season, "find_unit", None)
+    unit = find(raw) if find is not None and raw else None
+    return unit.name if unit is not None else (raw or "")
+
+
+def _unit_values(season: Season, name: str) -> list[str]:
+    """Every stored value that means the recommending unit ``name`` (its id, name, city, aliases)."""
+    find = getattr(season, "find_unit", None)
+    unit = find(name) if find is not None else None
+    return [unit.id, *unit.names] if unit is not None else [name]
+
+
+def _unit_column() -> Any:
+    """The column an application's recommending unit is read from (intake's link, else the city)."""
+    column = getattr(Application, "recommending_unit", None)
+    return func.coalesce(column, Application.city) if column is not None else Application.city
+
+
+def recommending_unit(season: Season, app: Application) -> str:
+    """The recommending unit an application came through, as the season names it."""
+    raw = getattr(app, "recommending_unit", None) or app.city or (app.fields or {}).get("city")
+    return unit_of(season, raw)
+
+
+def channel_label(channel: str) -> str:
+    """The Chinese name of an intake channel (mail, city, local, paper, usb); others as they are."""
+    return _text(f"channel.{channel}") if channel in CHANNELS else channel
 
 
 def _category_label(season: Season, category: str) -> str:
@@ -153,14 +184,16 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
     periods and publicity windows, objections waiting, mails not yet delivered."""
     at = at or now()
     sid = season.season_id
-    unit_col = getattr(Application, "recommending_unit", None)
-    group_unit = func.coalesce(unit_col, Application.city) if unit_col is not None else Application.city
-    rows = session.execute(
+    group_unit = _unit_column()
+    merged: dict[tuple[str, str, str], int] = {}
+    for st, cat, raw, n in session.execute(
         select(Application.state, Application.category, group_unit, func.count())
         .where(Application.season == sid).group_by(Application.state, Application.category, group_unit)
-    ).all()
+    ):
+        key = (st, cat, unit_of(season, raw))
+        merged[key] = merged.get(key, 0) + n
     counts = [{"state": s, "state_label": _state_label(s), "category": c, "category_label": _category_label(season, c),
-               "unit": u or "", "count": n} for s, c, u, n in rows]
+               "unit": u, "count": n} for (s, c, u), n in merged.items()]
     state_order = {s.value: i for i, s in enumerate(State)}
     cat_order = {c: i for i, c in enumerate(season.categories)}
     counts.sort(key=lambda r: (state_order.get(r["state"], 99), cat_order.get(r["category"], 99), r["unit"]))
@@ -171,8 +204,8 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
         by_state[r["state"]] = by_state.get(r["state"], 0) + r["count"]
         by_category[r["category"]] = by_category.get(r["category"], 0) + r["count"]
         by_unit[r["unit"]] = by_unit.get(r["unit"], 0) + r["count"]
-    units = [u for u in season.province.cities if u in by_unit] + sorted(u for u in by_unit
-                                                                          if u not in season.province.cities)
+    known = unit_names(season)
+    units = [u for u in known if u in by_unit] + sorted(u for u in by_unit if u not in known)
     categories = [c for c in season.categories if c in by_category] + sorted(c for c in by_category
                                                                              if c not in season.categories)
     states = sorted(by_state, key=lambda s: state_order.get(s, 99))
@@ -188,7 +221,8 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
         .where(Application.season == sid, Application.state == State.INCOMPLETE.value)
         .order_by(Application.correction_due, Application.submission_no)
     ):
-        corrections.append({"application_id": app_id, "submission_no": no, "name": name, "unit": unit or "",
+        corrections.append({"application_id": app_id, "submission_no": no, "name": name,
+                            "unit": unit_of(season, unit),
                             "due": _iso(due),
                             "workdays_left": workdays_left(cal, at.date(), due) if due else None})
     windows = []
@@ -252,15 +286,14 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
                       show_pii: bool = False, page_size: int = PAGE_SIZE) -> dict[str, Any]:
     """One page of the season's applications matching the filters, and the total count."""
     flt = flt or ApplicationFilter()
-    unit_col = getattr(Application, "recommending_unit", None)
-    unit_expr = func.coalesce(unit_col, Application.city) if unit_col is not None else Application.city
+    unit_expr = _unit_column()
     cond: list[Any] = [Application.season == season.season_id]
     if flt.state:
         cond.append(Application.state == flt.state)
     if flt.category:
         cond.append(Application.category == flt.category)
     if flt.unit:
-        cond.append(unit_expr == flt.unit)
+        cond.append(unit_expr.in_(_unit_values(season, flt.unit)))
     if flt.channel:
         cond.append(Application.channel == flt.channel)
     if flt.waiting:
@@ -280,7 +313,8 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
         items.append({
             "submission_no": app.submission_no, "name": applicant.name, "key": applicant_key(applicant, show_pii),
             "kind": applicant.kind, "category": app.category, "category_label": _category_label(season, app.category),
-            "unit": recommending_unit(app), "channel": app.channel, "channels": list(app.channels or []),
+            "unit": recommending_unit(season, app), "channel": app.channel, "channels": list(app.channels or []),
+            "channel_labels": [channel_label(c) for c in (app.channels or [app.channel])],
             "multi_channel": app.multi_channel, "state": app.state, "state_label": _state_label(app.state),
             "waiting": app.state in WAITING_STATES, "received_at": _iso(app.received_at),
             "state_changed_at": _iso(app.state_changed_at), "correction_due": _iso(app.correction_due),
@@ -291,17 +325,16 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
 
 def filter_choices(session: Session, season: Season) -> dict[str, list[dict[str, str]]]:
     """The values the list's filters offer: states, categories, units and channels."""
-    units = set(season.province.cities)
-    units.update(u for (u,) in session.execute(select(Application.city).where(
-        Application.season == season.season_id).distinct()) if u)
+    known = unit_names(season)
+    seen = {unit_of(season, u) for (u,) in session.execute(select(_unit_column()).where(
+        Application.season == season.season_id).distinct()) if u}
     channels = sorted(c for (c,) in session.execute(select(Application.channel).where(
         Application.season == season.season_id).distinct()) if c)
     return {
         "states": [{"value": s.value, "label": LABELS_ZH[s]} for s in State],
         "categories": [{"value": c, "label": cat.label} for c, cat in season.categories.items()],
-        "units": [{"value": u, "label": u} for u in [*season.province.cities,
-                                                     *sorted(units - set(season.province.cities))]],
-        "channels": [{"value": c, "label": _text(f"channel.{c}") if c in CHANNELS else c} for c in channels],
+        "units": [{"value": u, "label": u} for u in [*known, *sorted(seen - set(known))]],
+        "channels": [{"value": c, "label": channel_label(c)} for c in channels],
     }
 
 
@@ -389,7 +422,8 @@ def application_view(session: Session, season: Season, submission_no: str, *,
                                      .order_by(Material.received_at, Material.id)))
     files = [{"id": m.id, "kind": m.kind, "kind_label": _text(f"material.{m.kind}") if m.kind in MATERIAL_KINDS
               else m.kind, "filename": m.filename, "sha256": m.sha256, "size": m.size,
-              "content_type": m.content_type, "channel": m.source_channel, "received_at": _iso(m.received_at),
+              "content_type": m.content_type, "channel": m.source_channel,
+              "channel_label": channel_label(m.source_channel), "received_at": _iso(m.received_at),
               "version": m.version, "superseded": m.superseded_by_id is not None,
               "download": f"material/{m.id}"} for m in materials]
     items = list(session.scalars(select(InboundItem).where(InboundItem.application_id == app.id)
@@ -433,7 +467,8 @@ def application_view(session: Session, season: Season, submission_no: str, *,
         "schema": SCHEMA, "submission_no": app.submission_no, "season": app.season, "state": app.state,
         "state_label": _state_label(app.state), "terminal": State(app.state) in TERMINAL,
         "category": app.category, "category_label": _category_label(season, app.category),
-        "recommending_unit": recommending_unit(app), "channel": app.channel, "channels": list(app.channels or []),
+        "recommending_unit": recommending_unit(season, app), "channel": app.channel, "channels": list(app.channels or []),
+        "channel_labels": [channel_label(c) for c in (app.channels or [app.channel])],
         "multi_channel": app.multi_channel, "received_at": _iso(app.received_at),
         "state_changed_at": _iso(app.state_changed_at), "correction_due": _iso(app.correction_due),
         "waiting": app.state in WAITING_STATES,
