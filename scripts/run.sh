@@ -65,6 +65,8 @@ export AIRFLOW__SCHEDULER__PARSING_PROCESSES=1
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
 # every task parses its DAG file first: on a busy 2-core machine that can take longer than the default 30 s
 export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=120
+# ... and a task's calls to the api-server can take longer than the default 5 s (the task then fails at start)
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=30
 # new DAG files show up within 30 s
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=20
 export AIRFLOW__API__HOST=$HOST
