@@ -297,3 +297,16 @@ def test_watcher_and_schedule_both_fire_nothing_twice(airflow_db, tmp_path: Path
     sent = drain(partial(session_scope, sqlite_url), smtp_server.sender(), LocalBlobStore(tmp_path / "blobs").get_bytes)
     assert len(sent.sent) == 3 and len(smtp_server.messages) == 3
     assert watch.check() == frozenset() and watch.probe.waiting() == frozenset()  # taken: no further run
+
+
+def test_imap_trigger_fires_through_the_connection(dovecot, sqlite_url: str,  # type: ignore[no-untyped-def]
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWARD_MAIL_SOURCE=imap: the trigger reads the award_imap connection in the triggerer and waits in IDLE."""
+    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
+    monkeypatch.setenv("AWARD_MAIL_SOURCE", "imap")
+    monkeypatch.setenv("AIRFLOW_CONN_AWARD_IMAP", json.dumps({
+        "conn_type": "imap", "host": dovecot.host, "port": dovecot.port, "login": dovecot.user,
+        "password": dovecot.password, "extra": {"use_ssl": False}}))
+    uid = dovecot.append(_mail(1))
+    event = asyncio.run(_first_event(_trigger(source="mail")))
+    assert event.payload["source"] == "mail" and event.payload["first"].endswith(f":{uid}")
