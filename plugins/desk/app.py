@@ -225,6 +225,25 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
             return done(request, "/", error=str(exc))
         return done(request, f"/applications/{quote(submission_no.strip(), safe='')}", done="assigned")
 
+    @app.post("/mails/{mail_id}/retry", name="retry")
+    def retry_action(request: Request, user: User, mail_id: int, csrf_token: Annotated[str, Form()],
+                     back: Annotated[str, Form()] = "") -> RedirectResponse:
+        from award.mail.outbox import retry
+        from award.store.models import OutboxEmail
+
+        _check_csrf(request, user, csrf_token)
+        path = back if back.startswith("/applications/") else "/"
+        with session() as s:
+            row = s.get(OutboxEmail, mail_id)
+            if row is None:
+                raise HTTPException(404, "no such e-mail")
+            status = row.status
+            done_ids = retry(s, failed=status == "failed", unknown=status == "unknown", ids=[mail_id],
+                             actor=user.get_name())
+        if not done_ids:
+            return done(request, path, error=f"mail {mail_id}: {status}, nothing to requeue")
+        return done(request, path, done="requeued")
+
     return app
 
 

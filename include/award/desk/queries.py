@@ -407,13 +407,16 @@ def application_view(session: Session, season: Season, submission_no: str, *,
     objections = list(session.scalars(select(Objection).where(Objection.application_id == app.id)
                                       .order_by(Objection.id)))
     object_ids["objection"] = {o.id for o in objections}
+    mail_rows = list(session.scalars(select(OutboxEmail).where(OutboxEmail.application_id == app.id)
+                                     .order_by(OutboxEmail.id)))
+    object_ids["outbox_email"] = {m.id for m in mail_rows}
     conds = [(AuditEvent.entity_type == t) & AuditEvent.entity_id.in_(ids) for t, ids in object_ids.items() if ids]
     paper = []
     for ev in session.scalars(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.at, AuditEvent.id)):
         entry = {"at": _iso(ev.at), "actor": ev.actor, "entity": ev.entity_type, "entity_id": ev.entity_id,
                  "action": ev.action, "from_state": ev.from_state, "to_state": ev.to_state,
-                 "from_label": _state_label(ev.from_state) if ev.from_state else None,
-                 "to_label": _state_label(ev.to_state) if ev.to_state else None,
+                 "from_label": _event_label(ev.entity_type, ev.from_state),
+                 "to_label": _event_label(ev.entity_type, ev.to_state),
                  "reason": _scrub(ev.reason, show_pii), "details": _scrub_details(ev.details or {}, show_pii)}
         timeline.append(entry)
         if ev.action in PAPER_ACTIONS:
@@ -461,8 +464,7 @@ def application_view(session: Session, season: Season, submission_no: str, *,
                  for e, w in session.execute(select(PublicityEntry, PublicityWindow).join(
                      PublicityWindow, PublicityWindow.id == PublicityEntry.window_id)
                      .where(PublicityEntry.application_id == app.id).order_by(PublicityWindow.id))]
-    mails = [_mail(m, app.submission_no, show_pii=show_pii) for m in session.scalars(
-        select(OutboxEmail).where(OutboxEmail.application_id == app.id).order_by(OutboxEmail.id))]
+    mails = [_mail(m, app.submission_no, show_pii=show_pii) for m in mail_rows]
     return {
         "schema": SCHEMA, "submission_no": app.submission_no, "season": app.season, "state": app.state,
         "state_label": _state_label(app.state), "terminal": State(app.state) in TERMINAL,
@@ -487,6 +489,14 @@ PAPER_ACTIONS = frozenset({"paper_receipt", "usb_receipt", "physical_receipt", "
 MATERIAL_KINDS = ("form_docx", "form_pdf", "evidence", "publicity_proof", "unit_opinion", "city_recommendation",
                   "other")
 VERDICTS = ("no_objection", "objection", "follow_up")
+
+
+def _event_label(entity: str, state: str | None) -> str | None:
+    if not state:
+        return None
+    if entity == "outbox_email":
+        return _text(f"mail_status.{state}") if state in MAIL_STATUSES else state
+    return _state_label(state)
 
 
 def _correction_rounds(runs: list[CheckRun]) -> list[int]:
