@@ -73,8 +73,14 @@ def completeness() -> None:
 
         get_current_context()["batch_label"] = f"{len(application_ids)} 件（{application_ids[0]}–{application_ids[-1]}）"
         rt = runtime()
-        return run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id,
-                          application_ids=application_ids).as_dict()
+        summary = run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id,
+                             application_ids=application_ids)
+        if summary.integrity_errors:  # a corrupt stored file is an ops error: the run shows it (failure notice)
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"stored files corrupt for applications {summary.integrity_errors} "
+                                       "(not checked, applicants not told): run award blobs verify")
+        return summary.as_dict()
 
     @task(trigger_rule="none_failed")  # also after an empty plan (the mapped check_batch is skipped)
     def sweep_deadlines() -> dict:

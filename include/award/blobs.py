@@ -1,11 +1,16 @@
 """Content-addressed blob store (SHA-256 keys): a local folder by default, or an S3 bucket through boto3.
 
 Everything inbound is written here before it is parsed. Writing the same bytes twice stores them once.
+Integrity: every read checks the content against its SHA-256 (``BlobCorrupt`` on a mismatch, an ops error);
+putting bytes whose blob already exists checks the stored copy and replaces it when it is corrupt (a repair);
+``verify_all`` scans the whole store (``award blobs verify``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import re
 import shutil
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 CHUNK = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,50 @@ class BlobNotFound(KeyError):
     """No blob with that SHA-256."""
 
 
+class BlobCorrupt(RuntimeError):
+    """A stored blob's content does not match its SHA-256: the store is damaged (ops), not the sender's file."""
+
+    def __init__(self, sha256: str, actual: str) -> None:
+        super().__init__(f"blob {sha256} is corrupt (its content hashes to {actual})")
+        self.sha256 = sha256
+        self.actual = actual
+
+
+class _VerifyingReader(io.RawIOBase):
+    """A read-only stream that hashes what passes through and raises ``BlobCorrupt`` at its end on a mismatch."""
+
+    def __init__(self, raw: Any, sha256: str) -> None:
+        self._raw, self._sha, self._digest = raw, sha256, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not data:
+            actual = self._digest.hexdigest()
+            if actual != self._sha:
+                raise BlobCorrupt(self._sha, actual)
+            return 0
+        self._digest.update(data)
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def _verified(sha256: str, data: bytes) -> bytes:
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise BlobCorrupt(sha256, actual)
+    return data
+
+
 class BlobStore(Protocol):
     """What every backend offers."""
 
@@ -40,6 +90,7 @@ class BlobStore(Protocol):
     def open(self, sha256: str) -> IO[bytes]: ...
     def exists(self, sha256: str) -> bool: ...
     def uri(self, sha256: str) -> str: ...
+    def shas(self) -> Iterator[str]: ...
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -90,9 +141,20 @@ class LocalBlobStore:
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self._file(sha256))
 
+    def _intact(self, sha256: str) -> bool:
+        """Whether the stored blob exists with the right content (a corrupt one is logged for ops)."""
+        try:
+            actual, _size = sha256_file(Path(self._file(sha256)))
+        except FileNotFoundError:
+            return False
+        if actual != sha256:
+            log.error("blob %s is corrupt (content hashes to %s): replaced by the bytes put again", sha256, actual)
+            return False
+        return True
+
     def _install(self, tmp: Path | str, sha256: str, size: int) -> BlobRef:
         target = self._file(sha256)
-        if os.path.exists(target):
+        if self._intact(sha256):
             os.unlink(tmp)
         else:
             try:
@@ -104,7 +166,7 @@ class LocalBlobStore:
 
     def put_bytes(self, data: bytes) -> BlobRef:
         sha = sha256_bytes(data)
-        if self.exists(sha):
+        if self.exists(sha) and self._intact(sha):
             return BlobRef(sha, len(data), self.uri(sha))
         fd, tmp = tempfile.mkstemp(dir=self._root, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
@@ -116,6 +178,8 @@ class LocalBlobStore:
         if link:
             sha, size = sha256_file(path)
             target = self.path(sha)
+            if target.exists() and not self._intact(sha):
+                return self.put_file(path)  # a copy replaces the corrupt blob
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -135,15 +199,22 @@ class LocalBlobStore:
 
     def get_bytes(self, sha256: str) -> bytes:
         try:
-            return self.path(sha256).read_bytes()
+            return _verified(sha256, self.path(sha256).read_bytes())
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
 
     def open(self, sha256: str) -> IO[bytes]:
+        """A stream of the blob; reading it to its end raises ``BlobCorrupt`` if the content does not match."""
         try:
-            return open(self.path(sha256), "rb")
+            return io.BufferedReader(_VerifyingReader(open(self.path(sha256), "rb"), sha256), CHUNK)
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
+
+    def shas(self) -> Iterator[str]:
+        """Every stored blob's SHA-256 (for ``verify_all``)."""
+        for shard in sorted(os.listdir(self._root)):
+            if len(shard) == 2 and os.path.isdir(os.path.join(self._root, shard)):
+                yield from sorted(n for n in os.listdir(os.path.join(self._root, shard)) if _SHA256.fullmatch(n))
 
     def copy_to(self, sha256: str, dest: Path) -> None:
         """Copy a blob to a file (streamed)."""
@@ -177,9 +248,22 @@ class S3BlobStore:
                 return False
             raise
 
+    def _intact(self, sha256: str) -> bool:
+        """Whether the object exists with the right content (a corrupt one is logged for ops)."""
+        try:
+            with self.open(sha256) as fh:
+                while fh.read(CHUNK):
+                    pass
+            return True
+        except BlobNotFound:
+            return False
+        except BlobCorrupt as exc:
+            log.error("%s: replaced by the bytes put again", exc)
+            return False
+
     def put_bytes(self, data: bytes) -> BlobRef:
         sha = sha256_bytes(data)
-        if not self.exists(sha):
+        if not self._intact(sha):
             self.client.put_object(
                 Bucket=self.bucket, Key=self.key(sha), Body=data, Metadata={"sha256": sha}
             )
@@ -187,7 +271,7 @@ class S3BlobStore:
 
     def put_file(self, path: Path, *, link: bool = False) -> BlobRef:
         sha, size = sha256_file(path)
-        if not self.exists(sha):
+        if not self._intact(sha):
             self.client.upload_file(str(path), self.bucket, self.key(sha), ExtraArgs={"Metadata": {"sha256": sha}})
         return BlobRef(sha, size, self.uri(sha))
 
@@ -196,20 +280,58 @@ class S3BlobStore:
             return fh.read()
 
     def open(self, sha256: str) -> IO[bytes]:
+        """A stream of the object; reading it to its end raises ``BlobCorrupt`` if the content does not match."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+            return io.BufferedReader(_VerifyingReader(body, sha256), CHUNK)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise BlobNotFound(sha256) from None
             raise
 
     def copy_to(self, sha256: str, dest: Path) -> None:
-        self.client.download_file(self.bucket, self.key(sha256), str(dest))
+        with self.open(sha256) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+
+    def shas(self) -> Iterator[str]:
+        """Every stored object's SHA-256 (for ``verify_all``)."""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if _SHA256.fullmatch(name):
+                    yield name
 
 
 def iter_chunks(fh: IO[bytes]) -> Iterator[bytes]:
     """Read a stream in 1 MiB chunks."""
     while chunk := fh.read(CHUNK):
         yield chunk
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify_all`` found."""
+
+    checked: int
+    corrupt: list[str]
+    missing: list[str]
+
+
+def verify_all(store: Any) -> VerifyReport:
+    """Read every blob of ``store`` and check its content against its SHA-256 (``award blobs verify``)."""
+    checked, corrupt, missing = 0, [], []
+    for sha in store.shas():
+        checked += 1
+        try:
+            with store.open(sha) as fh:
+                while fh.read(CHUNK):
+                    pass
+        except BlobCorrupt:
+            corrupt.append(sha)
+        except BlobNotFound:
+            missing.append(sha)
+    if corrupt:
+        log.error("blob store: %d of %d blobs corrupt", len(corrupt), checked)
+    return VerifyReport(checked, corrupt, missing)

@@ -35,6 +35,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from award.batching import MAX_MAP_LENGTH, chunk
+from award.blobs import BlobCorrupt
 from award.checks import CheckContext, Evaluation, evaluate
 from award.clock import now
 from award.identity import validate_email
@@ -65,9 +66,11 @@ class CheckSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     mails_queued: int = 0
     application_ids: list[int] = field(default_factory=list)
+    integrity_errors: list[int] = field(default_factory=list)  # applications not checked: a stored file is corrupt
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "outcomes": dict(self.outcomes), "mails_queued": self.mails_queued}
+        return {"checked": self.checked, "outcomes": dict(self.outcomes), "mails_queued": self.mails_queued,
+                "integrity_errors": list(self.integrity_errors)}
 
 
 @dataclass
@@ -283,7 +286,17 @@ def run_checks(
                                                             selectinload(Application.applicant)])
             if app is None or State(app.state) not in CHECKED_STATES:
                 continue
-            run, queued = check_application(session, app, season, load_blob, calendar=cal, run_id=run_id)
+            try:
+                with session.begin_nested():
+                    run, queued = check_application(session, app, season, load_blob, calendar=cal, run_id=run_id)
+            except BlobCorrupt as exc:  # the store's fault, never the applicant's: no finding, no mail, ops told
+                from award.archive import record_problem
+
+                log.error("application %s not checked: %s", app_id, exc)
+                record_problem(session, code="blob_corrupt", application_id=app_id, status=None,
+                               message=_text("problem.blob_corrupt", sha256=exc.sha256))
+                summary.integrity_errors.append(app_id)
+                continue
             summary.checked += 1
             summary.outcomes[run.outcome] = summary.outcomes.get(run.outcome, 0) + 1
             summary.mails_queued += int(queued)

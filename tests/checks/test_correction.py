@@ -129,3 +129,26 @@ def test_no_valid_address_is_audited_not_mailed(one_app, season) -> None:
     with sessions() as session:
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "mail_not_sent"))
         assert event is not None and event.details["template"] == "correction"
+
+
+def test_a_corrupt_stored_file_is_an_ops_error_not_a_correction(one_app, season, fake_now) -> None:
+    """The stored PDF copy was damaged: before, the applicant got a 补正 blaming their PDF."""
+    from award.store.models import Problem
+
+    sessions, blobs, app_id, files = one_app
+    with sessions() as session:
+        app = session.get(Application, app_id)
+        for name, data in files.items():
+            add_material(session, blobs, app, name, data)
+        pdf = next(m for m in app.materials if m.kind == "form_pdf")
+        blobs.path(pdf.sha256).write_bytes(b"%PDF-1.4 damaged on disk")
+    summary = run_checks(sessions, season, blobs.get_bytes)
+    assert summary.integrity_errors == [app_id] and summary.checked == 0
+    assert _mails(sessions) == []  # nobody told the applicant anything
+    with sessions() as session:
+        assert session.get(Application, app_id).state == "received"
+        assert session.scalar(select(func.count()).select_from(CheckRun)) == 0
+        [problem] = session.scalars(select(Problem)).all()
+        assert problem.code == "blob_corrupt" and "award blobs verify" in problem.message
+    blobs.put_bytes(files[pdf.filename])  # archiving the original again repairs it; the next run checks normally
+    assert run_checks(sessions, season, blobs.get_bytes).checked == 1

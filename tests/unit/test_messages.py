@@ -24,7 +24,7 @@ CATALOGUES = {
     "publicity": {"publicity.py": "publicity."},
     "correction": {"correction.py": "correction."},
     "cli": {"cli/status.py": "status."},
-    "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli."},
+    "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli.", "cli/blobs.py": "blobs."},
 }
 MODULES = {module: catalogue for catalogue, modules in CATALOGUES.items() for module in modules}
 CJK = re.compile(r"[\u4e00-\u9fff]")

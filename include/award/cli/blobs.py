@@ -1,0 +1,31 @@
+"""`award blobs verify`: read every stored blob and check its content against its SHA-256."""
+
+from __future__ import annotations
+
+import argparse
+
+from award.cli.common import add_json_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``award blobs verify``."""
+    parser = sub.add_parser("blobs", help="the blob store (archived originals)")
+    blobs_sub = parser.add_subparsers(dest="blobs_command", required=True)
+    verify = blobs_sub.add_parser("verify", help="check every blob against its SHA-256; exit 1 if one is corrupt")
+    verify.add_argument("--url", help="blob store (default $AWARD_BLOB_URL or <data>/blobs; s3://bucket/prefix)")
+    add_json_flag(verify)
+    verify.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from award.blobs import verify_all
+    from award.runtime import blob_store
+    from award.templating import message_group
+
+    _text = message_group("outbox", "blobs")
+    report = verify_all(blob_store(args.url))
+    data = {"checked": report.checked, "corrupt": report.corrupt, "missing": report.missing}
+    lines = [_text("summary", checked=report.checked, corrupt=len(report.corrupt))]
+    lines += [_text("corrupt", sha256=sha) for sha in report.corrupt]
+    emit(data, as_json=args.json, human="\n".join(lines))
+    return 1 if report.corrupt else 0
