@@ -231,7 +231,7 @@ def test_log_records_without_a_name_pass_the_pii_filter() -> None:
 def test_requeue_a_failed_mail(staff: TestClient, desk: Desk) -> None:
     token = csrf_token(FakeUser())
     mid = desk.seeded.failed_mail_id
-    assert 'action="/mails/%d/retry"' % mid in staff.get(f"/applications/{desk.seeded.incomplete}").text
+    assert f'action="/mails/{mid}/retry"' in staff.get(f"/applications/{desk.seeded.incomplete}").text
     assert staff.post(f"/mails/{mid}/retry", data={"csrf_token": "bad"}).status_code == 403
     r = staff.post(f"/mails/{mid}/retry", data={"csrf_token": token,
                                                 "back": f"/applications/{desk.seeded.incomplete}"})
@@ -243,7 +243,7 @@ def test_requeue_a_failed_mail(staff: TestClient, desk: Desk) -> None:
         assert mail.status == "pending" and (event.actor, event.from_state, event.to_state) == (
             "张科长", "failed", "pending")
     html = staff.get(f"/applications/{desk.seeded.incomplete}").text
-    assert "邮件 #%d：发送失败 → 待发送" % mid in html  # the requeue is on the application's timeline
+    assert f"邮件 #{mid}：发送失败 → 待发送" in html  # the requeue is on the application's timeline
     again = staff.post(f"/mails/{mid}/retry", data={"csrf_token": token})
     assert again.status_code == 303  # pending: requeued at once again, no error
     assert staff.post("/mails/99999/retry", data={"csrf_token": token}).status_code == 404
