@@ -665,3 +665,50 @@ def mixed_zip() -> bytes:
         ["申报表.docx", "宏.docm", "证明/营业执照.pdf", "附件.rar", "内层.zip", "实体.docx"],
         [docx_bytes(), docm_file(), mismatched_pdf(), rar_like(), level2, entity_docx()],
     )
+
+
+# ------------------------------------------------------------------------------------ active and broken content
+
+
+def dde_docx() -> bytes:
+    """A .docx with a DDEAUTO field, its instruction split over two runs (as Word writes it)."""
+    base = docx_bytes("申报书")
+    xml = zipfile.ZipFile(io.BytesIO(base)).read("word/document.xml")
+    field = (b'<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DDE</w:instrText>'
+             b'</w:r><w:r><w:instrText xml:space="preserve">AUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k calc"'
+             b'</w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>')
+    xml = xml.replace(b"</w:p>", field + b"</w:p>", 1)
+    return _rezip(base, {"word/document.xml": xml}, {})
+
+
+def ole_docx() -> bytes:
+    """A .docx carrying an embedded OLE package that holds an executable."""
+    return _rezip(docx_bytes("证明材料"), {}, {"word/embeddings/oleObject1.bin": OLE_HEADER + EXE_BYTES})
+
+
+OLE_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 24
+
+
+def pdf_with(catalog: bytes) -> bytes:
+    """A small, complete PDF whose catalogue dictionary holds ``catalog``."""
+    return (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog " + catalog + b" >>\nendobj\n"
+            b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+
+def pdf_javascript() -> bytes:
+    """JavaScript run on opening (/OpenAction)."""
+    return pdf_with(b"/OpenAction << /S /JavaScript /JS (app.alert(1)) >>")
+
+
+def pdf_hidden_launch() -> bytes:
+    """A /Launch action and embedded files, written with #-escaped names inside a compressed object stream."""
+    hidden = b"2 0 << /S /L#61unch /F (cmd.exe) >> << /Emb#65ddedFiles 3 0 R >>"
+    body = zlib.compress(hidden)
+    return (b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog >>\nendobj\n4 0 obj\n<< /Type /ObjStm /N 2 /First 4 "
+            b"/Filter /FlateDecode /Length " + str(len(body)).encode() + b" >>\nstream\n" + body
+            + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+
+def truncated_pdf() -> bytes:
+    """A PDF cut before its end (no %%EOF)."""
+    return pdf_with(b"/Pages 2 0 R")[:-20]

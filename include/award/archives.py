@@ -12,7 +12,7 @@ entries), ``encrypted`` (every file member encrypted) and ``type_mismatch`` (the
 
 Per-member refusals (the other members are still returned): ``path_traversal`` (``..``, absolute paths,
 drive letters, symbolic links), ``encrypted`` (some members only), ``too_large``, ``macro_document``,
-``xml_entities``, ``type_mismatch``, ``unsupported_archive`` (a rar/7z/... inside the zip), ``too_deep``
+``xml_entities``, ``type_mismatch``, ``broken_pdf`` (a PDF cut short), ``unsupported_archive`` (a rar/7z/... inside the zip), ``too_deep``
 (a zip nested deeper than ``max_depth``, the outer archive being depth 1), ``duplicate`` (two members
 with the same normalised path), ``empty`` (0-byte file), ``corrupt`` (a broken document inside).
 
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from award.active import pdf_broken
 from award.filetypes import (
     ARCHIVE_TYPES_UNSUPPORTED,
     OLE_TYPES,
@@ -359,6 +360,8 @@ def check_standalone_file(name: str, data: bytes, limits: ArchiveLimits | None =
             return Refusal(name, issue[0], issue[1])
     if kind in OLE_TYPES and ole_has_macros(data):
         return Refusal(name, "macro_document", _text("macro_document", name=name))
+    if kind == "pdf" and pdf_broken(data):
+        return Refusal(name, "broken_pdf", _text("broken_pdf", name=name))
     return None
 
 

@@ -42,6 +42,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from award.active import labels as active_labels
+from award.active import problem_text as active_problem
+from award.active import scan as active_scan
 from award.archive import record_problem
 from award.archives import ArchiveLimits, Refusal, check_standalone_file, expand, is_archive
 from award.clock import now
@@ -69,6 +72,14 @@ BATCH = 50  # submissions read, looked up and committed together
 
 
 _text = message_group("intake", "intake")
+
+
+def structure_text(code: str) -> str:
+    """What was wrong with a mail's MIME structure, for its sender (``award.mail.inbound`` ``structure``)."""
+    return {
+        "no_boundary": _text("structure.no_boundary"), "too_deep": _text("structure.too_deep"),
+        "truncated": _text("structure.truncated"), "unparseable": _text("structure.unparseable"),
+    }[code]
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -134,6 +145,7 @@ class FileIn:
     content_type: str | None = None
     real: str = ""  # sniff(data), once known
     document: bytes | None = field(default=None, repr=False)  # word/document.xml once screen_docx passed it
+    findings: list[str] = field(default_factory=list)  # active content (award.active): kept, reported
 
 
 @dataclass
@@ -197,7 +209,7 @@ def unpack(
         for r in result.refusals:
             sub.refused.append(Refused(r.path, r.reason_code, r.reason_text_zh, item))
         for m in result.files:
-            sub.files.append(FileIn(m.path, m.data, m.sha256, item))
+            sub.files.append(FileIn(m.path, m.data, m.sha256, item, findings=active_scan(m.data, sniff(m.data))))
         return
     if real == "docx" and extension(name) == ".docx" and 0 < len(data) <= limits.max_file_bytes:
         # screen_docx checks every XML part for DOCTYPE/ENTITY declarations and macro parts (the same safety
@@ -212,13 +224,14 @@ def unpack(
                 "unsafe_document", name=PurePosixPath(name).name, problem=exc.message), item))
             return
         sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
-                                document=document))
+                                document=document, findings=active_scan(data, real)))
         return
     refusal: Refusal | None = check_standalone_file(name, data, limits)
     if refusal is not None:
         sub.refused.append(Refused(refusal.path, refusal.reason_code, refusal.reason_text_zh, item))
         return
-    sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real))
+    sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
+                            findings=active_scan(data, real)))
 
 
 def classify(sub: Submission) -> None:
@@ -607,7 +620,12 @@ class Intake:
             sub.refuse_whole("too_many_attachments", _text("too_many_attachments", count=len(attachments),
                                                            max_attachments=self.limits.max_attachments))
             return sub
+        if msg.structure is not None:  # said to the sender if no form can be used
+            sub.note = structure_text(msg.structure)
         for att in attachments:
+            if att.truncated:
+                sub.refused.append(Refused(att.filename, "truncated", _text("truncated", name=att.filename), item))
+                continue
             unpack(sub, item, att.filename, att.data, self.limits, att.sha256)  # hashed by parse_message
             if sub.over_limits(self.limits):
                 break
@@ -719,6 +737,7 @@ class Intake:
         added = self._add_materials(app, sub, new=created, defer=self._new is not None)
         if form is not None and form_file in added and not created:
             app.fields = clean_fields(form.fields)
+        self._record_findings(app, added)
         self._note_channel(app, sub, added)
         for item in sub.items:
             item.status = "parsed"
@@ -949,6 +968,7 @@ class Intake:
                 channel_label=rules()["channel_labels"].get(sub.family, sub.family),
                 materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(len(f.data))}
                            for f in added],
+                findings=[{"filename": f.name, "labels": active_labels(f.findings)} for f in added if f.findings],
                 refused_count=len(sub.refused), **ctx,
             )
         self._refused_mail(sub, app)
@@ -969,6 +989,14 @@ class Intake:
                    subject_line=sub.subject, received_text=_dt_text(sub.received_at), reason=sub.note,
                    files=[f.name for f in sub.files], example_no=f"{self.season.submission_prefix}-{self.season.year}-0007")
         self._refused_mail(sub, None)
+
+    def _record_findings(self, app: Application, added: list[FileIn]) -> None:
+        """Active content of the files just added: one problem per file for staff (the applicant is told in the
+        acknowledgment); the file itself is kept as it came."""
+        for f in added:
+            if f.findings:
+                record_problem(self.session, code="active_content", inbound_item=f.item, application_id=app.id,
+                               filename=f.name, status=None, message=active_problem(f.name, f.findings))
 
     def _refuse_whole(self, sub: Submission) -> None:
         """A submission refused as a whole: recorded on each item, the sender told why (nothing of any application

@@ -303,12 +303,14 @@ def test_per_submission_file_count_and_size_and_mail_size_limits(tmp_path, rt, s
     import io
     import zipfile
 
+    from tests import mailcases as mc
+
     gen = _gen(tmp_path, season, 1)
     app = gen.applications[0]
     bundle = io.BytesIO()
     with zipfile.ZipFile(bundle, "w") as zf:
         for i in range(6):
-            zf.writestr(f"证明{i}.pdf", PDF + b"%" + bytes([65 + i]) * 300_000 + b"\n")
+            zf.writestr(f"证明{i}.pdf", mc.pdf_with(b"/Note (" + bytes([65 + i]) * 300_000 + b")"))
     box = _box(tmp_path)
     box.add(_raw("申报材料", {**_files(tmp_path, app), "材料.zip": bundle.getvalue()}, sender="count@example.com"))
     _fetch(tmp_path, rt)
@@ -336,3 +338,81 @@ def test_per_submission_file_count_and_size_and_mail_size_limits(tmp_path, rt, s
         assert problem is not None and "1MB" in problem.message
         told = sorted(m.to_addrs[0] for m in s.scalars(select(OutboxEmail)))
     assert told == ["big@example.com", "count@example.com", "size@example.com"]
+
+
+# ------------------------------------------------------------------------------------ active and broken content
+
+
+def test_active_content_is_kept_flagged_for_staff_and_told(tmp_path, rt, season) -> None:
+    from tests import mailcases as mc
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    hostile = {"证实性材料7-说明.docx": mc.dde_docx(), "证实性材料8-附件.docx": mc.ole_docx(),
+               "证实性材料9-证书.pdf": mc.pdf_javascript(), "证实性材料10-报告.pdf": mc.pdf_hidden_launch()}
+    _box(tmp_path).add(_raw("申报材料", {**_files(tmp_path, app), **hostile}, sender=app.sender))
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files == 0
+    with session_scope(rt.db_url) as s:
+        materials = {m.filename: m for m in s.scalars(select(Material))}
+        for name, data in hostile.items():  # nothing stripped: the very bytes are kept
+            assert rt.blobs.get_bytes(materials[name].sha256) == data
+        problems = {p.filename: p for p in s.scalars(select(Problem).where(Problem.code == "active_content"))}
+        assert sorted(problems) == sorted(hostile)
+        assert all(p.application_id == materials[n].application_id for n, p in problems.items())
+        assert "DDE自动更新字段" in problems["证实性材料7-说明.docx"].message
+        assert "嵌入的OLE对象" in problems["证实性材料8-附件.docx"].message
+        assert "JavaScript脚本" in problems["证实性材料9-证书.pdf"].message
+        assert "启动外部程序" in problems["证实性材料10-报告.pdf"].message
+        [ack] = s.scalars(select(OutboxEmail).where(OutboxEmail.template == "ack")).all()
+    assert "含有活动内容" in ack.body_text
+    assert all(name in ack.body_text.split("含有活动内容", 1)[1] for name in hostile)
+
+
+def test_a_mail_cut_short_tells_the_sender_which_file_is_incomplete(tmp_path, rt, season) -> None:
+    from tests import mailcases as mc
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    evidence = mc.pdf_with(b"/Pages 2 0 R /Note (" + b"x" * 6000 + b")")
+    raw = _raw("申报材料", {**_files(tmp_path, app), "证实性材料9-证书.pdf": evidence}, sender=app.sender)
+    cut = raw[: raw.rindex(b"\n--") - 1001]  # in the middle of the last attachment's base64; no closing boundary
+    _box(tmp_path).add(cut)
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files == 1
+    with session_scope(rt.db_url) as s:
+        [problem] = s.scalars(select(Problem)).all()
+        assert problem.code in ("truncated", "broken_pdf") and problem.filename == "证实性材料9-证书.pdf"
+        assert s.scalar(select(Material).where(Material.filename == "证实性材料9-证书.pdf")) is None
+        refused = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
+        ack = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "ack"))
+    assert "证实性材料9-证书.pdf" in refused.body_text and "截断" in refused.body_text
+    assert "另有1个文件未予接收" in ack.body_text
+
+
+def _deep(levels: int) -> bytes:
+    raw = b"From: deep@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    for i in range(levels):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    raw += b"Content-Type: application/pdf; name=a.pdf\r\n\r\n%PDF-1.4\r\n"
+    for i in reversed(range(levels)):
+        raw += b"--b%d--\r\n" % i
+    return raw
+
+
+@pytest.mark.parametrize(("case", "said"), [
+    ("no_boundary", "缺少分隔标记"), ("deep_40", "嵌套超过"), ("deep_2000", "嵌套超过")])
+def test_a_broken_mime_structure_is_named_to_the_sender(case: str, said: str, tmp_path, rt) -> None:
+    if case == "no_boundary":
+        raw = (b"From: nob@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n"
+               b"--x\r\nContent-Type: application/pdf; name=a.pdf\r\n\r\n%PDF-1.4\r\n--x--\r\n")
+    else:
+        raw = _deep(int(case.split("_")[1]))
+    _box(tmp_path).add(raw)
+    result = _run(tmp_path, rt)
+    assert result.failed == 1
+    with session_scope(rt.db_url) as s:
+        [mail] = s.scalars(select(OutboxEmail)).all()
+        problem = s.scalar(select(Problem).where(Problem.code == "no_form"))
+    assert mail.template == "no_form" and said in mail.body_text and said in problem.message
+    assert mail.to_addrs == [("nob" if case == "no_boundary" else "deep") + "@example.com"]

@@ -93,3 +93,98 @@ def test_hanging_soffice_is_killed(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     with pytest.raises(ConversionError) as err:
         to_docx(RTF, "慢.doc", timeout=0.5)
     assert err.value.detail == "timeout" and "超时" in err.value.reason
+
+
+def linked_image_odt(url: str) -> bytes:
+    """An .odt whose only image is linked (not embedded) from ``url``."""
+    import zipfile
+
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" office:version="1.2"><office:body>'
+        '<office:text><text:p>申报书<draw:frame draw:name="i" svg:width="2cm" svg:height="2cm" '
+        f'text:anchor-type="paragraph"><draw:image xlink:href="{url}" xlink:type="simple" xlink:show="embed" '
+        'xlink:actuate="onLoad"/></draw:frame></text:p></office:text></office:body></office:document-content>'
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        zf.writestr("META-INF/manifest.xml", manifest)
+        zf.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+@pytest.fixture()
+def loopback_server():  # type: ignore[no-untyped-def]
+    """An HTTP server on loopback that records every request (any method) and answers 200."""
+    import http.server
+    import socketserver
+    import threading
+
+    hits: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            hits.append((self.command, self.path))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+
+        do_GET = do_HEAD = do_OPTIONS = do_PROPFIND = do_POST = _any
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+@needs_soffice
+@pytest.mark.parametrize("sandbox", ["namespace", "settings only"])
+def test_a_linked_image_is_never_fetched(sandbox: str, loopback_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converted .odt links an image on a loopback server: no request arrives, with the network namespace,
+    and with LibreOffice's own settings alone (the fallback where ``unshare`` is not available)."""
+    import award.convert
+
+    if sandbox == "settings only":
+        monkeypatch.setattr(award.convert, "sandbox_prefix", lambda: ())
+    else:
+        assert award.convert.sandbox_prefix(), "unshare -n must work here (root, or user namespaces)"
+    base, hits = loopback_server
+    out = to_docx(linked_image_odt(f"{base}/logo.png"), "申报书.odt")
+    assert sniff(out) == "docx"
+    assert hits == []
+
+
+def test_soffice_runs_with_no_network_and_a_memory_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A stand-in soffice reports its network namespace and address-space limit."""
+    import award.convert
+
+    if not award.convert.sandbox_prefix():
+        pytest.skip("no network namespace on this machine (unshare unavailable)")
+    fake = tmp_path / "soffice"
+    fake.write_text('#!/bin/sh\nreadlink /proc/self/ns/net > "$PROBE/ns"\n'
+                    'grep "Max address space" /proc/self/limits > "$PROBE/limits"\n'
+                    'cat /proc/net/dev > "$PROBE/dev"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("AWARD_SOFFICE", str(fake))
+    monkeypatch.setenv("PROBE", str(tmp_path))
+    with pytest.raises(ConversionError):  # the stand-in writes no output
+        to_docx(RTF, "旧.doc")
+    assert (tmp_path / "ns").read_text().strip() != os.readlink("/proc/self/ns/net")
+    assert str(award.convert.MEMORY_LIMIT) in (tmp_path / "limits").read_text()
+    devices = [line.split(":")[0].strip() for line in (tmp_path / "dev").read_text().splitlines()[2:]]
+    assert devices == ["lo"]

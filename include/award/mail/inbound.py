@@ -43,6 +43,7 @@ class Attachment:
     sha256: str
     size: int
     origin: str
+    truncated: bool = False  # its base64 body ended early (a mail cut short)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class InboundMessage:
     body_text: str
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # what is wrong with the MIME structure as a whole, for the sender: no_boundary (a multipart without its
+    # boundary), too_deep (parts nested too deep), truncated (the closing boundary never came), unparseable
+    structure: str | None = None
 
 
 def normalise_charset(charset: str | None) -> str | None:
@@ -290,6 +294,7 @@ class _Walker:
         self.html: str | None = None
         self.unnamed = 0
         self.forward_count: dict[str, int] = {}
+        self.structure: str | None = None
 
     def header_params(self, part: email.message.Message, header: str) -> tuple[str, list[tuple[str, str, bool]]]:
         raw = _raw_header(part, header)
@@ -300,6 +305,7 @@ class _Walker:
     def walk(self, part: email.message.Message, origin: str, forwarded_path: str, depth: int = 0) -> None:
         if depth > 30:
             self.problems.append("MIME nesting too deep; rest skipped")
+            self.structure = "too_deep"
             return
         ctype, ct_params = self.header_params(part, "Content-Type")
         ctype = ctype or "text/plain"
@@ -309,8 +315,11 @@ class _Walker:
             if isinstance(payload, list):
                 for sub in payload:
                     self.walk(sub, origin, forwarded_path, depth + 1)
+                if any(type(d).__name__ == "CloseBoundaryNotFoundDefect" for d in part.defects):
+                    self.structure = self.structure or "truncated"
             else:
                 self.problems.append(f"{ctype} without parts (missing boundary?)")
+                self.structure = self.structure or "no_boundary"
             return
         if ctype == "message/rfc822":
             payload = part.get_payload()
@@ -327,6 +336,7 @@ class _Walker:
         filename = param_value(cd_params, "filename", self.problems) or param_value(ct_params, "name", self.problems)
         is_attachment = disposition == "attachment" or bool(filename)
         data = self._payload(part, ctype)
+        truncated = any(type(d).__name__.startswith("InvalidBase64") for d in part.defects)
         if not is_attachment and ctype in ("text/plain", "text/html"):
             text = decode_bytes(data, param_value(ct_params, "charset"), self.problems, f"{ctype} body")
             if origin == "attachment" or origin == "inline":
@@ -344,7 +354,7 @@ class _Walker:
         if origin == "attachment" and disposition == "inline" and not filename:
             own_origin = "inline"
         self.attachments.append(
-            Attachment(name, ctype, data, hashlib.sha256(data).hexdigest(), len(data), own_origin)
+            Attachment(name, ctype, data, hashlib.sha256(data).hexdigest(), len(data), own_origin, truncated)
         )
 
     def _undo_transfer_encoding(
@@ -383,7 +393,9 @@ def parse_message(raw: bytes) -> InboundMessage:
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception as exc:  # noqa: BLE001 - the stdlib parser is lenient, but never raise
-        return InboundMessage(None, "", "", "", None, "", [], [f"unparseable message ({type(exc).__name__})"])
+        # RecursionError: parts nested thousands deep (the parser recurses per level)
+        return InboundMessage(None, "", "", "", None, "", [], [f"unparseable message ({type(exc).__name__})"],
+                              structure="too_deep" if isinstance(exc, RecursionError) else "unparseable")
     for defect in msg.defects:
         problems.append(f"message: {type(defect).__name__}")
     subject = decode_words(_raw_header(msg, "Subject") or "", problems, "Subject").strip()
@@ -395,6 +407,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         walker.walk(msg, "attachment", "")
     except Exception as exc:  # noqa: BLE001 - keep what was read so far
         problems.append(f"MIME structure unreadable ({type(exc).__name__}); partial result")
+        walker.structure = walker.structure or ("too_deep" if isinstance(exc, RecursionError) else "unparseable")
     body = walker.plain if walker.plain is not None else html_to_text(walker.html or "")
     body = body.replace("\r\n", "\n")
     return InboundMessage(
@@ -406,6 +419,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         body_text=body,
         attachments=walker.attachments,
         problems=problems,
+        structure=walker.structure,
     )
 
 
