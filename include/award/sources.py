@@ -266,8 +266,32 @@ class ImapSource:
             cur.last_uid = 0
         return cur
 
+    def _has_move(self) -> bool:
+        return "MOVE" in self.capabilities or "MOVE" in self.conn.capabilities
+
+    def finish_taken(self, last: int) -> list[int]:
+        """Flag and move what a run archived but could not move (the server died after the commit).
+
+        The cursor advances in the same commit as the archive, so a message still in the folder with a UID at or
+        below it was taken already. Without MOVE the originals stay, flagged after their copy: only unflagged ones
+        are copied. Returns the UIDs finished now.
+        """
+        if last <= 0:
+            return []
+        query = f"UID 1:{last}" if self._has_move() else f"UID 1:{last} UNKEYWORD {ARCHIVED_FLAG}"
+        typ, data = self.conn.uid("SEARCH", None, query)
+        if typ != "OK":
+            raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
+        uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u <= last)
+        if uids:
+            log.warning("%s: %d message(s) archived by an earlier run were still in the folder: moving them now",
+                        self.name, len(uids))
+            self.mark_processed([MailItem("", b"", uid) for uid in uids])
+        return uids
+
     def messages(self, session: Session) -> Iterator[MailItem]:
         last = self._cursor(session).last_uid
+        self.finish_taken(last)
         typ, data = self.conn.uid("SEARCH", None, f"UID {last + 1}:*")
         if typ != "OK":
             raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
@@ -292,14 +316,16 @@ class ImapSource:
         if not items:
             return
         uids = ",".join(str(i.handle) for i in items)
-        self.conn.uid("STORE", uids, "+FLAGS", f"(\\Seen {ARCHIVED_FLAG})")
         target = _quote(self.settings.processed_folder)
-        if "MOVE" in self.capabilities or "MOVE" in self.conn.capabilities:
+        if self._has_move():  # flagged, then moved with its flags
+            self.conn.uid("STORE", uids, "+FLAGS", f"(\\Seen {ARCHIVED_FLAG})")
             typ, data = self.conn.uid("MOVE", uids, target)
-        else:
+        else:  # copied, then flagged: a flagged original has its copy (``finish_taken`` relies on it)
             typ, data = self.conn.uid("COPY", uids, target)
+            if typ == "OK":
+                self.conn.uid("STORE", uids, "+FLAGS", f"(\\Seen {ARCHIVED_FLAG})")
         if typ != "OK":
-            log.warning("%s: could not move UIDs to %s: %r (they stay flagged)", self.name, target, data)
+            log.warning("%s: could not move UIDs to %s: %r (the next run tries again)", self.name, target, data)
 
     def close(self) -> None:
         try:

@@ -198,3 +198,46 @@ def test_imap_internaldate_is_the_receipt_time(dovecot, rt, monkeypatch) -> None
         source.close()
     (item,) = _items(rt.db_url)
     assert item.received_at.year < 2099  # the server's arrival time, not the (fake) polling time
+
+
+def test_imap_next_run_finishes_flag_and_move_after_the_server_died(dovecot, rt) -> None:
+    """The connection to Dovecot broke after the commit, before the flag and move (the server died): the next
+    run moves the archived messages, and archives nothing twice."""
+    import socket
+
+    for n in range(3):
+        dovecot.append(_raw(f"申报材料-{n}"))
+    settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
+                            use_ssl=False)
+    source = ImapSource(settings)
+    real_mark = source.mark_processed
+
+    def die_then_mark(items):  # type: ignore[no-untyped-def]
+        source.conn.sock.shutdown(socket.SHUT_RDWR)  # the server is gone from here on
+        real_mark(items)
+
+    source.mark_processed = die_then_mark  # type: ignore[method-assign]
+    with pytest.raises((OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error)), session_scope(rt.db_url) as s:
+        fetch_mail(s, rt, source)
+    assert len(_items(rt.db_url)) == 3  # committed before the connection broke
+
+    conn = imaplib.IMAP4(dovecot.host, dovecot.port)
+    conn.login(dovecot.user, dovecot.password)
+    conn.select("INBOX")
+    assert len(conn.uid("SEARCH", None, "UNKEYWORD $Archived")[1][0].split()) == 3  # stuck, unflagged
+    conn.logout()
+
+    source = ImapSource(settings)
+    try:
+        with session_scope(rt.db_url) as s:
+            assert fetch_mail(s, rt, source) == []  # nothing archived twice
+    finally:
+        source.close()
+    assert len(_items(rt.db_url)) == 3
+    conn = imaplib.IMAP4(dovecot.host, dovecot.port)
+    conn.login(dovecot.user, dovecot.password)
+    conn.select("INBOX")
+    assert conn.uid("SEARCH", None, "ALL")[1][0] == b""
+    conn.select('"Processed"')
+    assert len(conn.uid("SEARCH", None, "KEYWORD $Archived SEEN")[1][0].split()) == 3
+    conn.logout()
