@@ -212,6 +212,29 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
             return done(request, path, error=str(exc))
         return done(request, path, done="withdrawn")
 
+    @app.post("/applications/{submission_no}/receipt", name="receipt")
+    def receipt_action(request: Request, user: User, submission_no: str, csrf_token: Annotated[str, Form()],
+                       copies: Annotated[str, Form()] = "", usb: Annotated[str, Form()] = "",
+                       received_at: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> RedirectResponse:
+        from datetime import datetime
+
+        from award.paper import PaperError, record_receipt
+
+        _check_csrf(request, user, csrf_token)
+        path = f"/applications/{quote(submission_no, safe='')}"
+        try:
+            count = int(copies) if copies.strip() else None
+            at = datetime.fromisoformat(received_at).replace(tzinfo=TZ) if received_at.strip() else None
+        except ValueError:
+            return done(request, path, error=f"copies/received_at: {copies!r} {received_at!r}")
+        try:
+            with session() as s:
+                record_receipt(s, rt().season, submission_no, actor=user.get_name(), copies=count, usb=bool(usb),
+                               received_at=at, note=note.strip() or None)
+        except PaperError as exc:
+            return done(request, path, error=str(exc))
+        return done(request, path, done="receipt")
+
     @app.post("/objections/{objection_id}/assign", name="assign")
     def assign_action(request: Request, user: User, objection_id: int, csrf_token: Annotated[str, Form()],
                       submission_no: Annotated[str, Form()] = "") -> RedirectResponse:

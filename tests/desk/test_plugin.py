@@ -247,3 +247,26 @@ def test_requeue_a_failed_mail(staff: TestClient, desk: Desk) -> None:
     again = staff.post(f"/mails/{mid}/retry", data={"csrf_token": token})
     assert again.status_code == 303  # pending: requeued at once again, no error
     assert staff.post("/mails/99999/retry", data={"csrf_token": token}).status_code == 404
+
+
+def test_record_paper_and_usb_receipt(staff: TestClient, desk: Desk) -> None:
+    pytest.importorskip("award.paper")
+    token = csrf_token(FakeUser())
+    no = desk.seeded.person
+    form = staff.get(f"/applications/{no}").text
+    assert f'action="/applications/{no}/receipt"' in form
+    assert staff.post(f"/applications/{no}/receipt", data={"copies": "3"}).status_code == 422
+    assert staff.post(f"/applications/{no}/receipt", data={"copies": "3", "csrf_token": "x"}).status_code == 403
+    r = staff.post(f"/applications/{no}/receipt", data={"copies": "3", "usb": "1", "received_at": "2023-05-24T10:30",
+                                                        "note": "快递", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"].endswith("?done=receipt")
+    bad = staff.post(f"/applications/{no}/receipt", data={"copies": "-1", "csrf_token": token})
+    assert bad.status_code == 303 and "error=" in bad.headers["location"]
+    with session_scope(desk.url) as session:
+        app = session.scalar(select(Application).where(Application.submission_no == no))
+        event = session.scalars(select(AuditEvent).where(AuditEvent.entity_id == app.id,
+                                                         AuditEvent.action == "paper_receipt")).one()
+        assert event.actor == "张科长" and event.details["copies"] == 3 and event.details["usb"]
+        assert event.details["received_at"].startswith("2023-05-24T10:30")
+    html = staff.get(f"/applications/{no}").text
+    assert "2023-05-24 10:30" in html and "张科长" in html

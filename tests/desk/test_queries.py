@@ -20,7 +20,7 @@ from award.desk.queries import (
     unit_of,
 )
 from award.store import session_scope
-from award.store.models import Application
+from award.store.models import Application, InboundItem, Problem
 from award.templating import message_catalogue
 from tests.desk.conftest import Desk
 from tests.unit.test_messages import _chinese_literals
@@ -29,7 +29,7 @@ CONTRACT_KEYS = {
     "schema", "submission_no", "season", "state", "state_label", "terminal", "category", "category_label",
     "recommending_unit", "channel", "channels", "channel_labels", "multi_channel", "received_at", "state_changed_at",
     "correction_due", "waiting", "applicant", "fields", "timeline", "files", "inbound", "refused", "findings",
-    "opinions", "objections", "publicity", "paper_receipts", "mails",
+    "opinions", "objections", "publicity", "paper", "paper_receipts", "mails",
 }
 
 
@@ -135,12 +135,27 @@ def test_award_show(desk: Desk, capsys: pytest.CaptureFixture[str], monkeypatch:
         "error": "submission_no: no application 'GS-2023-9999' in season cqa-5-2023", "field": "submission_no"}
 
 
-def test_documents_lists_reports_and_windows(desk: Desk) -> None:
+def test_documents_lists_reports_windows_and_score_files(desk: Desk) -> None:
     desk.shared.write(f"reports/{desk.season.season_id}/形式审查情况-20230511-090000.xlsx", b"x")
     with session_scope(desk.url) as session:
+        ref = desk.blobs.put_bytes(b"scores")
+        item = InboundItem(season=desk.season.season_id, channel="local", source_key="scores:1", purpose="scores",
+                           sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, filename="scores/得分.xlsx",
+                           status="failed")
+        session.add(item)
+        session.flush()
+        session.add(Problem(inbound_item_id=item.id, code="scores.invalid", message="第3行：得分超出范围"))
+        held = InboundItem(season=desk.season.season_id, channel="maildir", source_key="held:1", sha256=ref.sha256,
+                           size=ref.size, storage_uri=ref.uri, sender="x@example.com", status="held")
+        session.add(held)
+    with session_scope(desk.url) as session:
         docs = documents(session, desk.season, desk.shared)
+        view = overview(session, desk.season)
     assert [r["name"] for r in docs["reports"]] == ["形式审查情况-20230511-090000.xlsx"]
     assert [n["id"] for n in docs["notices"]] == [desk.seeded.window_id]
+    assert [(f["filename"], f["refused"], f["problems"]) for f in docs["score_files"]] == [
+        ("scores/得分.xlsx", True, ["第3行：得分超出范围"])]
+    assert [h["sender"] for h in view["held"]] == ["x@example.com"]
 
 
 def test_labels_cover_every_value_and_no_chinese_in_code() -> None:

@@ -250,6 +250,11 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
         .where(OutboxEmail.status.in_(UNDELIVERED), or_(Application.season == sid, OutboxEmail.application_id.is_(None)))
         .order_by(OutboxEmail.id)
     )]
+    held = [{"id": i.id, "submission_no": no, "sender": i.sender, "subject": i.subject,
+             "received_at": _iso(i.received_at)} for i, no in session.execute(
+        select(InboundItem, Application.submission_no)
+        .outerjoin(Application, Application.id == InboundItem.application_id)
+        .where(InboundItem.season == sid, InboundItem.status == "held").order_by(InboundItem.id))]
     waiting = session.scalar(select(func.count()).select_from(Application).where(
         Application.season == sid, Application.state.in_(WAITING_STATES))) or 0
     return {
@@ -262,7 +267,7 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
                        for c in categories],
         "units": [{"unit": u, "count": by_unit[u]} for u in units],
         "key_dates": key_dates(season, at), "corrections": corrections, "publicity_windows": windows,
-        "objections": objections, "undelivered_mails": mails, "waiting_for_staff": waiting,
+        "objections": objections, "undelivered_mails": mails, "waiting_for_staff": waiting, "held": held,
     }
 
 
@@ -398,7 +403,7 @@ def application_view(session: Session, season: Season, submission_no: str, *,
 
     Keys: schema, submission_no, season, state, state_label, category, category_label, recommending_unit,
     channel, channels, multi_channel, received_at, state_changed_at, correction_due, waiting, applicant, fields,
-    timeline, files, inbound, refused, findings, opinions, objections, publicity, paper_receipts, mails.
+    timeline, files, inbound, refused, findings, opinions, objections, publicity, paper, paper_receipts, mails.
     """
     app = _find(session, season, submission_no)
     applicant = app.applicant
@@ -481,8 +486,18 @@ def application_view(session: Session, season: Season, submission_no: str, *,
         "fields": masked_fields(app.fields or {}, show_pii),
         "timeline": timeline, "files": files, "inbound": inbound, "refused": refused, "findings": findings,
         "opinions": opinions, "objections": [_objection(o, app.submission_no) for o in objections],
-        "publicity": publicity, "paper_receipts": paper, "mails": mails,
+        "publicity": publicity, "paper": _paper(season, app), "paper_receipts": paper, "mails": mails,
     }
+
+
+def _paper(season: Season, app: Application) -> dict[str, Any] | None:
+    """The paper copies and USB stick against the season's demand (award.paper), or None when nothing is asked."""
+    try:
+        from award.paper import paper_state
+    except ImportError:  # the season's paper settings arrive with award.paper
+        return None
+    state = paper_state(season, app)
+    return state.as_dict() if state.required else None
 
 
 PAPER_ACTIONS = frozenset({"paper_receipt", "usb_receipt", "physical_receipt", "receipt_recorded"})
@@ -555,7 +570,16 @@ def documents(session: Session, season: Season, shared: Any = None) -> dict[str,
                          "approved_at": _iso(p.approved_at), "sent_at": _iso(p.sent_at),
                          "problems": (problems or {}).get("problems", []),
                          "zip_sha256": p.zip_sha256, "download": f"package/{p.id}" if p.zip_sha256 else None})
-    return {"reports": reports, "letters": letters, "notices": notices, "packages": packages}
+    score_files = []
+    for item in session.scalars(select(InboundItem).where(InboundItem.season == sid, InboundItem.purpose == "scores")
+                                .order_by(InboundItem.received_at.desc(), InboundItem.id.desc())):
+        problems = [p.message for p in session.scalars(select(Problem).where(Problem.inbound_item_id == item.id)
+                                                        .order_by(Problem.id))]
+        score_files.append({"id": item.id, "filename": item.filename, "received_at": _iso(item.received_at),
+                            "status": item.status, "refused": bool(problems), "problems": problems,
+                            "sha256": item.sha256, "download": f"inbound/{item.id}"})
+    return {"reports": reports, "letters": letters, "notices": notices, "packages": packages,
+            "score_files": score_files}
 
 
 PACKAGE_STATUSES = ("compiled", "verified", "failed", "sent")
