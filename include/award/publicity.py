@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from award.archive import archive_inbound
 from award.calendar import Window, default_calendar
 from award.clock import now
-from award.identity import normalize
+from award.identity import mask_pii_text, normalize
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
 from award.store.models import (
@@ -159,7 +159,10 @@ class NoticeRow:
 
 
 def notice_row(season: Season, app: Application) -> NoticeRow:
-    """The public line of an application (individuals: name + work unit + city; teams: team + unit)."""
+    """The public line of an application (individuals: name + work unit + city; teams: team + unit).
+
+    ID numbers, phones and e-mail addresses inside these texts are masked (``identity.mask_pii_text``).
+    """
     fields = app.fields or {}
     label = season.categories[app.category].label if app.category in season.categories else app.category
     name = app.applicant.name
@@ -169,7 +172,9 @@ def notice_row(season: Season, app: Application) -> NoticeRow:
     elif app.category == "team":
         name = str(fields.get("team_name") or name)
         unit = str(fields.get("org_name") or "")
-    return NoticeRow(name=name, unit=unit, city=app.city or app.applicant.city or "", category=label,
+    # free text typed by the applicant may carry an ID number, a phone or an e-mail: masked before publishing
+    return NoticeRow(name=mask_pii_text(name), unit=mask_pii_text(unit),
+                     city=mask_pii_text(app.city or app.applicant.city or ""), category=label,
                      submission_no=app.submission_no)
 
 

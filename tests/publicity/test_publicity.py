@@ -236,3 +236,26 @@ def test_late_objection_is_recorded_but_does_not_block(rt: Runtime, apps, monkey
     with session_scope(rt.db_url) as session:
         result = close_window(session, rt, window_id)
     assert apps[0].id in result.passed and _state(rt, apps[0].id) == State.PUBLICITY_PASSED.value
+
+
+def test_personal_data_typed_into_public_fields_is_masked(rt: Runtime, apps, monkeypatch) -> None:
+    """An applicant put a phone, an ID number and an e-mail into fields that the notice shows."""
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00")
+    person = next(a for a in apps if a.name == "张伟明")
+    team = next(a for a in apps if a.name == "嘉兴示例化纤有限公司")
+    with session_scope(rt.db_url) as session:
+        app = session.get(Application, person.id)
+        app.fields = {**app.fields, "employer": f"湖州示例建材有限公司（身份证{person.key}）"}
+        team_app = session.get(Application, team.id)
+        team_app.fields = {**team_app.fields, "team_name": "纺丝车间甲班 电话13912345678 邮箱 ban@qq.com"}
+    with session_scope(rt.db_url) as session:
+        window_id = open_window(session, rt, eligible_application_ids(session, rt.season, "provincial"), "provincial")
+    with session_scope(rt.db_url) as session:
+        window = session.get(PublicityWindow, window_id)
+        docx = _docx_text(rt.blobs.get_bytes(window.notice_docx_sha256))
+        html = rt.blobs.get_bytes(window.notice_html_sha256).decode()
+    for shown in (docx, html):
+        assert person.key not in shown and "13912345678" not in shown and "ban@qq.com" not in shown
+        assert f"{person.key[:3]}***********{person.key[-4:]}" in shown and "139****5678" in shown
+        assert "b***@qq.com" in shown and "湖州示例建材有限公司" in shown
+        assert rt.season.publicity.contact_phone in shown  # the office's own published contact stays
