@@ -12,7 +12,7 @@ $(PY):
 
 $(STAMP): requirements.lock pyproject.toml | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(UV) pip install -q --python $(PY) -r requirements.lock
+	$(UV) pip install -q --python $(PY) --compile-bytecode -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
 

@@ -4,6 +4,11 @@
 imports deploy/pools.json, and starts the api-server, scheduler, dag-processor, triggerer and one Celery
 worker as separate process groups. Teardown kills those process groups and drops the databases.
 
+Nothing runs on the wall clock: the scheduler creates no scheduled or asset-triggered runs
+(``[scheduler] use_job_schedule = False``), every DAG stays paused until the test unpauses it, and the test starts
+each run itself over the REST API (``CeleryCluster.trigger``). The dag-processor parses each file once (the files do
+not change during the run), which leaves the machine's two cores to the tasks.
+
 The domain side runs as in production: the worker and scheduler get AWARD_DB_URL (the PostgreSQL domain store),
 AWARD_DATA_DIR, AWARD_MAILDIR (the embedded Maildir), AWARD_SHARED_URL and AWARD_BLOB_URL (local folders under the
 deployment's home), AWARD_FAKE_NOW (inside the example season's application period) and smtp_default (an SMTP
@@ -43,6 +48,8 @@ PG_URL = os.environ.get("CQA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432
 REDIS_URL = os.environ.get("CQA_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Inside the example season's application period (2023-04-10 .. 2023-05-25 17:00), a Saturday.
 FAKE_NOW = "2023-05-20T10:00:00+08:00"
+# The office's Airflow account: it starts the runs and answers the leadership approval over the REST API.
+API_USER = "办公室"
 
 WORKER_IDENTITY_MODULE = '''"""Worker identity for the distributed-run test: what task instances record as their hostname."""
 import os
@@ -100,6 +107,7 @@ class CeleryCluster:
     api_port: int
     smtp: SmtpCatcher
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _token: str | None = None
 
     @property
     def meta_url(self) -> str:
@@ -144,6 +152,39 @@ class CeleryCluster:
             )
         return proc
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def rest(self, method: str, path: str, body: dict[str, Any] | None = None, expect: int = 200) -> Any:
+        """Call the api-server's REST API as the office user (``/api/v2/...``); return the JSON answer."""
+        import httpx
+
+        if self._token is None:
+            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+            resp = httpx.post(f"{self.base_url}/auth/token", timeout=60,
+                              json={"username": API_USER, "password": passwords[API_USER]})
+            assert resp.status_code == 201, resp.text
+            self._token = resp.json()["access_token"]
+        resp = httpx.request(method, f"{self.base_url}{path}", json=body, timeout=60,
+                             headers={"Authorization": f"Bearer {self._token}"})
+        assert resp.status_code == expect, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def unpause(self, dag_id: str) -> None:
+        """Unpause one DAG (no scheduled run follows: the deployment's job schedule is off)."""
+        answer = self.rest("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        assert answer["is_paused"] is False, answer
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Unpause ``dag_id`` and start one manual run of it with ``conf``; return its run id."""
+        self.unpause(dag_id)
+        run_id = f"deploy-test-{dag_id}-{secrets.token_hex(3)}"
+        answer = self.rest("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                           {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}})
+        assert answer["dag_run_id"] == run_id, answer
+        return run_id
+
     def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         """Start a long-running component in its own session (process group), logging to home/<name>.log."""
         log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process group
@@ -156,6 +197,15 @@ class CeleryCluster:
             start_new_session=True,
         )
         log.close()
+
+    def wait_done(self, name: str, timeout: float) -> None:
+        """Wait for the one-off command started as ``name`` to succeed (it then no longer counts as a component)."""
+        try:
+            code = self.procs[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{name} did not finish within {timeout}s:\n{self.log_tail(name)}") from None
+        assert code == 0, f"{name} failed ({code}):\n{self.log_tail(name)}"
+        del self.procs[name]
 
     def assert_alive(self) -> None:
         """Raise with the component's log tail when one of the processes has died."""
@@ -245,35 +295,13 @@ class CeleryCluster:
         raise AssertionError(f"runs not finished within {timeout}s: {states}\ntask instances: {tis}\n{self.logs()}")
 
 
-    def wait_for_asset_run(self, dag_id: str, source_dag_id: str, source_run_id: str, timeout: float = 120) -> str:
-        """The run of ``dag_id`` that consumed the asset event of run ``source_run_id`` (waits for it to exist)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.assert_alive()
-            rows = self.query(
-                "SELECT dr.run_id FROM dag_run dr"
-                " JOIN dagrun_asset_event x ON x.dag_run_id = dr.id JOIN asset_event e ON e.id = x.event_id"
-                " WHERE dr.dag_id = :d AND e.source_dag_id = :sd AND e.source_run_id = :sr",
-                d=dag_id, sd=source_dag_id, sr=source_run_id,
-            )
-            if rows:
-                return str(rows[0]["run_id"])
-            time.sleep(2)
-        events = self.query("SELECT source_dag_id, source_run_id, timestamp FROM asset_event")
-        queued = self.query("SELECT * FROM asset_dag_run_queue")
-        raise AssertionError(
-            f"no {dag_id} run consumed the asset event of {source_dag_id}/{source_run_id} within {timeout}s;"
-            f" events: {events}; queue: {queued}\n{self.logs()}"
+    def asset_events(self, source_dag_id: str, source_run_id: str) -> list[dict[str, Any]]:
+        """The asset events the run ``source_run_id`` of ``source_dag_id`` emitted (asset id, name and URI)."""
+        return self.query(
+            "SELECT a.id AS asset_id, a.name, a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+            " WHERE e.source_dag_id = :d AND e.source_run_id = :r",
+            d=source_dag_id, r=source_run_id,
         )
-
-
-def _domain_migrations() -> list[str]:
-    """The command that migrates the domain store at AWARD_DB_URL (as deploy/airflow-init.sh runs it)."""
-    award = VENV_BIN / "award"
-    probe = subprocess.run([str(award), "db", "--help"], capture_output=True, text=True)
-    if probe.returncode == 0 and "upgrade" in probe.stdout:
-        return [str(award), "db", "upgrade"]
-    return [sys.executable, "-c", "from award.store.db import migrate; migrate()"]
 
 
 @pytest.fixture(scope="module")
@@ -336,9 +364,13 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             # the office's account answers the leadership approval (recommendation) over the REST API
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "办公室:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # the files do not change while the test runs: parse each once, not every 30 s
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+            # no scheduled and no asset-triggered runs: the test starts every run itself
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -367,11 +399,15 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
     _admin_execute(f'CREATE DATABASE "{meta_db}"')
     _admin_execute(f'CREATE DATABASE "{domain_db}"')
     try:
-        cluster.airflow("db", "migrate", timeout=300)
-        cluster.airflow("pools", "import", str(POOLS_FILE))
-        proc = subprocess.run(_domain_migrations(), env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"domain migrations failed: {proc.stdout}\n{proc.stderr}"
+        # The metadata database migrates in a subprocess while the domain store migrates here (as
+        # deploy/airflow-init.sh runs `award db upgrade`); the pools import runs while the components start.
         airflow = str(VENV_BIN / "airflow")
+        cluster.start("db-migrate", [airflow, "db", "migrate"])
+        from award.store.db import migrate
+
+        migrate(cluster.domain_url)
+        cluster.wait_done("db-migrate", timeout=300)
+        cluster.start("pools-import", [airflow, "pools", "import", str(POOLS_FILE)])
         cluster.start("api-server", [airflow, "api-server", "--port", str(api_port), "--workers", "1"])
         cluster.start("scheduler", [airflow, "scheduler"])
         cluster.start("dag-processor", [airflow, "dag-processor"])
@@ -387,6 +423,7 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ident_dir), env.get("PYTHONPATH")])),
             },
         )
+        cluster.wait_done("pools-import", timeout=180)
         cluster.wait_http(f"http://127.0.0.1:{api_port}/api/v2/monitor/health")
         yield cluster
     finally:
