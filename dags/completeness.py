@@ -1,6 +1,6 @@
 """形式审查 (completeness and eligibility checks) with the correction loop (补正).
 
-Schedule (one DAG, ``AssetOrTimeSchedule``): every update of the intake asset ``award://applications`` starts a
+Schedule (one DAG, ``AssetOrTimeSchedule``): every update of the intake asset ``applications`` starts a
 run at once, and a daily run at 08:30 Asia/Shanghai on Chinese working days (``WorkdayTimetable``) sends the
 correction reminders and closes applications whose correction deadline has passed. Every run does the same
 idempotent steps, so it does not matter which trigger started it:
@@ -26,10 +26,10 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from pipeline_common import TAGS, TZ, default_args
 from workday_timetable import WorkdayTimetable
 
-try:  # the intake DAG owns the asset; the same URI is the same asset
+try:  # the intake DAG owns the asset; the same name is the same asset
     from intake import APPLICATIONS_ASSET
 except ImportError:  # pragma: no cover - intake not deployed
-    APPLICATIONS_ASSET = Asset("award://applications")
+    APPLICATIONS_ASSET = Asset(name="applications")
 
 SWEEP_AT = "08:30"
 CHECK_BATCH_SIZE = 200  # applications per mapped check_batch task

@@ -1,6 +1,6 @@
 """收件 (intake): applications from the office mailbox and the cities' shared-storage uploads.
 
-fetch_mail (pool ``imap``) -> fetch_storage -> process_pending (outlet ``award://applications``, which the
+fetch_mail (pool ``imap``) -> fetch_storage -> process_pending (outlet: the asset ``applications``, which the
 ``completeness`` DAG is scheduled on). Every step is idempotent: a re-run archives, creates and sends nothing new.
 
 Mailbox: ``AWARD_MAIL_SOURCE`` = ``maildir`` (default: the Maildir ``office`` folder under ``AWARD_MAILDIR``) or
@@ -28,9 +28,9 @@ from airflow.sdk import Asset, AssetWatcher, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 from arrivals_trigger import ArrivalsTrigger
-from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, local_dt, season
+from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, facts, local_dt
 
-APPLICATIONS_ASSET = Asset("award://applications")
+APPLICATIONS_ASSET = Asset(name="applications")  # a plain name: no URI scheme, no provider handlers to load
 # New mail or uploads waiting, announced by the triggerer's watchers (see plugins/arrivals_trigger.py).
 ARRIVALS_ASSET = Asset(name="award_arrivals", watchers=[
     AssetWatcher(name="award_mail_watcher", trigger=ArrivalsTrigger(source="mail", poll_interval=2)),
@@ -38,7 +38,6 @@ ARRIVALS_ASSET = Asset(name="award_arrivals", watchers=[
 ])
 GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
 
-_dates = season().dates
 
 
 @dag(
@@ -46,7 +45,7 @@ _dates = season().dates
     description="收件：从申报邮箱和市州共享目录收取申报材料，存档、解析、登记申报并发送回执",
     # at once when the watchers announce arrivals; every 15 minutes (Beijing time) as the safety net
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone=TZ), assets=[ARRIVALS_ASSET]),
-    start_date=local_dt(_dates.application_open),
+    start_date=local_dt(facts().dates.application_open),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
@@ -58,12 +57,14 @@ def intake() -> None:
     @task.short_circuit
     def in_window(dag_run=None) -> bool:  # type: ignore[no-untyped-def]
         """Scheduled runs work from application_open to the provincial deadline + grace; manual runs always."""
+        from pipeline_common import season
+
         from award.clock import now
 
         if dag_run is not None and str(getattr(dag_run, "run_type", "")).endswith("manual"):
             return True
-        current = now()
-        return local_dt(_dates.application_open) <= current <= _dates.provincial_deadline + GRACE
+        current, dates = now(), season().dates
+        return local_dt(dates.application_open) <= current <= dates.provincial_deadline + GRACE
 
     @task(pool=IMAP_POOL)
     def fetch_mail() -> dict[str, int]:

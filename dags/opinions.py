@@ -16,19 +16,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, chain, dag, task, task_group
 from pipeline_common import TAGS, TZ, default_args, local_dt
 from workday_timetable import WorkdayTimetable
 
 import award
+from award.seasonfile import yaml_load
 
 DAG_ID = "opinions"
 MAX_DECISIONS_PER_RUN = 500  # below [core] max_map_length (1024); the rest are asked in the next run
-_TEXTS = yaml.safe_load(
-    (Path(award.__file__).parent / "templates" / "hitl" / "dept_decision.yaml").read_text(encoding="utf-8")
-)
+_TEXTS = yaml_load((Path(award.__file__).parent / "templates" / "hitl" / "dept_decision.yaml").read_bytes())
 OPTIONS: dict[str, str] = _TEXTS["options"]
 
 

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+if TYPE_CHECKING:
+    from award.config import Season
+    from award.seasonfile import ParseFacts
 
 TZ = "Asia/Shanghai"
 OWNER = "quality-office"
@@ -30,11 +34,18 @@ IMAP_POOL = "imap"
 TAGS = ["cqa"]
 
 
-def season():  # type: ignore[no-untyped-def]
-    """The season configuration (YAML, cached per process; milliseconds at parse time)."""
+def season() -> Season:
+    """The validated season configuration (cached per process): for tasks, not for parse time (see ``facts``)."""
     from award.config import cached_season
 
     return cached_season(os.environ.get("AWARD_SEASON_FILE"))
+
+
+def facts() -> ParseFacts:
+    """The few season facts a DAG file needs at parse time (read with libyaml, not validated; tasks validate)."""
+    from award.seasonfile import parse_facts
+
+    return parse_facts(os.environ.get("AWARD_SEASON_FILE"))
 
 
 def local_dt(value: Any) -> pendulum.DateTime:
@@ -47,8 +58,8 @@ def local_dt(value: Any) -> pendulum.DateTime:
 def failure_notice() -> SmtpNotifier:
     """E-mail the ops address when a task fails for good."""
     return SmtpNotifier(
-        to=str(season().recommending_unit.ops_email),
-        from_email=str(season().recommending_unit.email),
+        to=facts().recommending_unit.ops_email,
+        from_email=facts().recommending_unit.email,
         smtp_conn_id=SMTP_CONN_ID,
         subject="【中国质量奖推荐流水线】任务失败：{{ ti.dag_id }}.{{ ti.task_id }}",
         html_content=(

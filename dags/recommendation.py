@@ -19,14 +19,14 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, get_current_context, task
-from pipeline_common import TAGS, default_args, local_dt, season
+from pipeline_common import TAGS, default_args, facts, local_dt
 from workday_timetable import WorkdayTimetable
 
 from award.alerts import alert_interval
 
 APPROVE = "同意推荐"
 REJECT = "不同意，退回修改"
-SEASON = season()
+SEASON = facts()  # parse time: dates and names only (the tasks validate the whole season)
 
 
 def _rt():  # type: ignore[no-untyped-def]

@@ -7,14 +7,31 @@ are parsed), so this module imports nothing heavy at module level.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from award.clock import TZ
-from award.config import Season
 
 
-def export_due_at(season: Season) -> datetime:
+class _ExportDates(Protocol):
+    @property
+    def national_deadline(self) -> datetime: ...
+    @property
+    def export_lead_workdays(self) -> int: ...
+
+
+class ExportSchedule(Protocol):
+    """What the export schedule reads of a season: ``award.config.Season``, or ``award.seasonfile.ParseFacts`` at
+    DAG parse time."""
+
+    @property
+    def dates(self) -> _ExportDates: ...
+    @property
+    def calendar_overrides(self) -> Sequence[str]: ...
+
+
+def export_due_at(season: ExportSchedule) -> datetime:
     """When the export is due: 09:00 on the ``export_lead_workdays``-th working day before the national deadline."""
     from award.calendar import default_calendar
 
@@ -25,7 +42,7 @@ def export_due_at(season: Season) -> datetime:
     return datetime.combine(day, time(9, 0), tzinfo=TZ)
 
 
-def alert_interval(season: Season) -> timedelta:
+def alert_interval(season: ExportSchedule) -> timedelta:
     """The deadline alert's offset from the national deadline (negative: it fires at the export due time).
 
     A year the working-day calendar does not know falls back to the deadline itself (never fails a DAG parse).

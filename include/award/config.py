@@ -5,7 +5,6 @@ A wrong or missing key fails the load with a message naming the key (``SeasonCon
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -15,10 +14,12 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
+from award.seasonfile import DEFAULT_SEASON_FILE as DEFAULT_SEASON_FILE  # re-exported
+from award.seasonfile import PACKAGE_DIR as PACKAGE_DIR  # re-exported
+from award.seasonfile import season_path, yaml_load
+
 TZ_NAME = "Asia/Shanghai"
 TZ = ZoneInfo(TZ_NAME)
-PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_SEASON_FILE = PACKAGE_DIR / "seasons" / "cqa-5-2023.yaml"
 
 CategoryId = Literal["organization", "education", "sme", "team", "individual"]
 MaterialKind = Literal[
@@ -303,9 +304,9 @@ def parse_season(data: dict, source: str | Path = "<season>") -> Season:
 
 def load_season(path: str | Path | None = None) -> Season:
     """Load and validate a season file (default: $AWARD_SEASON_FILE or the shipped 2023 example)."""
-    path = Path(path or os.environ.get("AWARD_SEASON_FILE") or DEFAULT_SEASON_FILE)
+    path = season_path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SeasonConfigError(f"{path}: season file not found") from None
     except yaml.YAMLError as exc:

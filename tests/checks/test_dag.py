@@ -25,7 +25,7 @@ def test_schedule_is_the_intake_asset_or_working_days(completeness_dag) -> None:
     timetable = completeness_dag.timetable
     encoded = encode_timetable(timetable)  # the scheduler must be able to store it
     text = str(encoded)
-    assert "award://applications" in text and "workday_timetable.WorkdayTimetable" in text
+    assert "applications" in text and "workday_timetable.WorkdayTimetable" in text
     assert type(timetable.timetable).__name__ == "WorkdayTimetable"
     assert str(completeness_dag.timezone.name) == "Asia/Shanghai"
     assert [t.task_id for t in completeness_dag.topological_sort()] == [

@@ -25,7 +25,7 @@ def test_dag_shape_and_schedule() -> None:
     dag = _intake_dag()
     assert [t.task_id for t in dag.topological_sort()] == ["in_window", "fetch_mail", "fetch_storage", "process_pending"]
     assert dag.task_dict["fetch_mail"].pool == "imap"
-    assert [o.uri.rstrip("/") for o in dag.task_dict["process_pending"].outlets] == ["award://applications"]
+    assert [o.name for o in dag.task_dict["process_pending"].outlets] == ["applications"]
     assert str(dag.timezone.name) == "Asia/Shanghai"
     from zoneinfo import ZoneInfo
 
