@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint lock clean
+.PHONY: install run test bench lint typecheck lock clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,14 +21,23 @@ install: $(STAMP)
 run: install
 	bash scripts/run.sh
 
+# Lint first (cheap, and CI must enforce it), then the suite on every core (at most 4 workers):
+# pytest-xdist, work stealing so the long distributed-Celery test (collected first) is not the tail.
+# pytest exit 5 (no test collected) is a failure with a message, never a pass.
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -n auto --maxprocesses 4 --dist worksteal; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit 5): see the collection errors above" >&2; fi; \
+	  exit $$status
 
 bench: install
 	$(PY) bench/run.py
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: | $(PY)

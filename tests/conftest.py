@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+# One folder per process: each pytest-xdist worker gets its own Airflow metadata database and data folder.
 _TMP = Path(tempfile.mkdtemp(prefix="award-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 ROOT = Path(__file__).resolve().parents[1]
 
 os.environ["AIRFLOW_HOME"] = str(_TMP / "airflow")
@@ -24,3 +30,9 @@ for path in (ROOT, ROOT / "dags", ROOT / "plugins"):
         sys.path.append(str(path))
 
 pytest_plugins = ["tests.servers", "tests.storefixtures", "tests.airflowfixtures"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the long end-to-end tests (marked ``slow``) first, so that under pytest-xdist they overlap the rest of
+    the suite instead of being its tail (the order is otherwise kept)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

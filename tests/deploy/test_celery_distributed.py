@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # the fixture's class lives in this folder's conftest.py
 REPO = Path(__file__).resolve().parents[2]
 POOLS_FILE = REPO / "deploy" / "pools.json"
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# One generous bound for the cluster's start and the whole run (the suite's 600 s is per ordinary test).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
 PROBE_DAG = "cqa_deploy_probe"
 PROBE_ITEMS, PROBE_BATCH = 10, 4
@@ -438,16 +439,20 @@ def _pipeline_dags_present() -> list[str]:
     return present
 
 
-def test_pools_imported(celery_cluster: CeleryCluster) -> None:
+def _verify_pools(cluster: CeleryCluster) -> None:
     """deploy/pools.json is what the deployment runs with: smtp limits sends, imap allows one session."""
     expected = {name: spec["slots"] for name, spec in json.loads(POOLS_FILE.read_text()).items()}
-    rows = celery_cluster.query("SELECT pool, slots FROM slot_pool WHERE pool = ANY(:p)", p=list(expected))
+    rows = cluster.query("SELECT pool, slots FROM slot_pool WHERE pool = ANY(:p)", p=list(expected))
     assert {r["pool"]: r["slots"] for r in rows} == expected == {"smtp": 4, "imap": 1}
 
 
 def test_dags_run_on_celery_worker(celery_cluster: CeleryCluster) -> None:
-    """Run the probe and a generated season through the pipeline DAGs; every task ran on the Celery worker."""
+    """Run the probe and a generated season through the pipeline DAGs; every task ran on the Celery worker.
+
+    One test for the whole deployment (its cluster starts once, and pytest-xdist cannot split it across workers).
+    """
     cluster = celery_cluster
+    _verify_pools(cluster)
     pipeline = _pipeline_dags_present()
     dag_ids = [PROBE_DAG, *pipeline]
     cluster.wait_for_dags(dag_ids)
