@@ -279,7 +279,7 @@ class ImapSource:
         if last <= 0:
             return []
         query = f"UID 1:{last}" if self._has_move() else f"UID 1:{last} UNKEYWORD {ARCHIVED_FLAG}"
-        typ, data = self.conn.uid("SEARCH", None, query)
+        typ, data = self.conn.uid("SEARCH", query)
         if typ != "OK":
             raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
         uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u <= last)

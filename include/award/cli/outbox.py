@@ -61,8 +61,9 @@ def _show(args: argparse.Namespace) -> int:
             {"id": r.id, "status": r.status, "attempts": r.attempts, "to": [mask_email(str(a)) for a in r.to_addrs],
              "subject": r.subject, "error": r.last_error or "", "since": r.next_attempt_at.isoformat()}
             for r in session.scalars(select(OutboxEmail).where(OutboxEmail.status.in_(listed)).order_by(OutboxEmail.id))]
-    data = {"counts": {s.value: counts.get(s.value, 0) for s in OutboxStatus}, "emails": rows}
-    lines = [_text("summary", counts="  ".join(f"{k} {v}" for k, v in data["counts"].items()))]
+    per_status: dict[str, int] = {s.value: counts.get(s.value, 0) for s in OutboxStatus}
+    data = {"counts": per_status, "emails": rows}
+    lines = [_text("summary", counts="  ".join(f"{k} {v}" for k, v in per_status.items()))]
     lines += [_text("row", id=r["id"], status=r["status"], attempts=r["attempts"], to=", ".join(r["to"]),
                     subject=r["subject"], error=r["error"][:120]) for r in rows]
     emit(data, as_json=args.json, human="\n".join(lines))

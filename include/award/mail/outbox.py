@@ -661,7 +661,7 @@ def _send_once(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: 
         if isinstance(data, bytes) and data.endswith(b"\r\n.\r\n"):
             end_sent = True
 
-    smtp.send = send  # type: ignore[method-assign]
+    smtp.send = send  # type: ignore[method-assign,assignment]
     try:
         return dict(smtp.sendmail(sender, recipients, message))
     except smtplib.SMTPResponseException as exc:  # the server answered, with a refusal

@@ -48,7 +48,7 @@ class ImapSentFolder:
             self._conn = self._connect()
         else:
             self._conn.noop()  # sees messages filed since the folder was selected
-        typ, data = self._conn.uid("SEARCH", None, "HEADER", "Message-ID", _quote(message_id.strip()))
+        typ, data = self._conn.uid("SEARCH", "HEADER", "Message-ID", _quote(message_id.strip()))
         if typ != "OK":
             raise SourceError(f"sent folder {self.folder!r}: SEARCH failed: {data!r}")
         return bool((data[0] or b"").split())
