@@ -16,9 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, chain, dag, task, task_group
 from pipeline_common import TAGS, TZ, default_args, local_dt
+from reasking_hitl import ReaskingHITLOperator
 from workday_timetable import WorkdayTimetable
 
 import award
@@ -144,15 +144,16 @@ def opinions() -> None:
     @task_group
     def decision(application_id: int, round_id: int, subject: str, body: str) -> None:
         """One application: ask ops in the Airflow UI, then apply the answer."""
-        ask = HITLOperator(
+        ask = ReaskingHITLOperator(
             task_id="ask",
             subject=subject,
             body=body,
             options=list(OPTIONS.values()),
-            # required: an empty reason fails validation when the answer is resumed (and apply_decision refuses
-            # a blank one); null is only the "not answered yet" value, as a non-null default would be accepted
-            params={"reason": Param(None, type=["null", "string"], minLength=1, title=_TEXTS["reason"]["title"],
-                                    description=_TEXTS["reason"]["description"])},
+            # required in the form itself (a non-blank string: the Required Actions page refuses an empty
+            # reason); null is only the task's "not answered yet" value; an invalid answer is asked again
+            params={"reason": Param(None, type=["null", "string"], minLength=1, pattern=r"\S",
+                                    title=_TEXTS["reason"]["title"], description=_TEXTS["reason"]["description"])},
+            required_params=("reason",),
         )
         apply_decision(application_id, round_id, ask.output)
 

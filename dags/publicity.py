@@ -20,18 +20,20 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args
+from reasking_hitl import ReaskingHITLOperator
 
 UPHELD_OPTION = "异议成立"
 DISMISSED_OPTION = "异议不成立"
 DECISIONS = {UPHELD_OPTION: "upheld", DISMISSED_OPTION: "dismissed"}
 DECISION_PARAMS = {
-    # no "" default: an empty reason is refused by the schema (minLength); a missing one by resolve_objection
-    "reason": Param(None, type=["null", "string"], minLength=1, title="理由", description="决定理由（必填，记入审计日志）"),
+    # required in the form (REQUIRED below: the page refuses an empty or blank reason); null is only the task's
+    # "not answered yet" value; an invalid answer given through the API is asked again
+    "reason": Param(None, type=["null", "string"], minLength=1, pattern=r"\S", title="理由",
+                    description="决定理由（必填，记入审计日志）"),
     "submission_no": Param(None, type=["null", "string"], title="申报编号",
                            description="仅在异议未能自动匹配时填写被异议对象的申报编号"),
 }
@@ -113,9 +115,10 @@ def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     params={
         "purpose": Param("provincial", enum=["provincial", "candidate"], title="公示类型",
                          description="provincial：拟推荐申报对象；candidate：拟推荐候选对象"),
-        "submission_nos": Param([], type="array", items={"type": "string"}, title="申报编号（可选）",
+        # optional fields admit null, so the trigger form does not mark them required
+        "submission_nos": Param(None, type=["null", "array"], items={"type": "string"}, title="申报编号（可选）",
                                 description="留空则公示所有符合条件的申报"),
-        "opened_at": Param("", type="string", title="公示开始时间（可选，ISO 格式）",
+        "opened_at": Param(None, type=["null", "string"], title="公示开始时间（可选，ISO 格式）",
                            description="留空为当前时间；仅用于演示或补录"),
     },
 )
@@ -195,15 +198,15 @@ def publicity() -> None:
     opened >> wait >> taken
     lost = unmatched(opened)
     taken >> lost
-    place = HITLOperator.partial(
-        task_id="place_unmatched", options=list(DECISIONS), params=DECISION_PARAMS,
+    place = ReaskingHITLOperator.partial(
+        task_id="place_unmatched", options=list(DECISIONS), params=DECISION_PARAMS, required_params=("reason",),
     ).expand_kwargs(requests(lost))
     placed = apply_placed(lost)
     place >> placed
     pending = close(opened)
     placed >> pending
-    decide = HITLOperator.partial(
-        task_id="decide", options=list(DECISIONS), params=DECISION_PARAMS,
+    decide = ReaskingHITLOperator.partial(
+        task_id="decide", options=list(DECISIONS), params=DECISION_PARAMS, required_params=("reason",),
     ).expand_kwargs(requests.override(task_id="decision_requests")(pending))
     decide >> apply_decisions(pending)
 

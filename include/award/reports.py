@@ -1,14 +1,16 @@
 """The staff report of the completeness checks (形式审查情况): every application by city and category.
 
 ``write_report`` builds a pandas table (submission no, name, category, city, channel, state in Chinese,
-problems, dates, last e-mail; never ID numbers or phones) and writes it as .xlsx and .html to shared storage
-under ``reports/<season>/形式审查情况-<timestamp>.xlsx|.html``. The table's columns have English ids in code;
+problems, dates, last e-mail; never ID numbers or phones) and, when its content changed, writes it as .xlsx and
+.html to shared storage: the latest under ``reports/<season>/形式审查情况.xlsx|.html`` and a dated copy
+``形式审查情况-<timestamp>.xlsx|.html`` per change. The table's columns have English ids in code;
 every Chinese word of the report (title, file name, sheet and column names, labels) comes from
 ``templates/reports/completeness.yaml``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from award.storage import SharedStorage
 
 TEXTS_FILE = TEMPLATE_DIR / "reports" / "completeness.yaml"
+STATE_PREFIX = "state/reports"  # fingerprints of the latest reports (outside reports/, which staff browse)
 
 
 @cache
@@ -57,9 +60,11 @@ class ReportResult:
     html_uri: str
     rows: int
     by_state: dict[str, int] = field(default_factory=dict)
+    changed: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return {"xlsx": self.xlsx_uri, "html": self.html_uri, "rows": self.rows, "by_state": dict(self.by_state)}
+        return {"xlsx": self.xlsx_uri, "html": self.html_uri, "rows": self.rows, "by_state": dict(self.by_state),
+                "changed": self.changed}
 
 
 def _fmt(value: datetime | None) -> str:
@@ -183,14 +188,33 @@ def _breaks(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of what the report says (its rows), not of when it was made."""
+    return hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
+
+
 def write_report(session: Session, season: Season, shared: SharedStorage, *, at: datetime | None = None) -> ReportResult:
-    """Build the report and write the .xlsx and .html to shared storage; returns where and a summary."""
+    """Write the report when its content changed: the latest under a stable name (``形式审查情况.xlsx|.html``)
+    plus a dated copy per change; an unchanged report writes nothing. Returns where and a summary."""
     at = at or now()
     frame = report_frame(session, season)
-    summary = summary_frame(frame)
-    stamp = at.strftime("%Y%m%d-%H%M%S")
-    base = f"reports/{season.season_id}/{texts()['file_stem']}-{stamp}"
-    xlsx_uri = shared.write(f"{base}.xlsx", render_xlsx(frame, summary))
-    html_uri = shared.write(f"{base}.html", render_html(_breaks(frame), summary, season, at).encode("utf-8"))
     by_state = {str(k): int(v) for k, v in frame["state"].value_counts().sort_index().items()}
-    return ReportResult(f"{base}.xlsx", f"{base}.html", xlsx_uri, html_uri, len(frame), by_state)
+    folder = f"reports/{season.season_id}"
+    latest = f"{folder}/{texts()['file_stem']}"
+    marker_folder = f"{STATE_PREFIX}/{season.season_id}/"
+    marker = f"{marker_folder}{texts()['file_stem']}.sha256"
+    digest = _fingerprint(frame)
+    known = any(o.key == marker for o in shared.list(marker_folder))
+    if known and shared.read(marker).decode("ascii").strip() == digest:
+        return ReportResult(f"{latest}.xlsx", f"{latest}.html", shared.uri(f"{latest}.xlsx"),
+                            shared.uri(f"{latest}.html"), len(frame), by_state, changed=False)
+    summary = summary_frame(frame)
+    xlsx = render_xlsx(frame, summary)
+    html = render_html(_breaks(frame), summary, season, at).encode("utf-8")
+    dated = f"{latest}-{at.strftime('%Y%m%d-%H%M%S')}"
+    shared.write(f"{dated}.xlsx", xlsx)
+    shared.write(f"{dated}.html", html)
+    xlsx_uri = shared.write(f"{latest}.xlsx", xlsx)
+    html_uri = shared.write(f"{latest}.html", html)
+    shared.write(marker, digest.encode("ascii"))  # last: a crash before it only writes the report again
+    return ReportResult(f"{latest}.xlsx", f"{latest}.html", xlsx_uri, html_uri, len(frame), by_state)

@@ -76,8 +76,8 @@ def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqli
     assert templates == ["complete", "correction"]
     assert run_ids == {run.run_id}
     reports = sorted(p.name for p in (shared_dir / "reports" / "cqa-5-2023").iterdir())
-    assert [Path(p).suffix for p in reports] == [".html", ".xlsx"]
-    assert reports[0].startswith("形式审查情况-20230510-110000")
+    assert reports == ["形式审查情况-20230510-110000.html", "形式审查情况-20230510-110000.xlsx",
+                       "形式审查情况.html", "形式审查情况.xlsx"]  # a dated copy and the latest
     assert _task_instances(run.run_id) == [("check_batch", 0, "success"), ("plan_checks", -1, "success"),
                                            ("sweep_deadlines", -1, "success"), ("write_report", -1, "success")]
 
@@ -95,7 +95,8 @@ def test_empty_plan_still_sweeps_and_reports(airflow_db, tmp_path, sqlite_url, f
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert _task_instances(run.run_id) == [("check_batch", -1, "skipped"), ("plan_checks", -1, "success"),
                                            ("sweep_deadlines", -1, "success"), ("write_report", -1, "success")]
-    assert sorted(p.suffix for p in (shared_dir / "reports" / "cqa-5-2023").iterdir()) == [".html", ".xlsx"]
+    assert sorted(p.suffix for p in (shared_dir / "reports" / "cqa-5-2023").iterdir()) == [".html", ".html", ".xlsx",
+                                                                                            ".xlsx"]
 
 
 def _task_instances(run_id: str) -> list[tuple[str, int, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from award.blobs import LocalBlobStore
+from award.clock import TZ
 from award.correction import run_checks, sweep_deadlines
 from award.demo.generator import DEFECTS, generate
 from award.forms.pdf import render_pdf_copy_bytes
@@ -172,7 +174,7 @@ def test_generated_season_end_to_end(db_url, tmp_path, generated, season, smtp_s
         apps = list(session.scalars(select(Application)))
         secrets = [a.fields.get("id_number") for a in apps] + [a.fields.get("contact_phone") or a.fields.get("phone")
                                                                 for a in apps]
-    assert report.xlsx_key.startswith("reports/cqa-5-2023/形式审查情况-") and report.rows == len(apps)
+    assert report.xlsx_key == "reports/cqa-5-2023/形式审查情况.xlsx" and report.rows == len(apps) and report.changed
     frame = pd.read_excel(io.BytesIO(shared.read(report.xlsx_key)), sheet_name="明细", dtype=str).fillna("")
     assert len(frame) == len(apps)
     assert set(frame["状态"]) >= {"形式审查通过", "逾期未补正", "不符合申报条件", "逾期不予受理"}
@@ -183,3 +185,18 @@ def test_generated_season_end_to_end(db_url, tmp_path, generated, season, smtp_s
         if secret:
             assert secret not in text
     assert "按市州、类别和状态汇总" in html and "杭州市" in html
+
+    # an unchanged report writes nothing; a change writes the latest again plus one dated copy
+    listing = sorted(o.key for o in shared.list("reports/"))
+    with sessions() as session:
+        again = write_report(session, season, shared, at=datetime(2030, 1, 1, tzinfo=TZ))
+    assert not again.changed and again.xlsx_key == report.xlsx_key
+    assert sorted(o.key for o in shared.list("reports/")) == listing
+    with sessions() as session:
+        app = session.scalars(select(Application).where(Application.state == "complete")).first()
+        app.state = "withdrawn"
+        session.flush()
+        changed = write_report(session, season, shared, at=datetime(2030, 1, 1, tzinfo=TZ))
+    assert changed.changed
+    assert len(sorted(o.key for o in shared.list("reports/"))) == len(listing) + 2
+    assert any(o.key.endswith("形式审查情况-20300101-000000.xlsx") for o in shared.list("reports/"))

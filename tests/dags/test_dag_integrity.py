@@ -125,3 +125,36 @@ def test_no_heavy_imports_at_parse_time() -> None:
               if name in forbidden or any(name.startswith(f"{lib}.") for lib in HEAVY_LIBRARIES)}
     assert loaded == {}, f"loaded at parse time (module: first DAG file that loaded it): {loaded}"
     assert "award.seasonfile" in first, "the DAG files read the season facts through award.seasonfile"
+
+
+def _ui_requires(schema: dict) -> bool:  # type: ignore[type-arg]
+    """The Airflow UI's own rule (FlexibleForm): a param is required when its schema type excludes null."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_trigger_forms_can_be_submitted_with_their_defaults(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        dag.params.validate()  # every default passes its own schema
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            if "可选" in str(param.schema.get("title", "")):
+                assert not _ui_requires(param.schema), f"{dag_id}: {name} is optional but the form requires it"
+
+
+def test_required_answers_are_required_in_the_hitl_form(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """A HITL field described as 必填 is declared required (ReaskingHITLOperator's required_params)."""
+    checked = 0
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            kwargs = getattr(task, "partial_kwargs", None) or {}  # a mapped operator keeps them here
+            required = kwargs.get("required_params") or getattr(task, "required_params", None)
+            params = task.params
+            if not params or "HITL" not in str(getattr(task, "operator_class", type(task))):
+                continue
+            for name in params:
+                param = params.get_param(name)
+                if "必填" in str(param.description or ""):
+                    assert name in (required or ()), f"{dag.dag_id}.{task.task_id}: {name} is 必填 but optional"
+                    checked += 1
+    assert checked >= 3

@@ -113,3 +113,45 @@ def test_decision_answered_in_airflow(airflow_db, sqlite_url, season, tmp_path, 
 @pytest.mark.parametrize("label,expected", [("继续推荐", "continue"), ("取消推荐", "remove")])
 def test_choice_labels(label: str, expected: str) -> None:
     assert opinions.choice_from_label(label) == expected
+
+
+def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(  # type: ignore[no-untyped-def]
+        airflow_db, sqlite_url, season, tmp_path, monkeypatch, smtp_server) -> None:
+    """The schema requires a non-blank reason; a blank one given through the API puts the question again."""
+    dag = _dag()
+    schema = dag.task_dict["decision.ask"].serialized_params["reason"]["schema"]  # what the form shows
+    assert schema["type"] == "string" and schema["minLength"] == 1 and schema["pattern"] == r"\S"
+
+    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
+    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
+    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
+        "extra": {"disable_ssl": True, "disable_tls": True}}))
+    rt = make_runtime(season, sqlite_url, tmp_path)
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00+08:00")
+    with session_scope(sqlite_url) as s:
+        (a_id,) = make_complete(s, season, [SPECS[0]])
+        opinions.solicit(s, rt)
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00+08:00")
+    with session_scope(sqlite_url) as s:
+        reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
+        for dept, verdict, reason in (("env", "no_objection", None), ("tax", "no_objection", None),
+                                      ("safety", "objection", "2022年发生一般生产安全事故")):
+            opinions.record_opinion(s, rt, reqs[dept], s.get(Application, a_id), verdict, reason, source="reply",
+                                    source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
+    with session_scope(sqlite_url) as s:
+        assert s.get(Application, a_id).state == State.DEPT_OBJECTION.value
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-05T09:00:00+08:00")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "wang.ke:admin")
+    answers = iter([{"chosen_options": ["继续推荐"], "params_input": {"reason": "   "}},
+                    {"chosen_options": ["继续推荐"], "params_input": {"reason": "事故已整改"}}])
+
+    dag_run, answered = run_answering(dag, lambda question: next(answers, None), user="wang.ke")
+    assert len(answered) == 2  # the blank reason was refused and the same question asked again
+    assert dag_run.state == "success"
+    with session_scope(sqlite_url) as s:
+        assert s.get(Application, a_id).state == State.DEPT_CLEARED.value
+        kept = s.scalars(select(AuditEvent).where(AuditEvent.entity_id == a_id,
+                                                  AuditEvent.to_state == "dept_cleared")).one()
+        assert kept.reason == "事故已整改"
