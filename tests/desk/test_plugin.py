@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -270,3 +271,16 @@ def test_record_paper_and_usb_receipt(staff: TestClient, desk: Desk) -> None:
         assert event.details["received_at"].startswith("2023-05-24T10:30")
     html = staff.get(f"/applications/{no}").text
     assert "2023-05-24 10:30" in html and "张科长" in html
+
+
+def test_loading_the_plugin_does_not_import_the_app() -> None:
+    """The scheduler and the dag-processor load every plugin; only the api-server needs the desk's app."""
+    import subprocess
+    import sys
+
+    code = ("import sys, desk_plugin; from desk_plugin import AwardDeskPlugin, PREFIX; "
+            "assert 'desk.app' not in sys.modules and 'fastapi' not in sys.modules, sorted(sys.modules); "
+            "apps = AwardDeskPlugin().fastapi_apps; assert apps[0]['url_prefix'] == PREFIX == '/desk'; "
+            "import desk.app; assert desk.app.PREFIX == PREFIX")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root / "plugins")
