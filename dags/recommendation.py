@@ -156,8 +156,10 @@ def recommendation() -> None:
         params={
             "approver": Param("", type="string", title="审定人", description="签批的领导小组成员姓名"),
             "opinion": Param("", type="string", title="推荐意见", description="领导小组的审定意见"),
-            "doc_number": Param("", type="string", title="发文字号",
-                                description="推荐函文号：填序号（如 45）或完整文号"),
+            "doc_number": Param("", type="string", title="推荐函文号",
+                                description="领导小组推荐函（推荐意见）的文号：填序号（如 45）或完整文号"),
+            "audit_doc_number": Param("", type=["string", "null"], title="审核意见文号（可选）",
+                                      description="省市场监管局审核意见的文号：填完整文号，可留空"),
         },
         retries=0,
     )
@@ -173,13 +175,14 @@ def recommendation() -> None:
         user = answer.get("responded_by_user") or {}
         rt = _rt()
         number = str(params.get("doc_number") or "").strip()
-        prefix = rt.season.recommending_unit.doc_prefix
+        prefix = rt.season.package_letters.recommendation.doc_prefix or rt.season.recommending_unit.doc_prefix
         doc_number = number if (not number or "〔" in number) else f"{prefix}{number.removesuffix('号')}号"
         approved = APPROVE in (answer.get("chosen_options") or [])
         package_id = record(
             rt, content_hash=ti.xcom_pull(task_ids="approval_gate", key="content_hash"), approved=approved,
             approver=str(params.get("approver") or user.get("name") or ""), opinion=str(params.get("opinion") or ""),
-            doc_number=doc_number, responded_by=user.get("name") or user.get("id"),
+            doc_number=doc_number, audit_doc_number=str(params.get("audit_doc_number") or "").strip(),
+            responded_by=user.get("name") or user.get("id"),
         )
         return package_id if approved else None
 

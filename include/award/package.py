@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -112,6 +113,9 @@ class Candidate:
     placement: str
     state: str
     folder: str
+    work_unit: str = ""
+    recommending_unit: str = ""
+    priority_basis: str = ""
     files: list[PackageFile] = field(default_factory=list)
 
 
@@ -153,11 +157,25 @@ def _field(app: Any, *keys: str) -> str:
     return ""
 
 
+def recommending_unit_name(season: Season, app: Any) -> str:
+    """The 推荐单位 an application came through (the season's unit list when known, else the form's field)."""
+    try:
+        from award.units import unit_for  # the season's recommending units (when this season model has them)
+    except ImportError:  # pragma: no cover - older season model
+        unit_for = None
+    if unit_for is not None:
+        unit = unit_for(season, app)
+        if unit is not None:
+            return str(unit.name)
+    return _field(app, "recommending_unit")
+
+
 def build_proposal(session: Any, season: Season) -> Proposal:
     """The package the store describes right now (candidates ordered by group, then rank)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
+    from award.ranking import priority_label, priority_winner
     from award.store.models import Application, ReviewScore
 
     texts = package_texts()
@@ -191,6 +209,9 @@ def build_proposal(session: Any, season: Season) -> Proposal:
             phone=app.applicant.phone or _field(app, "contact_phone", "phone"),
             score=s.score if s else None, priority=bool(app.priority or (s.priority if s else False)),
             placement=(s.placement if s and s.placement else "none"), state=app.state, folder=folder,
+            work_unit=_field(app, "employer", "work_unit") if person else "",
+            recommending_unit=recommending_unit_name(season, app),
+            priority_basis=priority_label(priority_winner(season, app.applicant.key)),
         )
         current = [m for m in app.materials if m.superseded_by_id is None and m.kind in PACKAGE_KINDS]
         current.sort(key=lambda m: (PACKAGE_KINDS.index(m.kind), m.id))
@@ -292,6 +313,7 @@ def record_approval(
     approver: str,
     opinion: str,
     doc_number: str,
+    audit_doc_number: str = "",
     responded_by: str | None = None,
     actor: str = ACTOR,
 ) -> int:
@@ -319,7 +341,8 @@ def record_approval(
             season=rt.season.season_id, version=(latest.version + 1) if latest else 1, status=status,
             content_hash=content_hash, approved_by=approver.strip() or None, approval_text=opinion,
             approved_at=now(), created_at=now(),
-            manifest={"doc_number": doc_number, "responded_by": responded_by, "candidates": len(prop.candidates)},
+            manifest={"doc_number": doc_number, "audit_doc_number": audit_doc_number, "responded_by": responded_by,
+                      "candidates": len(prop.candidates)},
         )
         session.add(package)
         session.flush()
@@ -338,23 +361,42 @@ def record_approval(
 
 
 # ---------------------------------------------------------------- documents
-def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, person_count: int) -> dict[str, Any]:
-    """The letter's text from templates/letters/recommendation_letter.yaml.j2."""
-    text = render(
-        "letters/recommendation_letter.yaml.j2", unit=season.recommending_unit, doc_number=doc_number,
-        edition=season.award.edition, award=season.award.name, recipient=season.national.recipient_name,
-        org_count=org_count, person_count=person_count, date=when,
-    )
-    return yaml.safe_load(text)
+LETTER_TEMPLATES = {"recommendation": "letters/recommendation_letter.yaml.j2",
+                    "audit_opinion": "letters/audit_opinion.yaml.j2"}
+
+
+def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, person_count: int,
+                kind: str = "recommendation") -> dict[str, Any]:
+    """One letter's text: 推荐函 (``recommendation``, the leadership group's 推荐意见) or 审核意见
+    (``audit_opinion``, the provincial market-regulation bureau's), from its template; issuer, signature and,
+    when the season gives them, title and body wording come from ``season.letters``."""
+    from award.templating import render_text
+
+    letters = season.package_letters
+    spec = getattr(letters, kind)
+    unit = season.recommending_unit
+    context = {
+        "spec": spec, "doc_number": doc_number, "edition": season.award.edition, "award": season.award.name,
+        "recipient": season.national.recipient_name, "province": season.province.name,
+        "audit_issuer": letters.audit_opinion.issuer, "recommendation_issuer": letters.recommendation.issuer,
+        "org_count": org_count, "person_count": person_count, "date": when,
+        "min_workdays": season.publicity.min_workdays, "contact": unit.contact, "phone": unit.phone,
+    }
+    text = yaml.safe_load(render(LETTER_TEMPLATES[kind], **context))
+    if spec.title:
+        text["title"] = render_text(spec.title, **context)
+    if spec.body:
+        text["body"] = [render_text(p, **context) for p in spec.body]
+    return text
 
 
 def write_letter(path: Path, season: Season, *, doc_number: str, when: datetime, org_count: int,
-                 person_count: int) -> None:
-    """The 推荐函 as .docx in the GB/T 9704-2012 layout (award.officialdoc)."""
+                 person_count: int, kind: str = "recommendation") -> None:
+    """推荐函 or 审核意见 as .docx in the GB/T 9704-2012 layout (award.officialdoc)."""
     from award.officialdoc import OfficialDocument
 
     t = letter_text(season, doc_number=doc_number, when=when.date(), org_count=org_count,
-                    person_count=person_count)
+                    person_count=person_count, kind=kind)
     doc = OfficialDocument(title=t["title"], when=when)
     doc.letterhead(t["issuer"], t["doc_number"])
     doc.heading(t["title"])
@@ -364,64 +406,186 @@ def write_letter(path: Path, season: Season, *, doc_number: str, when: datetime,
     doc.save(path)
 
 
-def _summary_rows(candidates: list[Candidate]) -> list[list[Any]]:
-    texts = package_texts()
-    yes, no = texts["summary"]["flag_yes"], texts["summary"]["flag_no"]
-    return [
-        [c.nn, c.name, c.code, c.category_label, c.city, c.contact, c.phone,
-         c.score if c.score is not None else "", yes if c.priority else no,
-         texts["placements"].get(c.placement, "")]
-        for c in candidates
-    ]
+def summary_header(season: Season) -> list[str]:
+    """The 汇总表's column headers: the season's columns, labelled by the season or the catalogue."""
+    labels = package_texts()["summary"]["labels"]
+    return [c.label or labels[c.field] for c in season.national.summary_columns]
 
 
-# 序号 名称 统一代码 类别 所在地区 联系人 手机 评审得分 优先 推荐奖项: 243 mm, the type area of landscape A4
-SUMMARY_WIDTHS_MM = (12, 40, 50, 24, 20, 18, 32, 15, 16, 16)
+def _summary_rows(season: Season, candidates: list[Candidate]) -> list[list[Any]]:
+    """One row per candidate with the season's columns (no scores, no award tier: 附件8 describes candidates)."""
+    values = {
+        "nn": lambda c: c.nn, "name": lambda c: c.name, "category": lambda c: c.category_label,
+        "city": lambda c: c.city, "work_unit": lambda c: c.work_unit,
+        "recommending_unit": lambda c: c.recommending_unit, "contact": lambda c: c.contact,
+        "phone": lambda c: c.phone, "code": lambda c: c.code, "submission_no": lambda c: c.submission_no,
+    }
+    return [[values[col.field](c) for col in season.national.summary_columns] for c in candidates]
+
+
+# column widths in mm for the landscape summary table, scaled to the type area (243 mm) for any column set
+SUMMARY_BASE_WIDTHS_MM = {"nn": 12, "name": 52, "category": 30, "city": 22, "work_unit": 40,
+                          "recommending_unit": 36, "contact": 18, "phone": 33, "code": 48, "submission_no": 28}
+SUMMARY_TYPE_AREA_MM = 243
+XLSX_WIDTHS = {"nn": 6, "name": 36, "category": 24, "city": 12, "work_unit": 28, "recommending_unit": 26,
+               "contact": 10, "phone": 16, "code": 24, "submission_no": 16}
+
+
+def summary_widths_mm(season: Season) -> list[float]:
+    base = [SUMMARY_BASE_WIDTHS_MM[c.field] for c in season.national.summary_columns]
+    return [round(w * SUMMARY_TYPE_AREA_MM / sum(base), 1) for w in base]
+
+
+def _summary_fmt(season: Season, when: datetime) -> dict[str, str]:
+    return {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
+            "date": cn_date(when)}
 
 
 def write_summary_docx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:
-    """推荐名单汇总表 (.docx, landscape A4, award.officialdoc page set-up)."""
+    """推荐名单汇总表 (附件8, .docx, landscape A4, award.officialdoc page set-up)."""
     from award.officialdoc import OfficialDocument
 
     texts = package_texts()["summary"]
-    fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
-           "date": cn_date(when)}
+    fmt = _summary_fmt(season, when)
     title = texts["title"].format(**fmt)
     doc = OfficialDocument(title=title, when=when, landscape=True)
     doc.paragraph(title, role="title", align="center")
     doc.paragraph(texts["unit_line"].format(**fmt) + "　　" + texts["date_line"].format(**fmt), align="left",
                   size=14)
-    doc.table([texts["columns"], *_summary_rows(candidates)], widths_mm=SUMMARY_WIDTHS_MM)
+    doc.table([summary_header(season), *_summary_rows(season, candidates)], widths_mm=summary_widths_mm(season))
     doc.save(path)
 
 
 def write_summary_xlsx(path: Path, season: Season, candidates: list[Candidate], when: datetime) -> None:
-    """推荐名单汇总表 (.xlsx): title row, unit/date row, header row, one row per candidate."""
+    """推荐名单汇总表 (附件8, .xlsx): title row, unit/date row, header row, one row per candidate."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
     texts = package_texts()["summary"]
-    fmt = {"edition": season.award.edition, "award": season.award.name, "unit": season.recommending_unit.name,
-           "date": cn_date(when)}
+    fmt = _summary_fmt(season, when)
     wb = Workbook()
     ws = wb.active
     ws.title = texts["sheet"]
-    columns = texts["columns"]
+    columns = summary_header(season)
     ws.append([texts["title"].format(**fmt)])
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
     ws["A1"].font = Font(size=16, bold=True)
     ws["A1"].alignment = Alignment(horizontal="center")
     ws.append([texts["unit_line"].format(**fmt) + "    " + texts["date_line"].format(**fmt)])
     ws.append(columns)
-    for row in _summary_rows(candidates):
+    for row in _summary_rows(season, candidates):
         ws.append(row)
-    for row in ws.iter_rows(min_row=4, min_col=3, max_col=3):  # codes stay text (no scientific notation)
-        for cell in row:
-            cell.number_format = "@"
-    for i, width in enumerate([6, 36, 22, 24, 10, 10, 14, 10, 16, 18], start=1):
-        ws.column_dimensions[ws.cell(row=3, column=i).column_letter].width = width
+    for i, col in enumerate(season.national.summary_columns, start=1):
+        letter = ws.cell(row=3, column=i).column_letter
+        ws.column_dimensions[letter].width = XLSX_WIDTHS[col.field]
+        if col.field in ("phone", "code", "submission_no"):  # stay text (no scientific notation)
+            for (cell,) in ws.iter_rows(min_row=4, min_col=i, max_col=i):
+                cell.number_format = "@"
     wb.properties.created = wb.properties.modified = when.replace(microsecond=0, tzinfo=None)
     wb.save(str(path))
+
+
+def write_ranking_sheet(path: Path, season: Season, rows: list[dict[str, Any]], when: datetime) -> None:
+    """内部排序表 for the leadership group: every ranked application with its score, priority basis and place.
+
+    Internal: it is never zipped, copied to the disc folder, uploaded to the national location or mailed.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    texts = package_texts()["ranking_sheet"]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = texts["sheet"]
+    ws.append([texts["title"].format(edition=season.award.edition, award=season.award.name)])
+    ws["A1"].font = Font(size=14, bold=True)
+    ws.append(texts["columns"])
+    for r in rows:
+        label = season.category(r["category"]).label
+        ws.append([texts["groups"].get(r["group"], r["group"]), r["rank"], r["submission_no"], r["name"], label,
+                   r.get("city") or "", r["score"], r["priority_basis"],
+                   texts["placements"].get(r["placement"] or "none", r["placement"]), r["state"]])
+    wb.properties.created = wb.properties.modified = when.replace(microsecond=0, tzinfo=None)
+    wb.save(str(path))
+
+
+def cover_sheet_text(season: Season, *, version: int, count: int, volumes: int) -> dict[str, Any]:
+    """The postal cover sheet's text (templates/letters/cover_sheet.yaml.j2)."""
+    texts = package_texts()
+    return yaml.safe_load(render(
+        "letters/cover_sheet.yaml.j2", edition=season.award.edition, award=season.award.name, version=version,
+        national=season.national, unit=season.recommending_unit, contact=mail_contact(season),
+        mobile=season.national.contact_mobile, count=count, copies=texts["print"]["copies"],
+        disc_dir=texts["disc_dir"], volumes=volumes,
+    ))
+
+
+def write_cover_sheet(path: Path, season: Season, *, version: int, count: int, volumes: int,
+                      when: datetime) -> None:
+    """邮寄封面 (.docx): the secretariat's postal address, the sender, and what the parcel holds."""
+    from award.officialdoc import OfficialDocument
+
+    t = cover_sheet_text(season, version=version, count=count, volumes=volumes)
+    doc = OfficialDocument(title=t["title"], when=when)
+    doc.paragraph(t["title"], role="title", align="center")
+    doc.blank()
+    for line in t["lines"]:
+        doc.paragraph(line, align="left")
+    doc.save(path)
+
+
+def mail_sender(season: Season) -> str:
+    """推荐单位名称 of the national mail's subject."""
+    return season.national.sender_name or season.recommending_unit.name
+
+
+def mail_contact(season: Season) -> str:
+    """联系人 of the national mail's subject."""
+    return season.national.contact_name or season.recommending_unit.contact
+
+
+def mail_subject_base(season: Season) -> str:
+    """推荐单位名称+联系人+手机号码; PackageError when the season has no mobile number for it."""
+    if not season.national.contact_mobile:
+        raise PackageError(_text("mobile_missing"))
+    return f"{mail_sender(season)}+{mail_contact(season)}+{season.national.contact_mobile}"
+
+
+# ---------------------------------------------------------------- volumes
+MAIL_OVERHEAD_BYTES = 64 * 1024  # headers and body text of one mail
+
+
+def mail_size(attachment_bytes: int) -> int:
+    """The size of a mail carrying attachments of this total size (base64: 4/3, plus line ends and headers)."""
+    return attachment_bytes * 4 // 3 + attachment_bytes // 38 + MAIL_OVERHEAD_BYTES
+
+
+def attachment_budget(limit_mb: int) -> int:
+    """The attachment bytes one mail may carry under the season's mail size limit."""
+    limit = limit_mb * 1024 * 1024
+    return max(1, (limit - MAIL_OVERHEAD_BYTES) * 38 * 3 // (38 * 4 + 3))
+
+
+def _zip_entry_cost(path: str, size: int) -> int:
+    return size + 200 + 2 * len(path.encode("utf-8"))
+
+
+def plan_volumes(entries: list[tuple[str, int]], *, budget: int, first_extra: int = 0) -> list[list[str]]:
+    """Split the electronic files (in order) into volumes that each fit one mail's ``budget``.
+
+    ``first_extra`` is what the first mail carries besides its zip (the loose letters). Files are never split;
+    a file larger than the budget gets a volume of its own (verification then names it).
+    """
+    volumes: list[list[str]] = [[]]
+    used = first_extra + 22
+    for path, size in entries:
+        cost = _zip_entry_cost(path, size)
+        if volumes[-1] and used + cost > budget:
+            volumes.append([])
+            used = 22
+        volumes[-1].append(path)
+        used += cost
+    return volumes
 
 
 # ---------------------------------------------------------------- compile
@@ -463,14 +627,54 @@ class Compiled:
     zip_path: Path
     zip_sha256: str
     files: int
+    volumes: int = 1
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link a file into the disc folder (same bytes, no extra space), or copy it across file systems."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _print_items(season: Season, prop: Proposal, names: dict[str, str]) -> dict[str, Any]:
+    """The print list: the letters and the summary once each (no .xlsx twin), and per candidate one bound set of
+    the 申报表 (one format: the PDF when there is one) and its 证实性材料, 一式三份."""
+    texts = package_texts()
+    pr = texts["print"]
+    letters = [
+        {"path": names["letter"], "copies": pr["letter_copies"], "note": _text_print("note_sealed")},
+        {"path": names["audit_opinion"], "copies": pr["letter_copies"], "note": _text_print("note_sealed")},
+        {"path": names["summary_docx"], "copies": pr["letter_copies"], "note": _text_print("note_summary")},
+    ]
+    candidates = []
+    for c in prop.candidates:
+        forms = [f for f in c.files if f.kind in ("form_pdf", "form_docx")]
+        form = next((f for f in forms if f.kind == "form_pdf"), forms[0] if forms else None)
+        paths = ([form.path] if form else []) + [f.path for f in c.files if f.kind not in ("form_pdf", "form_docx")]
+        candidates.append({"title": pr["candidate_title"].format(nn=f"{c.nn:02d}", name=c.name, folder=c.folder),
+                           "paths": paths})
+    per_set = sum(len(c["paths"]) for c in candidates)
+    return {"letters": letters, "candidates": candidates, "copies": pr["copies"], "per_set": per_set,
+            "material_prints": per_set * pr["copies"]}
+
+
+def _text_print(key: str) -> str:
+    return str(package_texts()["print"][key])
 
 
 def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Compiled:
-    """Build the approved version's folder and zip; store the zip and the documents in the blob store.
+    """Build the approved version: the package folder, its zip, the mail volumes and the staff documents.
 
+    The package folder holds the electronic material (推荐函, 审核意见, 汇总表 .docx/.xlsx, one folder per
+    candidate, manifest.json), a ready-to-copy disc folder (光盘_U盘) with the same files, and the staff's
+    打印清单 and 邮寄封面. The 内部排序表 is written next to the folder: it is never zipped, mailed or uploaded.
     Raises PackageError when the version is not approved or the store's content no longer matches the
     approved hash (a change after approval needs a new approval). Safe to repeat (the folder is rebuilt).
     """
+    from award.ranking import ranking_table
     from award.store import session_scope
     from award.store.models import Package
 
@@ -488,8 +692,10 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
         if prop.content_hash != package.content_hash:
             raise PackageError(_text("changed_since_approval_version", version=package.version))
         version, doc_number = package.version, str(package.manifest.get("doc_number") or "")
+        audit_number = str(package.manifest.get("audit_doc_number") or "")
         approved_at = package.approved_at or now()
         meta = dict(package.manifest)
+        ranking_rows = ranking_table(session, season)
 
     base = (root or package_root(season.season_id, version))
     folder_name = texts["folder"].format(unit=safe_name(season.recommending_unit.name),
@@ -502,24 +708,18 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
     org = sum(1 for c in prop.candidates if c.group == "organization")
     person = len(prop.candidates) - org
     write_letter(folder / names["letter"], season, doc_number=doc_number, when=approved_at, org_count=org,
-                 person_count=person)
+                 person_count=person, kind="recommendation")
+    write_letter(folder / names["audit_opinion"], season, doc_number=audit_number, when=approved_at,
+                 org_count=org, person_count=person, kind="audit_opinion")
     write_summary_docx(folder / names["summary_docx"], season, prop.candidates, approved_at)
     write_summary_xlsx(folder / names["summary_xlsx"], season, prop.candidates, approved_at)
+    write_ranking_sheet(base / names["ranking_sheet"], season, ranking_rows, approved_at)
     for cand in prop.candidates:
         for f in cand.files:
             _copy_blob(rt.blobs, f.sha256, folder / f.path)
 
-    generated = [names["letter"], names["summary_docx"], names["summary_xlsx"]]
-    order = generated + [f.path for c in prop.candidates for f in c.files]
-    print_list = render(
-        "letters/print_list.txt.j2", edition=season.award.edition, award=season.award.name, version=version,
-        unit=season.recommending_unit, copies=texts["print"]["copies"], content_hash=prop.content_hash,
-        items=[{"path": p, "note": _text("print_note_letter") if p == names["letter"] else ""} for p in order],
-    )
-    (folder / names["print_list"]).write_text(print_list, encoding="utf-8")
-    generated.append(names["print_list"])
-    order.insert(len(generated) - 1, names["print_list"])
-
+    # the electronic material: what the zip, the disc folder and the mail volumes carry
+    generated = [names["letter"], names["audit_opinion"], names["summary_docx"], names["summary_xlsx"]]
     file_entries = []
     for rel in generated:
         sha, size = sha256_file(folder / rel)
@@ -528,28 +728,68 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
         for f in cand.files:
             file_entries.append({"path": f.path, "sha256": f.sha256, "size": f.size, "source": "material",
                                  "kind": f.kind, "material_id": f.material_id, "application_id": cand.application_id})
-    manifest = {
+    manifest: dict[str, Any] = {
         "season": season.season_id, "award": season_label(season), "unit": season.recommending_unit.name,
-        "version": version, "doc_number": doc_number, "content_hash": prop.content_hash,
-        "created_at": now().isoformat(), "folder": folder_name,
+        "version": version, "doc_number": doc_number, "audit_doc_number": audit_number,
+        "content_hash": prop.content_hash, "created_at": now().isoformat(), "folder": folder_name,
         "candidates": [
             {"nn": c.nn, "submission_no": c.submission_no, "name": c.name, "group": c.group,
-             "category": c.category, "placement": c.placement, "folder": c.folder,
-             "application_id": c.application_id, "files": [f.path for f in c.files]}
+             "category": c.category, "folder": c.folder, "application_id": c.application_id,
+             "files": [f.path for f in c.files]}
             for c in prop.candidates
         ],
         "files": file_entries,
     }
+    # volumes: the first mail also carries the letters and the summary loose (easy to read at once)
+    loose = ["letter", "audit_opinion", "summary_docx", "summary_xlsx"]
+    loose_size = sum((folder / names[k]).stat().st_size for k in loose)
+    draft_size = len(json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+    entries = [(names["manifest"], draft_size * 2 + 8192)] + [(e["path"], e["size"]) for e in file_entries]
+    planned = plan_volumes(entries, budget=attachment_budget(season.national.attachment_limit_mb),
+                           first_extra=loose_size)
+    count = len(planned)
+
+    def volume_name(i: int) -> str:
+        if count == 1:
+            return f"{folder_name}.zip"
+        return texts["volume_zip"].format(folder=folder_name, volume=i, volumes=count)
+
+    manifest["volumes"] = [{"volume": i, "of": count, "filename": volume_name(i), "files": paths}
+                           for i, paths in enumerate(planned, start=1)]
     (folder / names["manifest"]).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    order.append(names["manifest"])
+
+    electronic = [names["manifest"], *generated, *[f.path for c in prop.candidates for f in c.files]]
+    disc = folder / texts["disc_dir"]
+    for rel in electronic:
+        _link_or_copy(folder / rel, disc / rel)
     zip_path = base / f"{folder_name}.zip"
-    zip_folder(folder, zip_path, order)
+    zip_folder(folder, zip_path, [*generated, *[f.path for c in prop.candidates for f in c.files], names["manifest"]])
+    volume_docs = []
+    for vol in manifest["volumes"]:
+        vol_path = zip_path if count == 1 else base / vol["filename"]
+        if count > 1:
+            zip_folder(folder, vol_path, vol["files"])
+        ref = rt.blobs.put_file(vol_path, link=count > 1)
+        volume_docs.append({"volume": vol["volume"], "of": count, "filename": vol["filename"],
+                            "sha256": ref.sha256, "size": ref.size, "files": vol["files"]})
+
+    # the staff's documents: the print list and the postal cover sheet (in the folder, not in the zip)
+    print_list = render(
+        "letters/print_list.txt.j2", edition=season.award.edition, award=season.award.name, version=version,
+        unit=season.recommending_unit, national=season.national, disc_dir=texts["disc_dir"],
+        content_hash=prop.content_hash, **_print_items(season, prop, names),
+    )
+    (folder / names["print_list"]).write_text(print_list, encoding="utf-8")
+    write_cover_sheet(folder / names["cover_sheet"], season, version=version, count=len(prop.candidates),
+                      volumes=count, when=approved_at)
 
     zip_ref = rt.blobs.put_file(zip_path, link=True)  # the package folder is never edited in place
     docs = {}
-    for key in ("letter", "summary_docx", "summary_xlsx", "manifest", "print_list"):
+    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet"):
         ref = rt.blobs.put_file(folder / names[key])
         docs[key] = {"filename": names[key], "sha256": ref.sha256, "size": ref.size}
+    ref = rt.blobs.put_file(base / names["ranking_sheet"])
+    internal = {"ranking_sheet": {"filename": names["ranking_sheet"], "sha256": ref.sha256, "size": ref.size}}
     docs["zip"] = {"filename": zip_path.name, "sha256": zip_ref.sha256, "size": zip_ref.size}
 
     from award.states import audit
@@ -559,13 +799,15 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
         assert package is not None
         package.path = str(folder)
         package.zip_sha256 = zip_ref.sha256
-        package.manifest = {**meta, **manifest, "documents": docs}
+        package.manifest = {**meta, **manifest, "documents": docs, "internal": internal,
+                            "volume_docs": volume_docs, "disc_dir": texts["disc_dir"]}
         package.status = "compiled"
         audit(session, actor=ACTOR, entity_type="package", entity_id=package_id, action="compile",
               details={"version": version, "zip_sha256": zip_ref.sha256, "files": len(file_entries),
-                       "zip_size": zip_ref.size})
-    log.info("compiled package v%d: %d files, zip %d bytes", version, len(file_entries), zip_ref.size)
-    return Compiled(package_id, version, folder, zip_path, zip_ref.sha256, len(file_entries))
+                       "zip_size": zip_ref.size, "volumes": count})
+    log.info("compiled package v%d: %d files, zip %d bytes, %d volume(s)", version, len(file_entries),
+             zip_ref.size, count)
+    return Compiled(package_id, version, folder, zip_path, zip_ref.sha256, len(file_entries), count)
 
 
 # ---------------------------------------------------------------- verify
@@ -635,10 +877,13 @@ def check_package(session: Any, rt: Any, package: Any) -> list[str]:
                     problems.append(_text("file_checksum", path=rel))
             if names["manifest"] in inside:
                 inner = json.loads(zf.read(inside[names["manifest"]]).decode("utf-8"))
-                if inner.get("files") != manifest.get("files"):
+                if inner.get("files") != manifest.get("files") or inner.get("volumes") != manifest.get("volumes"):
                     problems.append(_text("manifest_differs"))
             else:
                 problems.append(_text("manifest_missing"))
+    problems.extend(_check_documents(rt, manifest))
+    problems.extend(_check_volumes(rt, manifest, expected))
+    problems.extend(_check_disc(package, manifest, expected))
     # files against the store: the current materials of the approved candidates, and nothing else
     for entry in expected.values():
         if entry.get("source") != "material":
@@ -670,6 +915,101 @@ def check_package(session: Any, rt: Any, package: Any) -> list[str]:
                 problems.append(_text("packaged_missing_material", submission_no=cand["submission_no"],
                                            name=cand["name"], label=package_texts()["kinds"][kind]))
     return list(dict.fromkeys(problems))
+
+
+def _docx_texts(rt: Any, sha256: str) -> list[str]:
+    from docx import Document
+
+    with _local_copy(rt.blobs, sha256) as path:
+        return [p.text for p in Document(str(path)).paragraphs]
+
+
+def _check_documents(rt: Any, manifest: dict[str, Any]) -> list[str]:
+    """Both letters (issuer and signature from the season), the summary, the print list and the postal cover
+    sheet (the secretariat's address) exist as recorded; the internal ranking sheet stays internal."""
+    season = rt.season
+    texts = package_texts()
+    names = texts["files"]
+    docs = manifest.get("documents", {})
+    problems: list[str] = []
+    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet"):
+        doc = docs.get(key)
+        if doc is None or not rt.blobs.exists(doc["sha256"]):
+            problems.append(_text("document_missing", name=names[key]))
+    paths = {f["path"] for f in manifest.get("files", [])}
+    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx"):
+        if names[key] not in paths:
+            problems.append(_text("document_not_packaged", name=names[key]))
+    letters = season.package_letters
+    for key, spec in (("letter", letters.recommendation), ("audit_opinion", letters.audit_opinion)):
+        if key in docs and rt.blobs.exists(docs[key]["sha256"]):
+            lines = _docx_texts(rt, docs[key]["sha256"])
+            if not lines or lines[0] != spec.issuer or spec.signature not in lines:
+                problems.append(_text("letter_issuer", name=names[key], issuer=spec.issuer))
+    national = season.national
+    if not national.postal_address or not national.postcode:
+        problems.append(_text("postal_address_missing"))
+    elif "cover_sheet" in docs and rt.blobs.exists(docs["cover_sheet"]["sha256"]):
+        cover = "".join(_docx_texts(rt, docs["cover_sheet"]["sha256"]))
+        for part in (national.recipient_name, national.postal_address, national.postcode):
+            if part not in cover:
+                problems.append(_text("cover_sheet_differs", part=part))
+    if names["ranking_sheet"] in paths:
+        problems.append(_text("internal_in_package", name=names["ranking_sheet"]))
+    return problems
+
+
+def _check_volumes(rt: Any, manifest: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """Every mail volume exists, fits the mail size limit, and together they carry exactly the files listed."""
+    season = rt.season
+    names = package_texts()["files"]
+    volumes = manifest.get("volume_docs") or []
+    if not volumes:
+        return [_text("volumes_missing")]
+    problems: list[str] = []
+    limit = season.national.attachment_limit_mb * 1024 * 1024
+    docs = manifest.get("documents", {})
+    loose = sum(docs[k]["size"] for k in ("letter", "audit_opinion", "summary_docx", "summary_xlsx") if k in docs)
+    carried: list[str] = []
+    folder = manifest.get("folder", "")
+    for vol in volumes:
+        if not rt.blobs.exists(vol["sha256"]):
+            problems.append(_text("volume_missing", volume=vol["volume"], volumes=vol["of"]))
+            continue
+        size = vol["size"] + (loose if vol["volume"] == 1 else 0)
+        if mail_size(size) > limit:
+            biggest = max(vol["files"], key=lambda p: expected.get(p, {}).get("size", 0))
+            problems.append(_text("volume_too_large", volume=vol["volume"], volumes=vol["of"],
+                                  limit_mb=season.national.attachment_limit_mb, path=biggest))
+        with _local_copy(rt.blobs, vol["sha256"]) as path, zipfile.ZipFile(path) as zf:
+            members = [i.filename for i in zf.infolist() if not i.is_dir()]
+            for name in members:
+                rel = name.removeprefix(f"{folder}/")
+                carried.append(rel)
+                entry = expected.get(rel)
+                if entry is not None and _hash_member(zf, name) != (entry["sha256"], entry["size"]):
+                    problems.append(_text("file_checksum", path=f"{vol['filename']}:{rel}"))
+    wanted = sorted([*expected, names["manifest"]])
+    if sorted(carried) != wanted:
+        problems.append(_text("volumes_differ"))
+    return problems
+
+
+def _check_disc(package: Any, manifest: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """The ready-to-copy disc folder holds every listed file unchanged (checked where the folder is)."""
+    if not package.path or not Path(package.path).is_dir():
+        return []
+    disc = Path(package.path) / manifest.get("disc_dir", package_texts()["disc_dir"])
+    problems: list[str] = []
+    for rel, entry in expected.items():
+        target = disc / rel
+        if not target.is_file():
+            problems.append(_text("disc_missing", path=rel))
+        elif sha256_file(target) != (entry["sha256"], entry["size"]):
+            problems.append(_text("disc_differs", path=rel))
+    if not (disc / package_texts()["files"]["manifest"]).is_file():
+        problems.append(_text("disc_missing", path=package_texts()["files"]["manifest"]))
+    return problems
 
 
 @dataclass
@@ -724,21 +1064,39 @@ class ExportResult:
     package_id: int
     version: int
     sent_now: bool
-    email_id: int | None
+    email_ids: list[int]
     storage_prefix: str
-    zip_attached: bool
+    volumes: int
 
 
 def national_prefix(season: Season, version: int) -> str:
-    """The national-submission storage key prefix of a version."""
+    """The national-submission storage key prefix of a version (the office's own copy; never linked in mail)."""
     base = season.national.storage_uri.strip("/")
     return f"{base}/{season.season_id}/v{version:02d}/"
 
 
-def export_package(rt: Any, package_id: int) -> ExportResult:
-    """Upload a verified version and queue the e-mail to the national address (once per version).
+def _alert_mobile_missing(rt: Any, version: int) -> None:
+    """Tell ops (outbox, once per version) that the national mail cannot go without a mobile number."""
+    from award.mail.outbox import enqueue
+    from award.store import session_scope
 
-    Re-running after the send does nothing (the Package is "sent"; the outbox key is per version).
+    unit = rt.season.recommending_unit
+    with session_scope(rt.db_url) as session:
+        enqueue(
+            session, key=f"recommendation:staff_notice:mobile-missing-{rt.season.season_id}-v{version}",
+            template="staff_notice", to=[str(unit.ops_email)],
+            context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
+                     "season_label": season_label(rt.season), "title": _text("mobile_missing_title"),
+                     "text": _text("mobile_missing"), "items": []},
+        )
+
+
+def export_package(rt: Any, package_id: int) -> ExportResult:
+    """Upload a verified version to the office's national-submission location and queue the e-mails to the
+    national address: one per volume, subject 推荐单位名称+联系人+手机号码 (+ 第k卷/共N卷), never a link.
+
+    Refused (PackageError, ops alerted) while the season has no mobile number for the subject. Re-running
+    after the send does nothing (the Package is "sent"; the outbox keys are per version and volume).
     """
     from award.mail.outbox import enqueue
     from award.states import State, audit, transition
@@ -751,60 +1109,96 @@ def export_package(rt: Any, package_id: int) -> ExportResult:
         if package is None:
             raise PackageError(f"package {package_id} not found")
         if package.status == "sent":
-            return ExportResult(package_id, package.version, False, None, national_prefix(season, package.version),
-                                bool(package.manifest.get("zip_attached")))
+            return ExportResult(package_id, package.version, False, list(package.manifest.get("email_ids") or []),
+                                national_prefix(season, package.version),
+                                len(package.manifest.get("volume_docs") or []))
         if package.status != "verified":
             raise PackageError(_text("not_verified", version=package.version, status=package.status))
         version = package.version
         docs = dict(package.manifest["documents"])
         manifest = dict(package.manifest)
+    try:
+        subject_base = mail_subject_base(season)
+    except PackageError:
+        _alert_mobile_missing(rt, version)
+        log.error("national mail refused: national.contact_mobile is not set in the season file")
+        raise
 
     prefix = national_prefix(season, version)
     uploaded: dict[str, str] = {}
-    for key in ("zip", "letter", "summary_docx", "summary_xlsx", "manifest"):
-        doc = docs[key]
+    volumes = manifest["volume_docs"]
+    uploads = [docs[k] for k in ("zip", "letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest",
+                                 "cover_sheet", "print_list")]
+    uploads += [v for v in volumes if v["filename"] != docs["zip"]["filename"]]
+    for doc in uploads:
         with _local_copy(rt.blobs, doc["sha256"]) as local:
-            uploaded[key] = rt.shared.write_file(prefix + doc["filename"], local)
+            uploaded[doc["filename"]] = rt.shared.write_file(prefix + doc["filename"], local)
 
-    limit = season.national.attachment_limit_mb * 1024 * 1024
-    attach_keys = ["letter", "summary_docx", "summary_xlsx", "manifest"]
-    total = sum(docs[k]["size"] for k in attach_keys)
-    zip_attached = total + docs["zip"]["size"] <= limit
-    if zip_attached:
-        attach_keys.append("zip")
     org = sum(1 for c in manifest["candidates"] if c["group"] == "organization")
-    context = {
-        "greeting": season.national.recipient_name, "unit": season.recommending_unit,
-        "edition": season.award.edition, "award": season.award.name, "version": version,
-        "doc_number": manifest.get("doc_number", ""), "org_count": org,
-        "person_count": len(manifest["candidates"]) - org,
-        "attached": [docs[k]["filename"] for k in attach_keys],
-        "link": None if zip_attached else uploaded["zip"], "link_always": uploaded["zip"],
-        "zip_name": docs["zip"]["filename"], "zip_size_mb": f"{docs['zip']['size'] / 1048576:.1f}",
-        "limit_mb": season.national.attachment_limit_mb,
-    }
+    loose = ["letter", "audit_opinion", "summary_docx", "summary_xlsx"]
+    national = season.national
+    mails = []
+    for vol in volumes:
+        attach = ([{"sha256": docs[k]["sha256"], "filename": docs[k]["filename"]} for k in loose]
+                  if vol["volume"] == 1 else [])
+        attach.append({"sha256": vol["sha256"], "filename": vol["filename"]})
+        contents = _volume_contents(manifest, vol["files"])
+        context = {
+            "greeting": national.recipient_name, "unit": season.recommending_unit, "sender": mail_sender(season),
+            "contact": mail_contact(season), "mobile": national.contact_mobile, "subject_base": subject_base,
+            "edition": season.award.edition, "award": season.award.name, "version": version,
+            "doc_number": manifest.get("doc_number", ""), "org_count": org,
+            "person_count": len(manifest["candidates"]) - org, "attached": [a["filename"] for a in attach],
+            "contents": contents, "volume": vol["volume"], "volumes": vol["of"],
+            "limit_mb": national.attachment_limit_mb, "recipient": national.recipient_name,
+            "postal_address": national.postal_address, "postcode": national.postcode,
+        }
+        mails.append((vol, attach, context))
     with session_scope(rt.db_url) as session:
         package = session.get(Package, package_id)
         assert package is not None
         if package.status == "sent":  # a concurrent run got here first
-            return ExportResult(package_id, version, False, None, prefix, zip_attached)
-        row, created = enqueue(
-            session, key=f"recommendation:national_submission:{season.season_id}-v{version}:{package.content_hash[:12]}",
-            template="national_submission", to=[str(season.national.recipient_email)], context=context,
-            attachments=[{"sha256": docs[k]["sha256"], "filename": docs[k]["filename"]} for k in attach_keys],
-        )
+            return ExportResult(package_id, version, False, [], prefix, len(volumes))
+        ids: list[int] = []
+        created_any = False
+        for vol, attach, context in mails:
+            row, created = enqueue(
+                session,
+                key=(f"recommendation:national_submission:{season.season_id}-v{version}:"
+                     f"{package.content_hash[:12]}:vol{vol['volume']}of{vol['of']}"),
+                template="national_submission", to=[str(national.recipient_email)], context=context,
+                attachments=attach,
+            )
+            ids.append(row.id)
+            created_any = created_any or created
         package.status = "sent"
         package.sent_at = now()
-        package.manifest = {**package.manifest, "uploaded": uploaded, "zip_attached": zip_attached,
-                            "email_id": row.id}
+        package.manifest = {**package.manifest, "uploaded": uploaded, "email_ids": ids}
         for cand in manifest["candidates"]:
             app = session.get(Application, cand["application_id"])
             if app is not None and app.state == State.RECOMMENDED.value:
                 transition(session, app, State.EXPORTED, actor=ACTOR, reason=_text("audit.exported"),
                            details={"package_version": version})
         audit(session, actor=ACTOR, entity_type="package", entity_id=package_id, action="export",
-              details={"version": version, "prefix": prefix, "email_id": row.id, "zip_attached": zip_attached})
-        return ExportResult(package_id, version, created, row.id, prefix, zip_attached)
+              details={"version": version, "prefix": prefix, "email_ids": ids, "volumes": len(volumes)})
+        return ExportResult(package_id, version, created_any, ids, prefix, len(volumes))
+
+
+def _volume_contents(manifest: dict[str, Any], files: list[str]) -> list[str]:
+    """What one volume holds, for its mail: the letters and summaries by name, the candidates by folder."""
+    folders = {c["folder"]: c for c in manifest["candidates"]}
+    lines: list[str] = []
+    seen: set[str] = set()
+    for path in files:
+        top = path.split("/", 1)[0]
+        if top in folders:
+            if top not in seen:
+                seen.add(top)
+                count = sum(1 for p in files if p.startswith(top + "/"))
+                lines.append(_text("volume_candidate", folder=top, files=count))
+        else:
+            lines.append(path)
+    return lines
 
 
 # ---------------------------------------------------------------- results to applicants

@@ -685,6 +685,6 @@ def ranking_table(session: Session, season: Season) -> list[dict[str, Any]]:
     return [
         {"group": s.group, "rank": s.rank, "placement": s.placement, "score": s.score, "priority": s.priority,
          "priority_basis": priority_label(priority_winner(season, p.key)), "submission_no": a.submission_no,
-         "name": p.name, "category": a.category, "state": a.state}
+         "name": p.name, "category": a.category, "city": a.city or p.city or "", "state": a.state}
         for s, a, p in rows
     ]

@@ -94,6 +94,20 @@ def _preflight() -> None:
         pytest.fail(f"Redis at CQA_TEST_REDIS_URL={REDIS_URL} is not reachable: {exc}")
 
 
+NATIONAL_MOBILE = "13900000000"
+
+
+def _season_with_mobile() -> str:
+    """The shipped season with an example national contact mobile (the notice gives only a landline)."""
+    import yaml
+
+    from award.config import DEFAULT_SEASON_FILE
+
+    data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    data["national"]["contact_mobile"] = NATIONAL_MOBILE
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
 @dataclass
 class CeleryCluster:
     """A running Celery deployment: its environment, databases and processes."""
@@ -342,6 +356,9 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
         },
     ]
     award_dir = home / "award"
+    award_dir.mkdir(parents=True, exist_ok=True)
+    season_file = award_dir / "season.yaml"  # the shipped season plus the mobile the national mail's subject needs
+    season_file.write_text(_season_with_mobile(), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWARD_"))}
     env.update(
         {
@@ -382,6 +399,7 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryC
             "AWARD_SHARED_URL": str(award_dir / "shared"),
             "AWARD_BLOB_URL": str(award_dir / "blobs"),
             "AWARD_FAKE_NOW": FAKE_NOW,
+            "AWARD_SEASON_FILE": str(season_file),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )

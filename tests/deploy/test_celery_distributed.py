@@ -62,7 +62,8 @@ BRANCHES_NOT_TAKEN = {"recommendation": {"candidate_publicity", "resume", "nothi
 # The leadership group's answer, given over the REST API by the Airflow user 办公室 (conftest.API_USER).
 APPROVER, HITL_USER = "张局长", "办公室"
 APPROVAL = {"chosen_options": ["同意推荐"],
-            "params_input": {"approver": APPROVER, "opinion": "同意推荐以上单位和个人", "doc_number": "45"}}
+            "params_input": {"approver": APPROVER, "opinion": "同意推荐以上单位和个人", "doc_number": "45",
+                             "audit_doc_number": ""}}
 
 # The provincial publicity window: opened back-dated (Wednesday 2023-05-10 09:00, 5 working days -> ends
 # 2023-05-16 24:00), so both the domain (AWARD_FAKE_NOW 2023-05-20) and the deferrable sensor (real time) see it over.
@@ -325,7 +326,8 @@ def _verify_recommendation(cluster: CeleryCluster, runs: dict[str, str]) -> None
         assert approval.actor == APPROVER
         unit = season.recommending_unit
         [national] = session.scalars(select(OutboxEmail).where(OutboxEmail.template == "national_submission")).all()
-        assert national.subject == f"{unit.name}+{unit.contact}+{unit.phone}", national.subject
+        mobile = load_season(cluster.env["AWARD_SEASON_FILE"]).national.contact_mobile
+        assert national.subject == f"{unit.name}+{unit.contact}+{mobile}", national.subject
         assert national.to_addrs == [str(season.national.recipient_email)]
     _verify_deadline_alert(cluster, runs["recommendation"])
 

@@ -28,8 +28,26 @@ from tests.hitl import run_answering
 
 from .factory import make_app
 
+MOBILE = "13919310000"
+
+
+def _season_file(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """The shipped season with the national contact's mobile (the subject needs one; the notice gives a landline)."""
+    import yaml
+
+    from award.config import DEFAULT_SEASON_FILE, cached_season
+
+    data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    data["national"]["contact_mobile"] = MOBILE
+    path = tmp_path / "season.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    cached_season.cache_clear()
+    return str(path)
+
+
 ANSWER = {"chosen_options": ["同意推荐"],
-          "params_input": {"approver": "张局长", "opinion": "同意推荐以上单位和个人", "doc_number": "45"}}
+          "params_input": {"approver": "张局长", "opinion": "同意推荐以上单位和个人", "doc_number": "45",
+                           "audit_doc_number": "市监审〔2023〕7号"}}
 
 
 def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_path, monkeypatch, smtp_server) -> None:  # type: ignore[no-untyped-def]
@@ -39,7 +57,7 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     migrate(db_url)
     for name, value in {
         "AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"), "AWARD_BLOB_URL": str(tmp_path / "blobs"),
-        "AWARD_FAKE_NOW": "2023-06-12T10:00:00+08:00",
+        "AWARD_FAKE_NOW": "2023-06-12T10:00:00+08:00", "AWARD_SEASON_FILE": _season_file(tmp_path),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "办公室:admin",
         "AIRFLOW_CONN_SMTP_DEFAULT": (f'{{"conn_type": "smtp", "host": "{smtp_server.host}", "port": {smtp_server.port},'
                                       ' "extra": {"disable_ssl": true, "disable_tls": true}}'),
@@ -62,6 +80,7 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
         package = s.scalars(select(Package)).one()
         assert (package.status, package.approved_by, package.approval_text) == ("sent", "张局长", "同意推荐以上单位和个人")
         assert package.manifest["doc_number"] == "浙市监质函〔2023〕45号"
+        assert package.manifest["audit_doc_number"] == "市监审〔2023〕7号"
         assert package.manifest["responded_by"] == "办公室"
         assert {a.state for a in s.scalars(select(Application))} == {"exported", "not_recommended"}
         approval = s.scalars(select(AuditEvent).where(AuditEvent.action == "approve")).one()
@@ -75,8 +94,9 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     drain(partial(session_scope, db_url), smtp_server.sender(), blobs.get_bytes)
     unit = season.recommending_unit
     national = smtp_server.to(str(season.national.recipient_email))
-    assert [m.subject for m in national] == [f"{unit.name}+{unit.contact}+{unit.phone}"]
-    assert "推荐函.docx" in national[0].attachments()
+    assert [m.subject for m in national] == [f"{unit.name}+{unit.contact}+{MOBILE}"]
+    assert {"推荐函.docx", "审核意见.docx"} <= set(national[0].attachments())
+    assert "file://" not in national[0].text()
 
 
 def _env(monkeypatch, tmp_path, smtp_server=None) -> str:  # type: ignore[no-untyped-def]
