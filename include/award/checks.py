@@ -24,6 +24,7 @@ import yaml
 from award.identity import (
     id_birth_date,
     mask_id_number,
+    mask_phone,
     normalize,
     parse_date,
     validate_credit_code,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from award.forms.spec import FormSpec
     from award.store.models import Application, Material
 
-Severity = Literal["blocking", "warning"]
+Severity = Literal["blocking", "warning", "review"]
 ALL_CATEGORIES = frozenset({"organization", "education", "sme", "team", "individual"})
 MESSAGES_FILE = Path(__file__).resolve().parent / "templates" / "checks" / "messages.yaml"
 
@@ -212,6 +213,20 @@ class CheckContext:
     def label(self, key: str) -> str:
         return self.form.field(key).label
 
+    @cached_property
+    def form_missing(self) -> frozenset[str]:
+        """Keys of the fields whose label the parser did not find in the current Word form (read again)."""
+        from award.forms import FormError, parse_form
+
+        docx = self.latest("form_docx")
+        if docx is None:
+            return frozenset()
+        try:
+            parsed = parse_form(self.load_blob(docx.sha256), filename=docx.filename)
+        except FormError:
+            return frozenset()
+        return frozenset(parsed.missing) if parsed.category == self.category else frozenset()
+
     def keys_of_type(self, *types: str) -> list[str]:
         return [f.key for f in self.form.fields if f.type in types]
 
@@ -264,12 +279,14 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _fields_required(ctx: CheckContext) -> list[Finding]:
+    """Required fields are filled in; one whose label is not in the form at all goes to staff review."""
     out = []
     for fs in ctx.form.fields:
         value = ctx.fields.get(fs.key, "")
         if not value:
             if fs.required:
-                out.append(Finding("empty", {"key": fs.key, "label": fs.label}))
+                kind = "not_found" if fs.key in ctx.form_missing else "empty"
+                out.append(Finding(kind, {"key": fs.key, "label": fs.label}))
         elif fs.type == "choice" and value not in fs.options:
             out.append(
                 Finding("choice", {"key": fs.key, "label": fs.label, "value": value, "options": "、".join(fs.options)})
@@ -452,32 +469,70 @@ def _same_text(a: str, b: str) -> bool:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", a)) == re.sub(r"\s+", "", unicodedata.normalize("NFKC", b))
 
 
+def consistency_keys(spec: FormSpec) -> list[str]:
+    """The fields the Word and PDF forms must agree on: name, credit code or ID number, contact and phone."""
+    keys = [spec.name_field, spec.code_field, *(k for k in ("contact",) if k in spec.keys)]
+    keys += [f.key for f in spec.fields if f.type == "phone"]
+    return list(dict.fromkeys(keys))
+
+
+def _comparable(ftype: str, value: str) -> str:
+    if ftype in ("credit_code", "id_number"):
+        return normalize(value)
+    if ftype == "phone":
+        return re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).casefold()
+
+
+def _shown(ftype: str, value: str) -> str:
+    """A value as a finding may show it: ID numbers and phones masked."""
+    if not value:
+        return ""
+    if ftype == "id_number":
+        return mask_id_number(value)
+    if ftype == "phone":
+        return mask_phone(value)
+    return value
+
+
 def _consistency_form_pdf(ctx: CheckContext) -> list[Finding]:
-    from award.forms import FormError, extract_pdf_fields
+    """The PDF form says what the Word form says (key fields); a scan without text goes to staff review.
+
+    The PDF is read as applicants make it (``award.forms.pdf.read_pdf_form``). A key field agrees when the
+    PDF's value under its label matches the Word value, or, when the label was not found in the PDF, when
+    the Word value is printed somewhere in the PDF.
+    """
+    from award.forms import FormError
+    from award.forms.pdf import read_pdf_form
 
     pdf = ctx.latest("form_pdf")
     if pdf is None:
         return []  # materials.required reports it
     try:
-        pdf_fields = extract_pdf_fields(ctx.load_blob(pdf.sha256), name=pdf.filename)
+        read = read_pdf_form(ctx.load_blob(pdf.sha256), name=pdf.filename)
     except FormError as exc:
         return [Finding("unreadable", {"filename": pdf.filename, "reason": exc.message})]
-    if not pdf_fields or pdf_fields.get("category") != ctx.category:
+    if not read.text_layer:
+        return [Finding("no_text_layer", {"filename": pdf.filename})]
+    spec = ctx.form
+    if read.category is not None and read.category != ctx.category:
         return [Finding("not_a_form", {"filename": pdf.filename})]
     out = []
-    spec = ctx.form
-    for key in dict.fromkeys((spec.name_field, spec.code_field)):
-        word, printed = ctx.fields.get(key, ""), pdf_fields.get(key, "")
+    printed_fields = read.fields
+    for key in consistency_keys(spec):
+        word = ctx.fields.get(key, "")
+        if not word:
+            continue  # fields.required reports it
         ftype = spec.field(key).type
-        if ftype in ("credit_code", "id_number"):
-            same = normalize(word) == normalize(printed)
-            if ftype == "id_number":
-                word, printed = mask_id_number(word), mask_id_number(printed)
-        else:
-            same = _same_text(word, printed)
-        if not same:
-            out.append(Finding("differs", {"key": key, "label": spec.field(key).label, "word": word or "（空）",
-                                           "pdf": printed or "（空）"}))
+        printed = printed_fields.get(key, "")
+        if printed and _comparable(ftype, printed) == _comparable(ftype, word):
+            continue
+        if not printed and read.contains(word):
+            continue
+        if read.form is None and not any(read.contains(ctx.fields.get(k, "")) for k in consistency_keys(spec)):
+            return [Finding("not_a_form", {"filename": pdf.filename})]
+        out.append(Finding("differs", {"key": key, "label": spec.field(key).label, "word": _shown(ftype, word),
+                                       "pdf": _shown(ftype, printed) or "（未找到）"}))
     return out
 
 
@@ -539,10 +594,17 @@ class Evaluation:
         return [r for r in self.results if not r.blocking]
 
     @property
-    def outcome(self) -> Literal["complete", "incomplete", "ineligible"]:
+    def reviews(self) -> list[Result]:
+        """Findings that staff must look at before the application can pass (not the applicant's to fix)."""
+        return [r for r in self.results if r.severity == "review"]
+
+    @property
+    def outcome(self) -> Literal["complete", "incomplete", "ineligible", "review"]:
         if any(r.ineligible and r.blocking for r in self.results):
             return "ineligible"
-        return "incomplete" if self.blocking else "complete"
+        if self.blocking:
+            return "incomplete"
+        return "review" if self.reviews else "complete"
 
 
 def evaluate(ctx: CheckContext, rules: list[Rule] | None = None) -> Evaluation:

@@ -9,6 +9,9 @@ one ``CheckResult`` per passed rule and per finding (history is kept), and moves
   its fix and the correction deadline: ``season.correction.workdays`` working days after the first notice,
   never after the provincial deadline's date. The deadline is set when the application becomes incomplete
   and kept while it stays incomplete (a partial correction does not extend it);
+* findings only staff can settle (severity ``review``: a scanned PDF form, a field the parser did not find)
+  and no blocking one -> ``NEEDS_REVIEW``, no e-mail; ``confirm_review`` (staff) then moves it to ``COMPLETE``,
+  and later checks of the same form files with the same review findings keep it complete;
 * no blocking finding -> ``COMPLETE`` and the ``complete`` e-mail.
 
 ``plan_check_batches`` lists the ids to check in batches: the ``completeness`` DAG maps one ``run_checks`` task
@@ -41,7 +44,7 @@ from award.clock import now
 from award.identity import validate_email
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
-from award.store.models import Application, CheckResult, CheckRun, OutboxEmail
+from award.store.models import Application, AuditEvent, CheckResult, CheckRun, OutboxEmail
 from award.templating import message_group
 
 if TYPE_CHECKING:
@@ -51,7 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTOR = "completeness"
-CHECKED_STATES = (State.RECEIVED, State.INCOMPLETE, State.COMPLETE)
+CHECKED_STATES = (State.RECEIVED, State.INCOMPLETE, State.COMPLETE, State.NEEDS_REVIEW)
+REVIEW_CONFIRMED = "review_confirmed"  # audit action of a staff member's review
 MAIL_TEMPLATES = ("correction", "correction_reminder", "closed_incomplete", "complete", "ineligible")
 
 
@@ -108,6 +112,20 @@ def input_hash(app: Application) -> str:
 def problems_hash(evaluation: Evaluation) -> str:
     """A hash over the blocking problem list (rule, kind, message): the idempotency discriminator."""
     return _hash(sorted((r.rule_id, r.kind, r.message) for r in evaluation.blocking))
+
+
+def review_key(app: Application, reviews: Iterable[tuple[str, str, str]]) -> str:
+    """What a staff review vouches for: the review findings (rule, kind, message) and the current form files."""
+    forms = sorted((m.kind, m.sha256) for m in app.materials
+                   if m.superseded_by_id is None and m.kind in ("form_docx", "form_pdf"))
+    return _hash({"reviews": sorted(reviews), "forms": forms})
+
+
+def _review_confirmed(session: Session, app: Application, key: str) -> bool:
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.entity_type == "application", AuditEvent.entity_id == app.id,
+        AuditEvent.action == REVIEW_CONFIRMED))
+    return any((e.details or {}).get("review_key") == key for e in events)
 
 
 def recipients(app: Application) -> list[str]:
@@ -203,6 +221,13 @@ def check_application(
                   reason=_text("reason.still_incomplete"), details=summary)
         queued = _queue(session, app, season, "correction", p_hash[:16], problems=blocking, warnings=warnings,
                         deadline=app.correction_due, reply_to=str(season.recommending_unit.email))
+    elif evaluation.outcome == "review" and not _review_confirmed(
+            session, app, key := review_key(app, ((r.rule_id, r.kind, r.message) for r in evaluation.reviews))):
+        reviews = [r.message for r in evaluation.reviews]
+        if not transition(session, app, State.NEEDS_REVIEW, actor=ACTOR, reason=_text("reason.needs_review"),
+                          details={**summary, "reviews": reviews, "review_key": key}):
+            audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
+                  reason=_text("reason.still_needs_review"), details={**summary, "reviews": reviews})
     else:
         if not transition(session, app, State.COMPLETE, actor=ACTOR, reason=_text("reason.complete"), details=summary):
             audit(session, actor=ACTOR, entity_type="application", entity_id=app.id, action="check",
@@ -210,6 +235,35 @@ def check_application(
         queued = _queue(session, app, season, "complete", i_hash[:16], warnings=warnings,
                         corrected=previous is State.INCOMPLETE)
     return run, queued
+
+
+class ReviewError(ValueError):
+    """A staff review that cannot be recorded (wrong state, no check run); the message says why."""
+
+
+def confirm_review(session: Session, app: Application, season: Season, *, actor: str, note: str) -> bool:
+    """Staff looked at a ``NEEDS_REVIEW`` application and found it in order: record it, move it to ``COMPLETE``.
+
+    The audit event keeps the review key (findings + form files), so a later check of the same files does not
+    ask again. Queues the ``complete`` e-mail; returns whether one was queued.
+    """
+    if State(app.state) is not State.NEEDS_REVIEW:
+        raise ReviewError(f"{app.submission_no}: state is {app.state}, not {State.NEEDS_REVIEW.value}")
+    if not actor or not note:
+        raise ReviewError("a review needs the reviewer (actor) and a note")
+    run = latest_run(session, app.id)
+    if run is None or run.outcome != "review":
+        raise ReviewError(f"{app.submission_no}: its latest check did not ask for a review")
+    reviews = [(r.rule_id, str(r.details.get("kind", "")), r.message or "") for r in run.results
+               if not r.passed and r.severity == "review"]
+    key = review_key(app, reviews)
+    audit(session, actor=actor, entity_type="application", entity_id=app.id, action=REVIEW_CONFIRMED,
+          reason=note, details={"review_key": key, "check_run_id": run.id})
+    transition(session, app, State.COMPLETE, actor=actor, reason=_text("reason.review_confirmed", note=note),
+               details={"check_run_id": run.id})
+    warnings = [{"message": r.message or "", "fix": str(r.details.get("fix", ""))} for r in run.results
+                if not r.passed and r.severity == "warning"]
+    return _queue(session, app, season, "complete", run.input_hash[:16], warnings=warnings, corrected=False)
 
 
 def _pending_filter(season: Season) -> tuple[Any, ...]:

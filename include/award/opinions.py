@@ -78,7 +78,8 @@ DECISION_TEMPLATE = "hitl/dept_decision.md.j2"
 STORAGE_PREFIX = "opinions/"
 # states after DEPT_CLEARED on the way to the national submission: a late objection is only reported there
 _BEYOND_CLEARED = frozenset(State) - {
-    State.RECEIVED, State.INCOMPLETE, State.COMPLETE, State.DEPT_REVIEW, State.DEPT_OBJECTION, State.DEPT_CLEARED,
+    State.RECEIVED, State.INCOMPLETE, State.COMPLETE, State.NEEDS_REVIEW, State.DEPT_REVIEW, State.DEPT_OBJECTION,
+    State.DEPT_CLEARED,
 }
 
 

@@ -106,10 +106,11 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
         run = latest_runs.get(app.id)
         problems = []
         if run is not None and app.state in (State.INCOMPLETE, State.COMPLETE, State.INELIGIBLE,
-                                             State.CLOSED_INCOMPLETE, State.RECEIVED):
+                                             State.CLOSED_INCOMPLETE, State.RECEIVED, State.NEEDS_REVIEW):
+            prefixes = {"blocking": "", "review": words["review_prefix"]}
             for r in run.results:
                 if not r.passed:
-                    problems.append(("" if r.severity == "blocking" else words["note_prefix"]) + (r.message or r.rule_id))
+                    problems.append(prefixes.get(r.severity, words["note_prefix"]) + (r.message or r.rule_id))
         mail = last_mail.get(app.id)
         category = season.categories.get(app.category)  # type: ignore[call-overload]
         rows.append({

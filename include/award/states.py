@@ -22,6 +22,7 @@ class State(StrEnum):
     RECEIVED = "received"  # 已接收: archived and parsed, not yet checked
     INCOMPLETE = "incomplete"  # 待补正: problems sent, waiting for corrections
     COMPLETE = "complete"  # 形式审查通过
+    NEEDS_REVIEW = "needs_review"  # 待人工核对: only staff can settle a finding (a scanned PDF form, a field not found)
     CLOSED_INCOMPLETE = "closed_incomplete"  # 逾期未补正，终止
     INELIGIBLE = "ineligible"  # 不符合申报条件 (e.g. defence industry, school type)
     LATE = "late"  # 逾期不再受理
@@ -46,9 +47,10 @@ class State(StrEnum):
 S = State
 
 TRANSITIONS: dict[State, frozenset[State]] = {
-    S.RECEIVED: frozenset({S.INCOMPLETE, S.COMPLETE, S.INELIGIBLE, S.LATE, S.WITHDRAWN}),
-    S.INCOMPLETE: frozenset({S.COMPLETE, S.CLOSED_INCOMPLETE, S.INELIGIBLE, S.WITHDRAWN}),
-    S.COMPLETE: frozenset({S.INCOMPLETE, S.INELIGIBLE, S.DEPT_REVIEW, S.WITHDRAWN}),
+    S.RECEIVED: frozenset({S.INCOMPLETE, S.COMPLETE, S.NEEDS_REVIEW, S.INELIGIBLE, S.LATE, S.WITHDRAWN}),
+    S.INCOMPLETE: frozenset({S.COMPLETE, S.NEEDS_REVIEW, S.CLOSED_INCOMPLETE, S.INELIGIBLE, S.WITHDRAWN}),
+    S.COMPLETE: frozenset({S.INCOMPLETE, S.NEEDS_REVIEW, S.INELIGIBLE, S.DEPT_REVIEW, S.WITHDRAWN}),
+    S.NEEDS_REVIEW: frozenset({S.COMPLETE, S.INCOMPLETE, S.INELIGIBLE, S.WITHDRAWN}),
     S.DEPT_REVIEW: frozenset({S.DEPT_CLEARED, S.DEPT_OBJECTION, S.WITHDRAWN}),
     S.DEPT_OBJECTION: frozenset({S.DEPT_CLEARED, S.REMOVED, S.WITHDRAWN}),
     S.DEPT_CLEARED: frozenset({S.DEPT_OBJECTION, S.IN_PUBLICITY, S.WITHDRAWN}),
@@ -78,6 +80,7 @@ LABELS_ZH: dict[State, str] = {
     S.RECEIVED: "已接收",
     S.INCOMPLETE: "待补正",
     S.COMPLETE: "形式审查通过",
+    S.NEEDS_REVIEW: "待人工核对",
     S.CLOSED_INCOMPLETE: "逾期未补正",
     S.INELIGIBLE: "不符合申报条件",
     S.LATE: "逾期不予受理",

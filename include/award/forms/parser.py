@@ -28,11 +28,12 @@ from award.forms.spec import (
     FormError,
     FormSpec,
     all_forms,
-    all_labels,
     applicant_key,
     applicant_name,
+    form_by_title,
     form_spec,
-    label_index,
+    is_label,
+    lookup_label,
     normalize_label,
 )
 from award.identity import (
@@ -49,7 +50,8 @@ MAX_PART_BYTES = 20 * 1024 * 1024
 MAX_TOTAL_XML_BYTES = 100 * 1024 * 1024
 _DECLARATION_B = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATION_S = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_CHECK_MARKS = "☑■√✓✔☒▣"
+_CHECK_MARKS = "☑■√✓✔☒▣⊠"
+NOT_FOUND = "表中未找到该栏目"
 _COLON = re.compile(r"[:：]")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -75,6 +77,7 @@ class ParsedForm:
     category: str
     fields: dict[str, str]
     problems: list[FieldProblem] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # keys whose label is nowhere in the form
 
     @property
     def name(self) -> str:
@@ -92,6 +95,7 @@ class ParsedForm:
             "category": self.category,
             "fields": dict(self.fields),
             "problems": [{"field": p.field, "label": p.label, "message": p.message} for p in self.problems],
+            "missing": [{"field": k, "label": form_spec(self.form_id).field(k).label} for k in self.missing],
         }
 
 
@@ -165,14 +169,32 @@ def screen_docx(data: bytes, name: str) -> bytes:
 
 # --------------------------------------------------------------------------- reading cells
 
+# Check boxes inserted with Word's Symbol dialog are w:sym elements in a symbol font, not text.
+_SYMBOLS = {
+    ("wingdings 2", "f052"): "☑", ("wingdings 2", "f054"): "☒", ("wingdings 2", "f050"): "✓",
+    ("wingdings 2", "f0a3"): "☐", ("wingdings 2", "f02a"): "☐", ("wingdings 2", "f0a2"): "☐",
+    ("wingdings", "f0fe"): "☑", ("wingdings", "f0fd"): "☒", ("wingdings", "f0fc"): "✓",
+    ("wingdings", "f078"): "☒", ("wingdings", "f0a8"): "☐", ("wingdings", "f06f"): "☐",
+}
+
+
+def _symbol(el: etree._Element) -> str:
+    font = (el.get(f"{W}font") or "").lower()
+    char = (el.get(f"{W}char") or "").lower()
+    if len(char) == 4 and not char.startswith("f0"):
+        char = "f0" + char[2:]
+    return _SYMBOLS.get((font, char), "")
+
 
 def _para_text(p: etree._Element) -> str:
     out: list[str] = []
-    for el in p.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}cr"):
+    for el in p.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}cr", f"{W}sym"):
         if el.tag == f"{W}t":
             out.append(el.text or "")
         elif el.tag == f"{W}tab":
             out.append("\t")
+        elif el.tag == f"{W}sym":
+            out.append(_symbol(el))
         else:
             out.append("\n")
     return "".join(out)
@@ -186,75 +208,167 @@ _ROW_CELLS = etree.XPath(
     "./w:tc | ./w:sdt/w:sdtContent/w:tc | ./w:customXml/w:tc",
     namespaces={"w": W[1:-1]},
 )
+_FREE_PARAGRAPHS = etree.XPath("//w:body//w:p[not(ancestor::w:tc)]", namespaces={"w": W[1:-1]})
 
 
-def _row_cells(tr: etree._Element) -> list[str]:
-    return [_cell_text(tc) for tc in _ROW_CELLS(tr)]
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, first grid column and width; ``covered`` for the continuation of a merge."""
+
+    text: str
+    col: int
+    span: int = 1
+    covered: bool = False
 
 
-def _split_inline(text: str, labels: frozenset[str]) -> tuple[str, str] | None:
+def _grid_int(el: etree._Element | None, default: int) -> int:
+    try:
+        return max(int(el.get(f"{W}val", default)), 1) if el is not None else default  # type: ignore[arg-type]
+    except ValueError:
+        return default
+
+
+def docx_rows(root: etree._Element) -> list[list[Cell]]:
+    """Every table row of a document in order (tables split by a page break simply follow each other)."""
+    rows: list[list[Cell]] = []
+    for tr in root.iter(f"{W}tr"):
+        before = tr.find(f"{W}trPr/{W}gridBefore")
+        col = _grid_int(before, 0) if before is not None else 0
+        cells: list[Cell] = []
+        for tc in _ROW_CELLS(tr):
+            span = _grid_int(tc.find(f"{W}tcPr/{W}gridSpan"), 1)
+            vmerge = tc.find(f"{W}tcPr/{W}vMerge")
+            covered = vmerge is not None and vmerge.get(f"{W}val", "continue") != "restart"
+            cells.append(Cell(_cell_text(tc), col, span, covered))
+            col += span
+        rows.append(cells)
+    return rows
+
+
+def docx_paragraphs(root: etree._Element) -> list[str]:
+    """The texts of the paragraphs outside tables (title, cover page, declaration), in order."""
+    return [_para_text(p) for p in _FREE_PARAGRAPHS(root)]
+
+
+# --------------------------------------------------------------------------- finding labels and values
+
+
+@dataclass(frozen=True)
+class Found:
+    """A label's value as found, and the rest of its row up to the next label (check boxes spread over cells)."""
+
+    value: str
+    tail: str = ""
+
+
+_BLANK = re.compile(r"^[\s_＿.．…]*$")
+
+
+def _clean(value: str) -> str:
+    """A value as written; a line of underscores (an unfilled blank) is empty."""
+    value = value.strip()
+    return "" if _BLANK.match(value) else value
+
+
+def _split_inline(text: str) -> tuple[str, str] | None:
     """``单位名称：某某公司`` -> (normalised label, value) when the left part is a known label."""
     m = _COLON.search(text)
     if m is None:
         return None
-    label, value = normalize_label(text[: m.start()]), text[m.end() :].strip()
-    return (label, value) if label in labels and value else None
+    label, value = normalize_label(text[: m.start()]), _clean(text[m.end() :])
+    return (label, value) if is_label(label) else None
 
 
-def _collect(root: etree._Element) -> tuple[list[str], dict[str, str]]:
-    """Top-level paragraph texts, and normalised label -> value for every labelled cell."""
-    labels = all_labels()
-    paragraphs: list[str] = []
-    body = root.find(f"{W}body")
-    if body is not None:
-        for p in body.iterchildren(f"{W}p"):
-            paragraphs.append(_para_text(p))
-    found: dict[str, str] = {}
-    rows = [_row_cells(tr) for tr in root.iter(f"{W}tr")]
-    for r, cells in enumerate(rows):
-        norms = [normalize_label(c) for c in cells]
-        for i, norm in enumerate(norms):
-            if norm not in labels:
-                inline = _split_inline(cells[i], labels)
-                if inline and not found.get(inline[0]):
-                    found[inline[0]] = inline[1]
+def _below(rows: list[list[Cell]], r: int, cell: Cell) -> Cell | None:
+    """The cell under ``cell`` in the next row (same first grid column), unless it continues a merge."""
+    if r + 1 >= len(rows):
+        return None
+    for other in rows[r + 1]:
+        if other.col == cell.col:
+            return None if other.covered else other
+        if other.col > cell.col:
+            return None
+    return None
+
+
+def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
+    """Normalised label -> value for every labelled cell of the rows, and ``label：value`` paragraphs.
+
+    A label is a cell whose text is a known label or synonym, two neighbouring cells whose texts together
+    are one (across or down), or the left part of ``label：value``. Its value is the next cell to the right
+    with different text (duplicated cells of a merge are skipped); when that is another label, or the label
+    stands alone in its row, the value is in the row below (same column, or a full-width row without labels).
+    The first non-empty value of a label wins.
+    """
+    found: dict[str, Found] = {}
+
+    def put(label: str, value: str, tail: str = "") -> None:
+        current = found.get(label)
+        if current is None or (not current.value and value):
+            found[label] = Found(value, tail or value)
+
+    for r, row in enumerate(rows):
+        norms = [normalize_label(c.text) for c in row]
+        for i, cell in enumerate(row):
+            if cell.covered or not norms[i]:
                 continue
-            value = None
-            for j in range(i + 1, len(cells)):
-                if norms[j] == norm:
-                    continue  # duplicated cell of a merge
-                value = "" if norms[j] in labels else cells[j]
-                break
-            if not value and r + 1 < len(rows) and all(n in ("", norm) for n in norms):
-                # a heading row (label alone): the value is the next row, if that row has no labels
-                below = [c for c in rows[r + 1] if c.strip()]
-                if below and not {normalize_label(c) for c in below} & labels:
-                    value = below[0]
-            value = value or ""
-            if value and not found.get(norm):
-                found[norm] = value
+            label, last = None, i
+            if is_label(norms[i]):
+                label = norms[i]
+            elif i + 1 < len(row) and norms[i + 1] and not is_label(norms[i + 1]) and is_label(norms[i] + norms[i + 1]):
+                label, last = norms[i] + norms[i + 1], i + 1
             else:
-                found.setdefault(norm, value)
-        if len(cells) == 1 or len({c for c in cells if c}) == 1:
-            paragraphs.append(next((c for c in cells if c), ""))
-    return paragraphs, found
+                under = _below(rows, r, cell)
+                joined = norms[i] + normalize_label(under.text) if under is not None else ""
+                if under is not None and not is_label(normalize_label(under.text)) and is_label(joined):
+                    label = joined
+                else:
+                    inline = _split_inline(cell.text)
+                    if inline is not None:
+                        put(*inline)
+                    continue
+            value: str | None = None
+            tail: list[str] = []
+            for k in range(last + 1, len(row)):
+                if row[k].covered or norms[k] in (label, norms[i]):
+                    continue  # the continuation or a duplicated cell of a merged label
+                if is_label(norms[k]) or _split_inline(row[k].text):
+                    break
+                if value is None:
+                    value = _clean(row[k].text)
+                tail.append(row[k].text)
+            heading = all(n in ("", label, norms[i]) for j, n in enumerate(norms) if j != i)
+            if not value and r + 1 < len(rows) and heading:
+                below = [c for c in rows[r + 1] if c.text.strip() and not c.covered]
+                if below and not any(is_label(normalize_label(c.text)) for c in below):
+                    value, tail = _clean(below[0].text), [c.text for c in below]
+            elif value is None:
+                under = _below(rows, r, cell)
+                if under is not None and not is_label(normalize_label(under.text)):
+                    value, tail = _clean(under.text), [under.text]
+            put(label, value or "", " ".join(tail))
+    for text in paragraphs:
+        inline = _split_inline(text)
+        if inline is not None:
+            put(*inline)
+    return found
 
 
-def _identify(paragraphs: list[str], found: dict[str, str], name: str) -> FormSpec:
-    specs = list(all_forms().values())
-    for text in paragraphs[:40]:
-        norm = normalize_label(text)
-        if "中国质量奖申报表" not in norm:
+def identify(paragraphs: list[str], found: dict[str, Found], name: str) -> FormSpec:
+    """The form: by the category words of its title (also a title over several lines), else by its labels."""
+    texts = [t for t in paragraphs if t.strip()]
+    for i, text in enumerate(texts[:60]):
+        if "中国质量奖" not in normalize_label(text):
             continue
-        for spec in specs:
-            if norm.endswith(normalize_label(f"申报表（{spec.suffix}）")):
+        for j in range(i, min(i + 5, len(texts))):
+            spec = form_by_title("".join(texts[i : j + 1]))
+            if spec is not None:
                 return spec
     best: tuple[int, str] | None = None
-    present = set(found)
-    for spec in specs:
-        own = {normalize_label(f.label) for f in spec.fields}
-        score = len(own & present) - len(own - present)
-        if len(own & present) >= 3 and (best is None or score > best[0]):
+    for spec in all_forms().values():
+        keys = {k for label in found if (k := lookup_label(spec.form_id, label)) is not None}
+        score = 2 * len(keys) - len(spec.fields)
+        if len(keys) >= 3 and (best is None or score > best[0]):
             best = (score, spec.form_id)
     if best is None:
         raise FormError("无法识别申报表类型（未找到标题或已知的字段标签）", file=name)
@@ -264,14 +378,39 @@ def _identify(paragraphs: list[str], found: dict[str, str], name: str) -> FormSp
 # --------------------------------------------------------------------------- field checks
 
 
+_BOXES = "☐□▢○◯"
+
+
 def _choice(value: str, options: tuple[str, ...]) -> str | None:
+    """The option a value picks: typed (``民营企业``), or ticked among check boxes (``☐是 ☑否``, ``是(√)否( )``).
+
+    Boxes stand before their options when the text starts with one, else after them. Check boxes with no
+    option ticked give ``""`` (unanswered); several ticked, or an unknown text, None.
+    """
     norm = normalize_label(value)
+    boxes = _CHECK_MARKS + _BOXES
     if any(m in norm for m in _CHECK_MARKS):
-        picked = [o for o in options if any(f"{m}{o}" in norm for m in _CHECK_MARKS)]
+        first_box = min(i for i, ch in enumerate(norm) if ch in boxes)
+        first_option = min((i for o in options if (i := norm.find(normalize_label(o))) >= 0), default=len(norm))
+        marks_before = first_box < first_option
+        picked = []
+        for option in sorted(options, key=len, reverse=True):
+            opt = normalize_label(option)
+            start = norm.find(opt)
+            while start >= 0:
+                end = start + len(opt)
+                mark = norm[start - 1 : start] if marks_before else norm[end : end + 2].lstrip("([")[:1]
+                if mark and mark in _CHECK_MARKS and not any(opt in normalize_label(p) for p in picked):
+                    picked.append(option)
+                    break
+                start = norm.find(opt, start + 1)
         return picked[0] if len(picked) == 1 else None
-    if norm in options:
-        return norm
-    starts = sorted((o for o in options if norm.startswith(o)), key=len, reverse=True)
+    if any(b in norm for b in _BOXES) and not any(normalize_label(o) == norm for o in options):
+        return ""  # only empty boxes: not answered
+    for option in options:
+        if normalize_label(option) == norm:
+            return option
+    starts = sorted((o for o in options if norm.startswith(normalize_label(o))), key=len, reverse=True)
     return starts[0] if starts else None
 
 
@@ -300,6 +439,8 @@ def check_field(spec_form: FormSpec, key: str, raw: str) -> tuple[str, str | Non
             return value, str(exc)
     if fs.type == "choice":
         picked = _choice(value, fs.options)
+        if picked == "":
+            return "", ("必填项未勾选" if fs.required else None)
         return (picked, None) if picked else (value, f"应为以下之一：{'/'.join(fs.options)}")
     if fs.type == "number":
         num = unicodedata.normalize("NFKC", value).replace(",", "").replace(" ", "")
@@ -333,19 +474,42 @@ def parse_document(document: bytes, *, filename: str) -> ParsedForm:
         root = etree.fromstring(document, parser=_XML_PARSER)
     except etree.XMLSyntaxError as exc:
         raise FormError(f"word/document.xml 不是有效的 XML：{exc}", file=name) from None
-    paragraphs, found = _collect(root)
-    spec = _identify(paragraphs, found, name)
-    index = label_index(spec.form_id)
-    raw: dict[str, str] = {}
-    for label, value in found.items():
-        key = index.get(label)
-        if key is not None and not raw.get(key):
-            raw[key] = value
+    rows = docx_rows(root)
+    paragraphs = docx_paragraphs(root)
+    return parse_cells(rows, paragraphs, name=name)
+
+
+def _one_text(row: list[Cell]) -> str | None:
+    texts = {c.text for c in row if c.text.strip()}
+    return next(iter(texts)) if len(texts) == 1 else None
+
+
+def parse_cells(rows: list[list[Cell]], paragraphs: list[str], *, name: str) -> ParsedForm:
+    """Parse a form from its table rows and free paragraphs (the common part of the Word and PDF readers)."""
+    titles = paragraphs + [t for row in rows if (t := _one_text(row)) is not None]
+    found = collect(rows, paragraphs)
+    spec = identify(titles, found, name)
+    raw: dict[str, Found] = {}
+    for label, hit in found.items():
+        key = lookup_label(spec.form_id, label)
+        if key is not None and (key not in raw or (not raw[key].value and hit.value)):
+            raw[key] = hit
     fields: dict[str, str] = {}
     problems: list[FieldProblem] = []
+    missing: list[str] = []
     for fs in spec.fields:
-        value, problem = check_field(spec, fs.key, raw.get(fs.key, ""))
+        hit = raw.get(fs.key)
+        if hit is None:
+            missing.append(fs.key)
+            fields[fs.key] = ""
+            if fs.required:
+                problems.append(FieldProblem(fs.key, fs.label, NOT_FOUND))
+            continue
+        text = hit.value
+        if fs.type == "choice" and any(m in normalize_label(hit.tail) for m in _CHECK_MARKS.casefold() + _BOXES):
+            text = hit.tail  # check boxes: the options may stand in several cells
+        value, problem = check_field(spec, fs.key, text)
         fields[fs.key] = value
         if problem:
             problems.append(FieldProblem(fs.key, fs.label, problem))
-    return ParsedForm(spec.form_id, spec.category, fields, problems)
+    return ParsedForm(spec.form_id, spec.category, fields, problems, missing)

@@ -1,17 +1,23 @@
-"""PDF copies of forms (and other simple Chinese text documents) with reportlab, and reading them back.
+"""PDF copies of forms (and other simple Chinese text documents) with reportlab, and reading form PDFs back.
 
-Text uses reportlab's built-in CID font STSong-Light (no font file needed); pypdf extracts it as
-Unicode, so a PDF copy can be compared with its Word form. PDFs are written with ``invariant=1``:
-the same input gives byte-identical output.
+Text uses reportlab's built-in CID font STSong-Light (no font file needed). PDFs are written with
+``invariant=1``: the same input gives byte-identical output.
+
+Reading (``read_pdf_form``) takes the PDFs applicants make (Word's "Save as PDF", WPS, LibreOffice export,
+a PDF printer): pypdf extracts the text (none: a scan, no text layer), pdfplumber finds the table cells
+from the ruling lines, and the Word reader's label matching (``award.forms.parser.parse_cells``) reads them.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import unicodedata
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import pdfplumber
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from reportlab.lib.pagesizes import A4
@@ -19,21 +25,14 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from award.forms.spec import (
-    FormError,
-    FormSpec,
-    all_forms,
-    applicant_key,
-    applicant_name,
-    declaration_text,
-    form_spec,
-    label_index,
-    normalize_label,
-)
+from award.forms.parser import Cell, ParsedForm, parse_cells
+from award.forms.spec import FormError, applicant_key, applicant_name, declaration_text, form_spec
 
 FONT = "STSong-Light"
 _MARGIN = 56
 _COLON = re.compile(r"[:：]")
+MIN_TEXT_CHARS = 4  # fewer letters, digits or Chinese characters than this: no usable text layer (a scan)
+MAX_FORM_PAGES = 12  # a form's tables are read from its first pages only (evidence may follow)
 
 
 @lru_cache(maxsize=1)
@@ -120,50 +119,122 @@ def render_pdf_copy(form_id: str, values: dict[str, str], path: Path, *, edition
     Path(path).write_bytes(render_pdf_copy_bytes(form_id, values, edition=edition))
 
 
+def _reader(pdf_bytes: bytes, name: str) -> PdfReader:
+    """A pypdf reader; a PDF encrypted only against editing (empty user password) is opened, others refused."""
+    reader = PdfReader(io.BytesIO(pdf_bytes))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise FormError("PDF 已加密，无法读取", file=name)
+    return reader
+
+
 def pdf_text(pdf_bytes: bytes, *, name: str = "<pdf>") -> str:
-    """All text of a PDF (pypdf); a broken or encrypted PDF raises ``FormError``."""
+    """All text of a PDF (pypdf); a broken or password-protected PDF raises ``FormError``."""
     try:
-        reader = PdfReader(io.BytesIO(pdf_bytes))
-        if reader.is_encrypted:
-            raise FormError("PDF 已加密，无法读取", file=name)
+        reader = _reader(pdf_bytes, name)
         return "\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+    except FormError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
         raise FormError(f"无法读取 PDF：{exc}", file=name) from None
 
 
-def _identify(lines: list[str]) -> FormSpec | None:
-    for line in lines[:10]:
-        norm = normalize_label(line)
-        if "中国质量奖申报表" in norm:
-            for spec in all_forms().values():
-                if norm.endswith(normalize_label(f"申报表（{spec.suffix}）")):
-                    return spec
-    return None
+def has_text_layer(text: str) -> bool:
+    """Whether extracted PDF text is real text: a scan (or glyphs without a Unicode map) gives none."""
+    return sum(1 for ch in text if ch.isalnum() and unicodedata.category(ch) != "Co") >= MIN_TEXT_CHARS
+
+
+@dataclass
+class PdfForm:
+    """What could be read of a form's PDF: whether it has text, which form it is and its fields."""
+
+    text_layer: bool
+    text: str = field(default="", repr=False)
+    form: ParsedForm | None = None
+
+    @property
+    def form_id(self) -> str | None:
+        return self.form.form_id if self.form else None
+
+    @property
+    def category(self) -> str | None:
+        return self.form.category if self.form else None
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields whose label was found (values normalised as for the Word form)."""
+        if self.form is None:
+            return {}
+        return {k: v for k, v in self.form.fields.items() if k not in self.form.missing}
+
+    def contains(self, value: str) -> bool:
+        """Whether ``value`` is printed somewhere in the PDF (ignoring spaces, line breaks and widths)."""
+        needle = _flat(value)
+        return bool(needle) and needle in _flat(self.text)
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _cell(text: str | None, col: int) -> Cell:
+    if text is None:
+        return Cell("", col, 1, covered=True)  # pdfplumber: part of a merged cell
+    return Cell("".join(line.strip() for line in text.splitlines()), col)
+
+
+def _line_row(line: str) -> list[Cell]:
+    """A text line as a row: ``标签：值`` stays whole, ``标签 值 标签 值`` splits at spaces."""
+    if _COLON.search(line):
+        return [Cell(line.strip(), 0)]
+    return [Cell(word, i) for i, word in enumerate(line.split())]
+
+
+def _pdf_rows(pdf_bytes: bytes) -> tuple[list[list[Cell]], list[str]]:
+    """Table rows (from the ruling lines Word, WPS and LibreOffice draw) and text lines of the first pages."""
+    rows: list[list[Cell]] = []
+    lines: list[str] = []
+    with pdfplumber.open(io.BytesIO(pdf_bytes)) as pdf:
+        for page in pdf.pages[:MAX_FORM_PAGES]:
+            for table in page.extract_tables():
+                rows.extend([_cell(text, i) for i, text in enumerate(row)] for row in table)
+            lines.extend(ln for ln in (page.extract_text() or "").splitlines() if ln.strip())
+    if not rows:  # no ruled table (e.g. a typed copy, or a table without borders): lines are the rows
+        rows = [_line_row(ln) for ln in lines]
+    return rows, lines
+
+
+def read_pdf_form(pdf_bytes: bytes, *, name: str = "<pdf>") -> PdfForm:
+    """Read a form's PDF as applicants make it (Word, WPS, LibreOffice, a PDF printer, or this module).
+
+    Returns whether it has a text layer (a scan has none) and, when it does, the form and fields found by
+    the same label matching as the Word reader (``form`` is None when no form title or labels are found).
+    A broken or password-protected PDF raises ``FormError``.
+    """
+    text = pdf_text(pdf_bytes, name=name)
+    if not has_text_layer(text):
+        return PdfForm(text_layer=False, text=text)
+    try:
+        rows, lines = _pdf_rows(pdf_bytes)
+    except Exception as exc:  # noqa: BLE001 - pdfminer raises many kinds on damaged files
+        raise FormError(f"无法读取 PDF：{type(exc).__name__}", file=name) from None
+    try:
+        form = parse_cells(rows, lines, name=name)
+    except FormError:
+        form = None
+    return PdfForm(text_layer=True, text=text, form=form)
 
 
 def extract_pdf_fields(pdf_bytes: bytes, *, name: str = "<pdf>") -> dict[str, str]:
-    """Read a form's PDF copy back: ``form_id``, ``category``, ``name``, ``code``, ``key`` and every field found.
+    """Read a form's PDF back: ``form_id``, ``category``, ``name``, ``code``, ``key`` and every field found.
 
-    Values are as printed (not normalised); wrapped long texts are joined. Returns an empty dict when
-    the PDF is not a form copy (no form title); an unreadable PDF raises ``FormError``.
+    Values are normalised as for the Word form. Returns an empty dict when the PDF is not a form (no form
+    title or labels, or no text layer); an unreadable PDF raises ``FormError``.
     """
-    lines = [ln.strip() for ln in pdf_text(pdf_bytes, name=name).splitlines()]
-    spec = _identify(lines)
-    if spec is None:
+    pdf = read_pdf_form(pdf_bytes, name=name)
+    if pdf.form is None:
         return {}
-    index = label_index(spec.form_id)
-    out: dict[str, str] = {"form_id": spec.form_id, "category": spec.category}
-    current: str | None = None
-    for line in lines:
-        m = _COLON.search(line)
-        key = index.get(normalize_label(line[: m.start()])) if m else None
-        if key is not None and key not in out:
-            out[key] = line[m.end() :].strip()  # type: ignore[union-attr]
-            current = key if spec.field(key).type == "long_text" else None
-        elif current is not None and line and not line.startswith(("本单位", "申报单位")):
-            out[current] += line
-        else:
-            current = None
+    spec = form_spec(pdf.form.form_id)
+    out: dict[str, str] = {"form_id": spec.form_id, "category": spec.category, **pdf.fields}
     out["name"] = applicant_name(spec.form_id, out)
     out["code"] = out.get(spec.code_field, "")
     out["key"] = applicant_key(spec.form_id, out)

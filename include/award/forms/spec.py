@@ -70,8 +70,13 @@ class FormSpec:
 
 
 def normalize_label(text: str) -> str:
-    """Normalise a label for matching: NFKC, drop whitespace, colons and required-marks (``*``)."""
-    return _LABEL_JUNK.sub("", unicodedata.normalize("NFKC", text))
+    """Normalise a label for matching: NFKC (full-width -> half-width), no whitespace, colons or ``*``, casefold."""
+    return _LABEL_JUNK.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def bare_label(norm: str) -> str:
+    """A normalised label without its parenthesised notes: ``单位名称(盖章)`` -> ``单位名称``."""
+    return _PAREN.sub("", norm)
 
 
 def edition_text(edition: str | int) -> str:
@@ -156,24 +161,94 @@ def declaration_text() -> tuple[str, str]:
     return _raw()["declaration"], _raw()["signature_line"]
 
 
+@lru_cache(maxsize=1)
+def label_synonyms() -> dict[str, tuple[str, ...]]:
+    """Field key -> other labels applicants' forms use for it (``label_synonyms`` in the spec), validated."""
+    raw = _raw().get("label_synonyms") or {}
+    if not isinstance(raw, dict):
+        raise FormError("label_synonyms: expected a mapping of field key -> labels", file=str(SPEC_FILE))
+    known = {f.key for spec in all_forms().values() for f in spec.fields}
+    out: dict[str, tuple[str, ...]] = {}
+    for key, labels in raw.items():
+        if key not in known:
+            raise FormError(f"label_synonyms.{key}: no form has a field {key!r}", file=str(SPEC_FILE))
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise FormError(f"label_synonyms.{key}: expected a list of labels", file=str(SPEC_FILE))
+        out[key] = tuple(labels)
+    return out
+
+
 @lru_cache(maxsize=8)
 def label_index(form_id: str) -> dict[str, str]:
-    """Normalised label -> field key for one form (also without parenthesised parts, if unambiguous)."""
+    """Normalised label -> field key for one form: its labels, their synonyms, and both without parentheses.
+
+    A label (or synonym) of the form's own fields wins over a synonym; a synonym that would name two fields
+    of one form is a spec error naming both.
+    """
     spec = form_spec(form_id)
     index = {normalize_label(f.label): f.key for f in spec.fields}
-    short: dict[str, list[str]] = {}
+    synonyms = label_synonyms()
+    extra: dict[str, set[str]] = {}
     for f in spec.fields:
-        bare = _PAREN.sub("", normalize_label(f.label))
-        if bare and bare not in index:
-            short.setdefault(bare, []).append(f.key)
-    index.update({k: v[0] for k, v in short.items() if len(v) == 1})
+        for label in (f.label, *synonyms.get(f.key, ())):
+            norm = normalize_label(label)
+            for variant in (norm, bare_label(norm)):
+                if variant and variant not in index:
+                    extra.setdefault(variant, set()).add(f.key)
+    for variant, keys in extra.items():
+        if len(keys) == 1:
+            index[variant] = next(iter(keys))
+        elif any(normalize_label(s) == variant for k in keys for s in synonyms.get(k, ())):
+            raise FormError(f"label_synonyms: {variant!r} names several fields of {form_id}: "
+                            f"{', '.join(sorted(keys))}", file=str(SPEC_FILE))
     return index
+
+
+def lookup_label(form_id: str, norm: str) -> str | None:
+    """The field key a normalised cell text labels in this form (also without its parenthesised notes)."""
+    index = label_index(form_id)
+    return index.get(norm) or index.get(bare_label(norm))
+
+
+@lru_cache(maxsize=1)
+def title_rules() -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """(title markers, ((form id, title words), ...)) from the spec, in matching order."""
+    raw = _raw()
+    markers = tuple(raw.get("title_markers") or ("申报表",))
+    rules = []
+    for i, rule in enumerate(raw.get("title_words") or ()):
+        if not isinstance(rule, dict) or rule.get("form") not in all_forms() or not rule.get("words"):
+            raise FormError(f"title_words[{i}]: needs form (one of {', '.join(FORM_IDS)}) and words",
+                            file=str(SPEC_FILE))
+        rules.append((str(rule["form"]), tuple(normalize_label(w) for w in rule["words"])))
+    return markers, tuple(rules)
+
+
+def form_by_title(text: str) -> FormSpec | None:
+    """The form a title names by its category words (``中国质量奖（中小企业）申报表`` -> form3), or None."""
+    norm = normalize_label(text)
+    markers, rules = title_rules()
+    if "中国质量奖" not in norm or not any(m in norm for m in markers):
+        return None
+    for spec in all_forms().values():  # our own titles first: 申报表（组织）
+        if norm.endswith(normalize_label(f"申报表（{spec.suffix}）")):
+            return spec
+    for form_id, words in rules:
+        if any(w in norm for w in words):
+            return form_spec(form_id)
+    return None
 
 
 @lru_cache(maxsize=1)
 def all_labels() -> frozenset[str]:
-    """Every normalised label of every form (to recognise label cells of any form)."""
+    """Every normalised label and synonym of every form (to recognise label cells of any form)."""
     return frozenset(lbl for fid in all_forms() for lbl in label_index(fid))
+
+
+def is_label(norm: str) -> bool:
+    """Whether a normalised cell text is a label of some form (also without its parenthesised notes)."""
+    labels = all_labels()
+    return bool(norm) and (norm in labels or bare_label(norm) in labels)
 
 
 def applicant_name(form_id: str, fields: dict[str, str]) -> str:
