@@ -41,10 +41,10 @@ from award.templating import message_group
 SCHEMA = "award.show/1"
 _text = message_group("desk", "desk")
 
-# Applications waiting for a person at the office (the "waiting for me" filter): a department's objection, an
-# objection in publicity, the leadership group's approval.
+# Applications waiting for a person at the office (the "waiting for me" filter): a staff review of the form, a
+# department's objection, an objection in publicity, the leadership group's approval.
 WAITING_STATES: frozenset[str] = frozenset({
-    State.DEPT_OBJECTION.value, State.OBJECTION_PENDING.value, State.CANDIDATE_OBJECTION.value,
+    State.NEEDS_REVIEW.value, State.DEPT_OBJECTION.value, State.OBJECTION_PENDING.value, State.CANDIDATE_OBJECTION.value,
     State.CANDIDATE_CONFIRMED.value,
 })
 UNDELIVERED = ("pending", "sending", "unknown", "failed")

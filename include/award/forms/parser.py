@@ -309,6 +309,7 @@ def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
 
     for r, row in enumerate(rows):
         norms = [normalize_label(c.text) for c in row]
+        labels_only = sum(map(is_label, norms)) >= 2 and all(not n or is_label(n) for n in norms)
         for i, cell in enumerate(row):
             if cell.covered or not norms[i]:
                 continue
@@ -342,7 +343,7 @@ def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
                 below = [c for c in rows[r + 1] if c.text.strip() and not c.covered]
                 if below and not any(is_label(normalize_label(c.text)) for c in below):
                     value, tail = _clean(below[0].text), [c.text for c in below]
-            elif value is None:
+            elif value is None or (not value and labels_only):  # a row of labels: the values are below
                 under = _below(rows, r, cell)
                 if under is not None and not is_label(normalize_label(under.text)):
                     value, tail = _clean(under.text), [under.text]
