@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from award.blobs import LocalBlobStore
 from award.checks import evaluate
+from award.cli import main as award_main
 from award.correction import ReviewError, confirm_review, run_checks
 from award.reports import report_frame
 from award.states import State
@@ -130,7 +131,7 @@ def scanned_app(clean_set, tmp_path, sqlite_url, season, fake_now, lo_pdfs):  # 
 
 
 @needs_soffice
-def test_staff_review_loop(scanned_app, season, fake_now) -> None:  # type: ignore[no-untyped-def]
+def test_staff_review_loop(scanned_app, season, fake_now, sqlite_url, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     sessions, blobs, app_id = scanned_app
     summary = run_checks(sessions, season, blobs.get_bytes)
     assert summary.outcomes == {"review": 1} and summary.mails_queued == 0
@@ -142,12 +143,14 @@ def test_staff_review_loop(scanned_app, season, fake_now) -> None:  # type: igno
         assert row["state"] == "待人工核对" and "待人工核对：申报表 PDF 版" in row["problems"]
         with pytest.raises(ReviewError, match="note"):
             confirm_review(session, app, season, actor="鲁永武", note="")
+        number = app.submission_no
+    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
+    assert award_main(["review", number, "--actor", "鲁永武", "--note", "扫描件已与 Word 版逐项核对一致", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"submission_no": number, "state": "complete", "mail_queued": True}
+    assert award_main(["review", number, "--actor", "鲁永武", "--note", "again", "--json"]) == 2
+    assert "not needs_review" in json.loads(capsys.readouterr().out)["error"]
     with sessions() as session:
-        app = session.get(Application, app_id)
-        assert confirm_review(session, app, season, actor="鲁永武", note="扫描件已与 Word 版逐项核对一致")
-        assert app.state == State.COMPLETE.value
-        with pytest.raises(ReviewError, match="complete"):
-            confirm_review(session, app, season, actor="鲁永武", note="again")
+        assert session.get(Application, app_id).state == State.COMPLETE.value
     # new evidence, the same form files: checked again, the review still holds
     fake_now("2023-05-11T10:00:00")
     with sessions() as session:
