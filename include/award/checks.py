@@ -499,8 +499,8 @@ def _consistency_form_pdf(ctx: CheckContext) -> list[Finding]:
     """The PDF form says what the Word form says (key fields); a scan without text goes to staff review.
 
     The PDF is read as applicants make it (``award.forms.pdf.read_pdf_form``). A key field agrees when the
-    PDF's value under its label matches the Word value, or, when the label was not found in the PDF, when
-    the Word value is printed somewhere in the PDF.
+    PDF's value under its label matches the Word value, or, when the label was not found in the PDF, when the
+    Word value is printed somewhere in it. ID numbers and phones are masked in the finding.
     """
     from award.forms import FormError
     from award.forms.pdf import read_pdf_form
@@ -528,7 +528,7 @@ def _consistency_form_pdf(ctx: CheckContext) -> list[Finding]:
         if printed and _comparable(ftype, printed) == _comparable(ftype, word):
             continue
         if not printed and read.contains(word):
-            continue
+            continue  # the label was not found in the PDF, but the value is printed in it
         if read.form is None and not any(read.contains(ctx.fields.get(k, "")) for k in consistency_keys(spec)):
             return [Finding("not_a_form", {"filename": pdf.filename})]
         out.append(Finding("differs", {"key": key, "label": spec.field(key).label, "word": _shown(ftype, word),
