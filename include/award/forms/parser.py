@@ -117,8 +117,8 @@ def _declaration(data: bytes) -> str | None:
     if encoding is None:
         m = _DECLARATION_B.search(data)
         return m.group(1).decode().upper() if m else None
-    m = _DECLARATION_S.search(data.decode(encoding, errors="replace"))
-    return m.group(1).upper() if m else None
+    found = _DECLARATION_S.search(data.decode(encoding, errors="replace"))
+    return found.group(1).upper() if found else None
 
 
 def screen_docx(data: bytes, name: str) -> bytes:
@@ -394,7 +394,7 @@ def _choice(value: str, options: tuple[str, ...]) -> str | None:
         first_box = min(i for i, ch in enumerate(norm) if ch in boxes)
         first_option = min((i for o in options if (i := norm.find(normalize_label(o))) >= 0), default=len(norm))
         marks_before = first_box < first_option
-        picked = []
+        picked: list[str] = []
         for option in sorted(options, key=len, reverse=True):
             opt = normalize_label(option)
             start = norm.find(opt)
@@ -491,10 +491,10 @@ def parse_cells(rows: list[list[Cell]], paragraphs: list[str], *, name: str) -> 
     found = collect(rows, paragraphs)
     spec = identify(titles, found, name)
     raw: dict[str, Found] = {}
-    for label, hit in found.items():
+    for label, seen in found.items():
         key = lookup_label(spec.form_id, label)
-        if key is not None and (key not in raw or (not raw[key].value and hit.value)):
-            raw[key] = hit
+        if key is not None and (key not in raw or (not raw[key].value and seen.value)):
+            raw[key] = seen
     fields: dict[str, str] = {}
     problems: list[FieldProblem] = []
     missing: list[str] = []
