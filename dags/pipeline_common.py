@@ -55,17 +55,32 @@ def local_dt(value: Any) -> pendulum.DateTime:
     return pendulum.datetime(value.year, value.month, value.day, tz=TZ)
 
 
+class OpsFailureNotifier(SmtpNotifier):
+    """The failure notice to ops: what went wrong in a clerk's words, which application or file, what to do next.
+
+    The words come from award.failures (templates/ops/); the error's own text is kept, masked, for the log reader.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Fill subject and body from the failed task's exception (no Jinja over the error's text)."""
+        from award.failures import describe, failure_mail
+
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id, task_id = str(getattr(ti, "dag_id", "")), str(getattr(ti, "task_id", ""))
+        note = describe(context.get("exception"), dag_id=dag_id, task_id=task_id)
+        self.subject, self.html_content = failure_mail(
+            note, dag_id=dag_id, task_id=task_id, run_id=str(getattr(ti, "run_id", "")),
+            try_number=getattr(ti, "try_number", ""))
+
+
 def failure_notice() -> SmtpNotifier:
     """E-mail the ops address when a task fails for good."""
-    return SmtpNotifier(
+    return OpsFailureNotifier(
         to=facts().recommending_unit.ops_email,
         from_email=facts().recommending_unit.email,
         smtp_conn_id=SMTP_CONN_ID,
-        subject="【中国质量奖推荐流水线】任务失败：{{ ti.dag_id }}.{{ ti.task_id }}",
-        html_content=(
-            "<p>DAG：{{ ti.dag_id }}<br>任务：{{ ti.task_id }}<br>运行：{{ ti.run_id }}<br>"
-            "尝试次数：{{ ti.try_number }}</p><p>请在 Airflow 中查看日志。</p>"
-        ),
+        subject="",
+        html_content="",
     )
 
 
