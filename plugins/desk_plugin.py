@@ -35,6 +35,6 @@ class AwardDeskPlugin(AirflowPlugin):
     external_views = [{"name": NAME, "href": PREFIX.lstrip("/") + "/", "destination": "nav",
                        "url_route": "award_desk", "nav_top_level": True}]
 
-    @property  # type: ignore[override]
-    def fastapi_apps(self) -> list[dict[str, Any]]:  # read by the api-server only
+    @property
+    def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]  # read by the api-server only
         return [{"app": desk_app(), "url_prefix": PREFIX, "name": NAME}]

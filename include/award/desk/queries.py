@@ -192,26 +192,27 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
     ):
         key = (st, cat, unit_of(season, raw))
         merged[key] = merged.get(key, 0) + n
-    counts = [{"state": s, "state_label": _state_label(s), "category": c, "category_label": _category_label(season, c),
-               "unit": u, "count": n} for (s, c, u), n in merged.items()]
-    state_order = {s.value: i for i, s in enumerate(State)}
-    cat_order = {c: i for i, c in enumerate(season.categories)}
-    counts.sort(key=lambda r: (state_order.get(r["state"], 99), cat_order.get(r["category"], 99), r["unit"]))
+    state_order = {st.value: i for i, st in enumerate(State)}
+    cat_order: dict[str, int] = {str(c): i for i, c in enumerate(season.categories)}
+    keys = sorted(merged, key=lambda k: (state_order.get(k[0], 99), cat_order.get(k[1], 99), k[2]))
+    counts = [{"state": st, "state_label": _state_label(st), "category": c,
+               "category_label": _category_label(season, c), "unit": u, "count": merged[(st, c, u)]}
+              for st, c, u in keys]
     by_state: dict[str, int] = {}
     by_category: dict[str, int] = {}
     by_unit: dict[str, int] = {}
-    for r in counts:
-        by_state[r["state"]] = by_state.get(r["state"], 0) + r["count"]
-        by_category[r["category"]] = by_category.get(r["category"], 0) + r["count"]
-        by_unit[r["unit"]] = by_unit.get(r["unit"], 0) + r["count"]
+    matrix: dict[str, dict[str, dict[str, int]]] = {}
+    for st, c, u in keys:
+        n = merged[(st, c, u)]
+        by_state[st] = by_state.get(st, 0) + n
+        by_category[c] = by_category.get(c, 0) + n
+        by_unit[u] = by_unit.get(u, 0) + n
+        matrix.setdefault(st, {}).setdefault(c, {})[u] = n
     known = unit_names(season)
     units = [u for u in known if u in by_unit] + sorted(u for u in by_unit if u not in known)
     categories = [c for c in season.categories if c in by_category] + sorted(c for c in by_category
                                                                              if c not in season.categories)
-    states = sorted(by_state, key=lambda s: state_order.get(s, 99))
-    matrix: dict[str, dict[str, dict[str, int]]] = {}
-    for r in counts:
-        matrix.setdefault(r["state"], {}).setdefault(r["category"], {})[r["unit"]] = r["count"]
+    states = sorted(by_state, key=lambda st: state_order.get(st, 99))
 
     cal = _calendar(season)
     corrections = []
