@@ -297,7 +297,8 @@ def _asked(session: Session, app_id: int) -> set[str]:
 def solicit(session: Session, rt: Any, *, today: date | None = None, actor: str = ACTOR) -> SolicitResult:
     """Ask every department about the season's COMPLETE applications not yet asked (one letter per department).
 
-    Creates the requests, archives letter and sheet in the blob store, queues the e-mails (outbox) and moves the
+    Creates the requests, archives letter and sheet in the blob store (with a printable copy under
+    ``documents/<season>/征求意见函/<department>/`` in shared storage), queues the e-mails (outbox) and moves the
     applications COMPLETE -> DEPT_REVIEW, all in the caller's transaction.
     """
     season: Season = rt.season
@@ -333,6 +334,9 @@ def solicit(session: Session, rt: Any, *, today: date | None = None, actor: str 
     return result
 
 
+DOCUMENTS_PREFIX = "documents"  # the season's printable documents in shared storage
+
+
 def _create_request(session: Session, rt: Any, dept: Department, batch: Sequence[Application], *, today: date,
                     actor: str) -> OpinionRequest:
     season: Season = rt.season
@@ -358,6 +362,9 @@ def _create_request(session: Session, rt: Any, dept: Department, batch: Sequence
     sheet = build_sheet(season, dept, request, rows)
     request.letter_sha256 = rt.blobs.put_bytes(letter).sha256
     request.sheet_sha256 = rt.blobs.put_bytes(sheet).sha256
+    folder = f"{DOCUMENTS_PREFIX}/{season.season_id}/{_text('filenames.folder')}/{dept.name}"
+    rt.shared.write(f"{folder}/{letter_name}", letter)  # a copy staff can print; the blob stays the record
+    rt.shared.write(f"{folder}/{sheet_name}", sheet)
     ctx = _base_context(season, dept.name) | {
         "token": token, "doc_number": doc_number, "due_date": request.due_date, "rows": rows,
         "silence_meaning": sheet_texts()["silence_meaning"][dept.default_on_silence],

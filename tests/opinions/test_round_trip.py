@@ -123,6 +123,10 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
     with session_scope(url) as s:
         result = opinions.solicit(s, rt)
     assert len(result.requests) == 3 and len(result.applications) == 4
+    # each department's letter and reply sheet are also files staff can print, beside the season's documents
+    printable = [o.key for o in rt.shared.list(f"documents/{season.season_id}/")]
+    assert len(printable) == 6 and all("/征求意见函/" in k for k in printable)
+    assert sum(k.endswith(".docx") for k in printable) == 3
     with session_scope(url) as s:  # nothing left to ask: a second run sends nothing
         assert opinions.solicit(s, rt).requests == []
     assert set(_states(url).values()) == {"dept_review"}
