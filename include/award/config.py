@@ -262,6 +262,9 @@ class Season(_Strict):
         if self.national.contact_mobile is None:
             warnings.append("national.contact_mobile: missing; the national mail's subject needs a mobile number, "
                             "the export refuses to send without it")
+        if self.national.contact_name is None and any(sep in self.recommending_unit.contact for sep in "、,，/ "):
+            warnings.append("national.contact_name: missing; the national mail's subject names one contact "
+                            f"(recommending_unit.contact {self.recommending_unit.contact!r} names several)")
         for key in ("postal_address", "postcode"):
             if getattr(self.national, key) is None:
                 warnings.append(f"national.{key}: missing; the postal cover sheet cannot be printed")

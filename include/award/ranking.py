@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, selectinload
 from award.archive import archive_inbound, record_problem
 from award.blobs import BlobStore
 from award.config import PriorityWinner, Quota, Season
-from award.states import State, audit, transition
+from award.states import TERMINAL, State, audit, transition
 from award.store.models import Applicant, Application, InboundItem, ReviewScore
 from award.templating import message_group
 
@@ -50,15 +50,13 @@ COL_CODE = _text("columns.code")
 COL_SCORE = _text("columns.score")
 # states from which a score may be (re-)imported: a re-import before ranking corrects the score
 SCORABLE = (State.PUBLICITY_PASSED, State.REVIEWED)
-# an on-time application in one of these states is still on its way to a score: its group waits for it
-ON_THE_WAY = (
-    State.RECEIVED, State.INCOMPLETE, State.COMPLETE, State.DEPT_REVIEW, State.DEPT_OBJECTION, State.DEPT_CLEARED,
-    State.IN_PUBLICITY, State.OBJECTION_PENDING, State.PUBLICITY_PASSED,
-)
 RANKED = (
     State.CANDIDATE, State.CANDIDATE_PUBLICITY, State.CANDIDATE_OBJECTION, State.CANDIDATE_CONFIRMED,
     State.RECOMMENDED, State.EXPORTED, State.NOT_RECOMMENDED,
 )
+# an on-time application in any other non-final state is still on its way to a score: its group waits for it
+# (derived from the state machine, so a state added before ranking is waited for too)
+ON_THE_WAY = tuple(s for s in State if s not in TERMINAL and s not in RANKED and s != State.REVIEWED)
 
 
 # ---------------------------------------------------------------- score files
@@ -446,7 +444,7 @@ def import_score_data(
             record_problem(session, code="scores.invalid", message=str(issue), inbound_item=item, filename=filename)
         session.flush()
         raise
-    group_of = {cid: cat.group for cid, cat in season.categories.items()}
+    group_of: dict[str, str] = {cid: cat.group for cid, cat in season.categories.items()}
     for row in rows:
         app = session.get(Application, row.application_id)
         assert app is not None
