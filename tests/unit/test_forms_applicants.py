@@ -35,6 +35,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     tmp = tmp_path_factory.mktemp("office")
     docx = {f"{f}.docx": fill_form_bytes(f, VALUES[f]) for f in FORM_IDS}
     docx["edited.docx"] = edited_form()
+    docx["samr.docx"] = samr_annex()
     pdfs = soffice(docx, "pdf", tmp)
     odt = soffice({"edited.docx": docx["edited.docx"], "form5.docx": docx["form5.docx"]}, "odt", tmp)
     doc = soffice({n.replace(".docx", ".odt"): d for n, d in odt.items()}, "doc", tmp)
@@ -98,6 +99,7 @@ def _docx(paragraphs_before: list[str], tables: list[list[list[str]]], *, page_b
     made = []
     for rows in tables:
         table = doc.add_table(rows=len(rows), cols=max(len(r) for r in rows))
+        table.style = "Table Grid"  # ruled, as the SAMR annexes are
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
                 if text:
@@ -282,8 +284,18 @@ def test_samr_annex_layout() -> None:
     assert (f["contact"], f["contact_phone"], f["email"], f["city"]) == (
         "张伟", "13800571234", "zw@example.com", "兰州市")
     assert f["address"] == "兰州市城关区金昌南路1号"
+    assert f["summary"] == "坚持质量第一。"  # under the section heading 三、主要事迹
     # what the annex does not ask is reported by label, not invented
     assert {"defence", "violations", "quality_model", "publicity_start"} <= set(parsed.missing)
+
+
+@needs_soffice
+def test_samr_annex_layout_as_pdf(office: dict[str, bytes]) -> None:
+    pdf = read_pdf_form(office["samr.pdf"])
+    word = parse_form(samr_annex())
+    assert pdf.form_id == "form3"
+    for key in ("org_name", "credit_code", "contact", "contact_phone", "email", "founded", "org_nature", "summary"):
+        assert pdf.fields[key] == word.fields[key], key
 
 
 # --------------------------------------------------------------------------- §4 award parse

@@ -17,6 +17,7 @@ FieldType = Literal["text", "long_text", "credit_code", "id_number", "phone", "e
 _FIELD_TYPES = set(FieldType.__args__)  # type: ignore[attr-defined]
 _LABEL_JUNK = re.compile(r"[\s:*＊※★]+")
 _PAREN = re.compile(r"\([^()]*\)")
+_SECTION_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.]|\([一二三四五六七八九十\d]+\)|\d+[、.](?!\d))")
 _CN_NUMERALS = "零一二三四五六七八九十"
 
 
@@ -75,8 +76,8 @@ def normalize_label(text: str) -> str:
 
 
 def bare_label(norm: str) -> str:
-    """A normalised label without its parenthesised notes: ``单位名称(盖章)`` -> ``单位名称``."""
-    return _PAREN.sub("", norm)
+    """A normalised label without its section number and parenthesised notes: ``三、主要事迹(盖章)`` -> ``主要事迹``."""
+    return _PAREN.sub("", _SECTION_NUMBER.sub("", norm))
 
 
 def edition_text(edition: str | int) -> str:
