@@ -195,6 +195,9 @@ def _walk(server: Server, browser: object) -> None:
     shown = {row.get_attribute("data-state"): int(row.find_elements(By.TAG_NAME, "td")[1].text)
              for row in d.find_elements(By.CSS_SELECTOR, "#by-state tr[data-state]")}  # type: ignore[attr-defined]
     assert shown == by_state
+    page = d.page_source  # type: ignore[attr-defined]
+    assert "暂时无法读取" not in page  # the plugin read Airflow's metadata (Required Actions, failed tasks)
+    assert "required_actions?response_received=false" in page
     d.switch_to.default_content()  # type: ignore[attr-defined]
     shot = artefacts_dir() / "desk-overview.png"
     d.save_screenshot(str(shot))  # type: ignore[attr-defined]

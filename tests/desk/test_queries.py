@@ -28,7 +28,7 @@ from tests.unit.test_messages import _chinese_literals
 CONTRACT_KEYS = {
     "schema", "submission_no", "season", "state", "state_label", "terminal", "category", "category_label",
     "recommending_unit", "channel", "channels", "channel_labels", "multi_channel", "received_at", "state_changed_at",
-    "correction_due", "waiting", "applicant", "fields", "timeline", "files", "inbound", "refused", "findings",
+    "correction_due", "waiting", "applicant", "fields", "field_labels", "timeline", "files", "inbound", "refused", "findings",
     "opinions", "objections", "publicity", "paper", "paper_receipts", "mails",
 }
 

@@ -404,6 +404,7 @@ def application_view(session: Session, season: Season, submission_no: str, *,
 
     Keys: schema, submission_no, season, state, state_label, category, category_label, recommending_unit,
     channel, channels, multi_channel, received_at, state_changed_at, correction_due, waiting, applicant, fields,
+    field_labels,
     timeline, files, inbound, refused, findings, opinions, objections, publicity, paper, paper_receipts, mails.
     """
     app = _find(session, season, submission_no)
@@ -485,10 +486,21 @@ def application_view(session: Session, season: Season, submission_no: str, *,
                       "phone": (applicant.phone if show_pii else mask_phone(applicant.phone))
                       if applicant.phone else None},
         "fields": masked_fields(app.fields or {}, show_pii),
+        "field_labels": field_labels(app.category),
         "timeline": timeline, "files": files, "inbound": inbound, "refused": refused, "findings": findings,
         "opinions": opinions, "objections": [_objection(o, app.submission_no) for o in objections],
         "publicity": publicity, "paper": _paper(season, app), "paper_receipts": paper, "mails": mails,
     }
+
+
+def field_labels(category: str) -> dict[str, str]:
+    """The form's Chinese label of each field key (the form of the category), for showing parsed fields."""
+    from award.forms.spec import FormError, form_for_category
+
+    try:
+        return {f.key: f.label for f in form_for_category(category).fields}
+    except (KeyError, FormError):
+        return {}
 
 
 def _paper(season: Season, app: Application) -> dict[str, Any] | None:
