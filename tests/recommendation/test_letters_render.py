@@ -19,7 +19,7 @@ from award.convert import find_soffice
 from award.package import letter_text, write_letter
 
 SOFFICE = find_soffice()
-WHEN = datetime(2023, 6, 9, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+WHEN = datetime(2023, 12, 29, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # the longest date line
 LETTERS = {
     "recommendation": {"issuer": "甘肃省质量强省建设协调推进领导小组", "signature": "甘肃省质量强省建设协调推进领导小组"},
     "audit_opinion": {"issuer": "甘肃省市场监督管理局", "signature": "甘肃省市场监督管理局"},
@@ -39,7 +39,7 @@ def test_both_letters_render_with_libreoffice(tmp_path: Path) -> None:
     paths = {}
     for kind, number in (("recommendation", "甘质强组〔2023〕45号"), ("audit_opinion", "甘市监质函〔2023〕46号")):
         path = tmp_path / f"{kind}.docx"
-        write_letter(path, season, doc_number=number, when=WHEN, org_count=6, person_count=3, kind=kind)
+        write_letter(path, season, doc_number=number, when=WHEN, org_count=16, person_count=13, kind=kind)
         paths[kind] = (path, number)
     profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
     subprocess.run([SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
@@ -47,14 +47,34 @@ def test_both_letters_render_with_libreoffice(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=240, env={**os.environ, "HOME": str(tmp_path)})
     for kind, (path, number) in paths.items():
         pages = [_flat(page.extract_text() or "") for page in PdfReader(str(path.with_suffix(".pdf"))).pages]
-        text = letter_text(season, doc_number=number, when=WHEN.date(), org_count=6, person_count=3, kind=kind)
-        assert 1 <= len(pages) <= 2, (kind, len(pages))
+        text = letter_text(season, doc_number=number, when=WHEN.date(), org_count=16, person_count=13, kind=kind)
+        assert len(pages) == 1, (kind, len(pages))  # a short letter keeps its signature on its only page
         assert pages[0].startswith(_flat(text["issuer"])) and _flat(number) in pages[0]
         assert "中国质量奖评选表彰委员会秘书处：" in pages[0]
         whole = "".join(pages)
         for para in text["body"]:
             assert _flat(para) in whole, (kind, para)
-        signed = next(i for i, page in enumerate(pages) if "2023年6月9日" in page)
+        signed = next(i for i, page in enumerate(pages) if "2023年12月29日" in page)
         assert _flat(text["signature"]) in pages[signed]
         assert "特此函告。" in pages[signed]  # the signature never stands on a page without text
         assert all(f"—{i}—" in page for i, page in enumerate(pages, start=1))  # page numbers
+
+
+@pytest.mark.skipif(SOFFICE is None and not os.environ.get("CI"), reason="LibreOffice (soffice) not installed")
+def test_a_long_season_wording_never_leaves_the_signature_alone(tmp_path: Path) -> None:
+    assert SOFFICE is not None, "soffice must be installed (CI sets CI=1)"
+    data = load_season().model_dump(mode="json")
+    long = "经自愿申报、审核推荐、第三方评审和候选名单公示，{{ spec.issuer }}按照推荐名额要求研究确定推荐名单。" * 3
+    data["letters"] = {**LETTERS, "recommendation": {**LETTERS["recommendation"],
+                                                     "body": [long, long, "同意推荐{{ org_count }}个组织。", "特此函告。"]}}
+    season = parse_season(data)
+    path = tmp_path / "long.docx"
+    write_letter(path, season, doc_number="甘质强组〔2023〕45号", when=WHEN, org_count=16, person_count=13)
+    profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
+    subprocess.run([SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
+                   check=True, capture_output=True, timeout=240, env={**os.environ, "HOME": str(tmp_path)})
+    pages = [_flat(page.extract_text() or "") for page in PdfReader(str(path.with_suffix(".pdf"))).pages]
+    assert len(pages) == 2
+    assert "同意推荐16个组织。" in "".join(pages)  # the season's wording, placeholders filled
+    signed = next(i for i, page in enumerate(pages) if "2023年12月29日" in page)
+    assert "特此函告。" in pages[signed] and "—2—" in pages[1]

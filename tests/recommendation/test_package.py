@@ -107,12 +107,12 @@ def test_both_letters_read_back(rt, confirmed) -> None:  # type: ignore[no-untyp
         assert "2个组织、1名个人" in body and "我局" not in body and "提名奖" not in body
         assert issuer in texts[texts.index("特此函告。") + 1:]  # the signature
         assert "附件：推荐名单汇总表" in texts and "2023年" in body
-        assert f"{rt.season.province.name}组织开展了" in body or f"对{rt.season.province.name}" in body
+        assert f"{rt.season.province.name}经自愿申报" in body or f"对{rt.season.province.name}" in body
     letter = "".join(p.text for p in Document(str(folder / "推荐函.docx")).paragraphs)
     assert "甘肃省质量强省建设协调推进领导小组按照推荐名额要求，同意推荐" in letter
     assert "甘肃省市场监督管理局的审核意见及申报材料随函报送" in letter
     audit = "".join(p.text for p in Document(str(folder / "审核意见.docx")).paragraphs)
-    assert "完整性、真实性、准确性、合法性" in audit and "不少于5个工作日" in audit
+    assert "完整性、真实性、准确性、合法性" in audit and "不少于5个工作日的公示" in audit
 
 
 def test_letter_wording_comes_from_the_season(rt, confirmed) -> None:  # type: ignore[no-untyped-def]
