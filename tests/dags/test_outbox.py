@@ -5,10 +5,11 @@ Runs with dag.test() against the SMTP catcher; the mapped task instances are cou
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sqlalchemy import select
+
+from tests.airflowfixtures import set_dag_environment
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 MAILS = 120  # 50 + 50 + 20: three batches
@@ -35,15 +36,6 @@ def _task_instances(run_id: str) -> list[tuple[str, int, str, str]]:
     return sorted((task_id, map_index, str(state), pool) for task_id, map_index, state, pool in rows)
 
 
-def _env(monkeypatch, smtp_server, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
-        "extra": {"disable_ssl": True, "disable_tls": True}}))
-
-
 def test_dag_shape() -> None:
     dag = _dag()
     assert [t.task_id for t in dag.topological_sort()] == ["plan", "send_batch"]
@@ -57,7 +49,7 @@ def test_each_batch_is_one_mapped_task_and_each_mail_is_sent_once(airflow_db, sq
     from award.store import session_scope
     from award.store.models import OutboxEmail
 
-    _env(monkeypatch, smtp_server, sqlite_url, tmp_path)
+    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
     context = {"greeting": "王经理", "unit": season.recommending_unit, "season_label": "第五届中国质量奖",
                "title": "材料已收到", "text": "您的申报材料已收到。", "items": []}
     with session_scope(sqlite_url) as session:

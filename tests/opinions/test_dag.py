@@ -10,7 +10,6 @@ Required Actions page does); ``dag.test()`` then runs ``execute_complete`` and t
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from award import opinions
 from award.states import State
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, OpinionRequest
+from tests.airflowfixtures import set_dag_environment
 from tests.hitl import Parked, run_answering
 from tests.opinions.helpers import SPECS, make_complete, make_runtime
 
@@ -47,12 +47,7 @@ def test_dag_shape() -> None:
 
 def test_decision_answered_in_airflow(airflow_db, sqlite_url, season, tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
                                       smtp_server) -> None:
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
-        "extra": {"disable_ssl": True, "disable_tls": True}}))
+    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
     rt = make_runtime(season, sqlite_url, tmp_path)
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
@@ -122,12 +117,7 @@ def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(  #
     schema = dag.task_dict["decision.ask"].serialized_params["reason"]["schema"]  # what the form shows
     assert schema["type"] == "string" and schema["minLength"] == 1 and schema["pattern"] == r"\S"
 
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
-        "extra": {"disable_ssl": True, "disable_tls": True}}))
+    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
     rt = make_runtime(season, sqlite_url, tmp_path)
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
