@@ -279,6 +279,11 @@ def _split_inline(text: str) -> tuple[str, str] | None:
     return (label, value) if is_label(label) else None
 
 
+def _labelled(text: str) -> bool:
+    """A cell that is a label, or a ``label：value`` cell (never another label's value)."""
+    return is_label(normalize_label(text)) or _split_inline(text) is not None
+
+
 def _below(rows: list[list[Cell]], r: int, cell: Cell) -> Cell | None:
     """The cell under ``cell`` in the next row (same first grid column), unless it continues a merge."""
     if r + 1 >= len(rows):
@@ -341,11 +346,11 @@ def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
             heading = all(n in ("", label, norms[i]) for j, n in enumerate(norms) if j != i)
             if not value and r + 1 < len(rows) and heading:
                 below = [c for c in rows[r + 1] if c.text.strip() and not c.covered]
-                if below and not any(is_label(normalize_label(c.text)) for c in below):
+                if below and not any(_labelled(c.text) for c in below):
                     value, tail = _clean(below[0].text), [c.text for c in below]
             elif value is None or (not value and labels_only):  # a row of labels: the values are below
                 under = _below(rows, r, cell)
-                if under is not None and not is_label(normalize_label(under.text)):
+                if under is not None and not _labelled(under.text):
                     value, tail = _clean(under.text), [under.text]
             put(label, value or "", " ".join(tail))
     for text in paragraphs:

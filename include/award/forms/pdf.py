@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pdfplumber
 from pypdf import PdfReader
@@ -26,7 +27,15 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from award.forms.parser import Cell, ParsedForm, parse_cells
-from award.forms.spec import FormError, applicant_key, applicant_name, declaration_text, form_spec
+from award.forms.spec import (
+    FormError,
+    applicant_key,
+    applicant_name,
+    declaration_text,
+    form_spec,
+    is_label,
+    normalize_label,
+)
 
 FONT = "STSong-Light"
 _MARGIN = 56
@@ -182,24 +191,59 @@ def _cell(text: str | None, col: int) -> Cell:
     return Cell("".join(line.strip() for line in text.splitlines()), col)
 
 
-def _line_row(line: str) -> list[Cell]:
-    """A text line as a row: ``标签：值`` stays whole, ``标签 值 标签 值`` splits at spaces."""
-    if _COLON.search(line):
-        return [Cell(line.strip(), 0)]
-    return [Cell(word, i) for i, word in enumerate(line.split())]
+def _word_rows(page: Any) -> list[list[Cell]]:
+    """Rows of a page without ruled tables, from word positions: words on one line are cells (their column is
+    their left edge, in points); a line whose words all sit under value cells of the line above (a value
+    wrapped in its cell) is joined to them."""
+    words = sorted(page.extract_words(x_tolerance=2, y_tolerance=2), key=lambda w: (round(w["top"]), w["x0"]))
+    lines: list[list[dict[str, Any]]] = []
+    for word in words:
+        if lines and abs(lines[-1][0]["top"] - word["top"]) <= 2:
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    rows: list[list[Cell]] = []
+    for line in lines:
+        line.sort(key=lambda w: w["x0"])
+        if any(_COLON.search(w["text"]) for w in line):
+            rows.append([Cell(" ".join(w["text"] for w in line), round(line[0]["x0"]))])
+            continue
+        cells: list[Cell] = []
+        end = -1e9
+        for w in line:  # words closer than a character's height: one cell ("138 0057 1234")
+            gap, height = w["x0"] - end, w["bottom"] - w["top"]
+            if cells and gap < height:
+                joint = " " if gap > height / 2 else ""
+                cells[-1] = Cell(cells[-1].text + joint + w["text"], cells[-1].col)
+            else:
+                cells.append(Cell(w["text"], round(w["x0"])))
+            end = w["x1"]
+        previous = rows[-1] if rows else []
+        targets = {c.col: i for i, c in enumerate(previous) if not is_label(normalize_label(c.text))}
+        places = [next((i for col, i in targets.items() if abs(col - c.col) <= 3), None) for c in cells]
+        if previous and not any(is_label(normalize_label(c.text)) for c in cells) and None not in places:
+            for cell, i in zip(cells, places, strict=True):
+                old = previous[i]  # type: ignore[index]
+                previous[i] = Cell(old.text + cell.text, old.col, old.span)  # type: ignore[index]
+            continue
+        rows.append(cells)
+    return rows
 
 
 def _pdf_rows(pdf_bytes: bytes) -> tuple[list[list[Cell]], list[str]]:
-    """Table rows (from the ruling lines Word, WPS and LibreOffice draw) and text lines of the first pages."""
+    """Table rows (from the ruling lines Word, WPS and LibreOffice draw) and text lines of the first pages.
+
+    Pages without ruled tables give rows from word positions (``_word_rows``)."""
     rows: list[list[Cell]] = []
     lines: list[str] = []
     with pdfplumber.open(io.BytesIO(pdf_bytes)) as pdf:
         for page in pdf.pages[:MAX_FORM_PAGES]:
-            for table in page.extract_tables():
+            tables = page.extract_tables()
+            for table in tables:
                 rows.extend([_cell(text, i) for i, text in enumerate(row)] for row in table)
+            if not tables:
+                rows.extend(_word_rows(page))
             lines.extend(ln for ln in (page.extract_text() or "").splitlines() if ln.strip())
-    if not rows:  # no ruled table (e.g. a typed copy, or a table without borders): lines are the rows
-        rows = [_line_row(ln) for ln in lines]
     return rows, lines
 
 
