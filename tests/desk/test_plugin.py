@@ -284,3 +284,15 @@ def test_loading_the_plugin_does_not_import_the_app() -> None:
             "import desk.app; assert desk.app.PREFIX == PREFIX")
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root / "plugins")
+
+
+def test_receipt_without_award_paper_is_an_error_not_a_crash(staff: TestClient, desk: Desk,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "award.paper", None)  # as if award.paper were not installed
+    monkeypatch.setattr("desk.app._has_paper", lambda: False)
+    no = desk.seeded.person
+    assert f'action="/applications/{no}/receipt"' not in staff.get(f"/applications/{no}").text
+    r = staff.post(f"/applications/{no}/receipt", data={"copies": "3", "csrf_token": csrf_token(FakeUser())})
+    assert r.status_code == 303 and "error=" in r.headers["location"]
