@@ -29,6 +29,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import defusedxml.ElementTree as SafeET
@@ -112,14 +113,22 @@ class _Budget:
     limits: ArchiveLimits
     total: int = 0
     members: int = 0
+    sink: Callable[[Member], Member] | None = None
 
 
-def expand(data: bytes, name: str, limits: ArchiveLimits | None = None) -> ExpandResult:
-    """Expand the zip ``data`` (called ``name``) in memory under ``limits``; never raises on bad input."""
+def expand(data: bytes, name: str, limits: ArchiveLimits | None = None, *,
+           sink: Callable[[Member], Member] | None = None) -> ExpandResult:
+    """Expand the zip ``data`` (called ``name``) in memory under ``limits``; never raises on bad input.
+
+    ``sink``: called with each accepted member as soon as it is read (e.g. to store it in the blob store); what it
+    returns (typically the member without its bytes) is what ``files`` keeps, so members are not all held at once.
+    A member handed to ``sink`` may still be dropped later (its archive refused as a whole): only the members in
+    ``files`` count.
+    """
     limits = limits or ArchiveLimits()
     result = ExpandResult()
     try:
-        _expand_into(result, data, name, "", limits, _Budget(limits), depth=1)
+        _expand_into(result, data, name, "", limits, _Budget(limits, sink=sink), depth=1)
     except _WholeArchiveRefused as exc:
         return ExpandResult(files=[], refusals=[exc.refusal])
     return result
@@ -291,7 +300,8 @@ def _classify_member(
     if refusal is not None:
         result.refusals.append(refusal)
         return
-    result.files.append(Member(path, content, hashlib.sha256(content).hexdigest(), len(content)))
+    member = Member(path, content, hashlib.sha256(content).hexdigest(), len(content))
+    result.files.append(budget.sink(member) if budget.sink is not None else member)
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:

@@ -30,7 +30,7 @@ import logging
 import mimetypes
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -46,7 +46,7 @@ from award.active import labels as active_labels
 from award.active import problem_text as active_problem
 from award.active import scan as active_scan
 from award.archive import record_problem
-from award.archives import ArchiveLimits, Refusal, check_standalone_file, expand, is_archive
+from award.archives import ArchiveLimits, Member, Refusal, check_standalone_file, expand, is_archive
 from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
@@ -146,6 +146,12 @@ class FileIn:
     real: str = ""  # sniff(data), once known
     document: bytes | None = field(default=None, repr=False)  # word/document.xml once screen_docx passed it
     findings: list[str] = field(default_factory=list)  # active content (award.active): kept, reported
+    size: int = -1  # len(data) as received (data may be released once stored)
+    uri: str | None = None  # where the blob store keeps it, once stored
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = len(self.data)
 
 
 @dataclass
@@ -189,27 +195,59 @@ class Submission:
         if len(self.files) > limits.submission_max_files:
             self.refuse_whole("too_many_files", _text("submission_too_many_files", count=len(self.files),
                                                       max_files=limits.submission_max_files))
-        elif (total := sum(len(f.data) for f in self.files)) > limits.submission_max_bytes:
+        elif (total := sum(f.size for f in self.files)) > limits.submission_max_bytes:
             self.refuse_whole("submission_too_large", _text("submission_too_large", size=size_text(total),
                                                             max_mb=limits.submission_max_bytes // MB))
         return self.whole is not None
 
 
+def needs_data(name: str, real: str) -> bool:
+    """Whether ``classify`` reads a file's bytes (a possible form, an unnamed PDF, a Word file to convert)."""
+    by_name = kind_by_name(name)
+    if real == "docx":
+        return by_name in (None, "form")
+    if real == "pdf":
+        return by_name is None
+    if extension(name) in WORD_OLD or real in ("doc", "rtf", "odt"):
+        return by_name in (None, "form")
+    return False
+
+
 def unpack(
-    sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits, sha256: str | None = None
+    sub: Submission, item: InboundItem, name: str, data: bytes, limits: ArchiveLimits, sha256: str | None = None,
+    *, store: Callable[[bytes], str] | None = None,
 ) -> None:
     """Expand archives and screen single files into ``sub.files`` / ``sub.refused``.
 
     ``sha256``: the SHA-256 of ``data`` when the caller computed it from these very bytes (mail attachments).
+    ``store``: puts bytes in the blob store and returns the URI; each accepted file (archive members as they are
+    read) is stored at once, and its bytes are kept only when ``classify`` needs them (``needs_data``), so a
+    submission never holds all its expanded files.
     """
     name = clean(name, 300) or "unnamed"
+
+    def accept(path: str, content: bytes, sha: str, real: str, document: bytes | None = None) -> None:
+        keep = store is None or needs_data(path, real)
+        if sha == item.sha256:  # a city upload is its own archived blob: no second write
+            uri: str | None = item.storage_uri
+        else:
+            uri = store(content) if store is not None else None
+        sub.files.append(FileIn(path, content if keep else b"", sha, item, real=real, document=document,
+                                findings=active_scan(content, real), size=len(content), uri=uri))
+
     real = sniff(data)
     if is_archive(name, data, kind=real):
-        result = expand(data, name, limits)
+        before = len(sub.files)
+
+        def sink(m: Member) -> Member:
+            accept(m.path, m.data, m.sha256, sniff(m.data))
+            return Member(m.path, b"", m.sha256, m.size)
+
+        result = expand(data, name, limits, sink=sink)
         for r in result.refusals:
             sub.refused.append(Refused(r.path, r.reason_code, r.reason_text_zh, item))
-        for m in result.files:
-            sub.files.append(FileIn(m.path, m.data, m.sha256, item, findings=active_scan(m.data, sniff(m.data))))
+        kept = {(m.path, m.sha256) for m in result.files}  # members of an inner archive refused later are dropped
+        sub.files[before:] = [f for f in sub.files[before:] if (f.name, f.sha256) in kept]
         return
     if real == "docx" and extension(name) == ".docx" and 0 < len(data) <= limits.max_file_bytes:
         # screen_docx checks every XML part for DOCTYPE/ENTITY declarations and macro parts (the same safety
@@ -223,15 +261,13 @@ def unpack(
             sub.refused.append(Refused(name, "unsafe_document", _text(
                 "unsafe_document", name=PurePosixPath(name).name, problem=exc.message), item))
             return
-        sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
-                                document=document, findings=active_scan(data, real)))
+        accept(name, data, sha256 or hashlib.sha256(data).hexdigest(), real, document)
         return
     refusal: Refusal | None = check_standalone_file(name, data, limits)
     if refusal is not None:
         sub.refused.append(Refused(refusal.path, refusal.reason_code, refusal.reason_text_zh, item))
         return
-    sub.files.append(FileIn(name, data, sha256 or hashlib.sha256(data).hexdigest(), item, real=real,
-                            findings=active_scan(data, real)))
+    accept(name, data, sha256 or hashlib.sha256(data).hexdigest(), real)
 
 
 def classify(sub: Submission) -> None:
@@ -599,6 +635,10 @@ class Intake:
         )
         self.result.failed += 1
 
+    def _store(self, data: bytes) -> str:
+        """Put a file of a submission in the blob store (content-addressed: a file refused later costs nothing)."""
+        return self.rt.blobs.put_bytes(data).uri
+
     # ---------------------------------------------------------------- mail
     def read_mail(self, item: InboundItem) -> Submission:
         """One archived e-mail: its attachments become one submission (read and screened, nothing written)."""
@@ -626,7 +666,8 @@ class Intake:
             if att.truncated:
                 sub.refused.append(Refused(att.filename, "truncated", _text("truncated", name=att.filename), item))
                 continue
-            unpack(sub, item, att.filename, att.data, self.limits, att.sha256)  # hashed by parse_message
+            unpack(sub, item, att.filename, att.data, self.limits, att.sha256,  # hashed by parse_message
+                   store=self._store)
             if sub.over_limits(self.limits):
                 break
         return sub
@@ -639,7 +680,7 @@ class Intake:
         sub = Submission("city", items, city=city, folder=folder, received_at=max(i.received_at for i in items))
         for item in items:
             rel = (item.filename or "")[len(folder) + 1:]
-            unpack(sub, item, rel, self.rt.blobs.get_bytes(item.sha256), self.limits)
+            unpack(sub, item, rel, self.rt.blobs.get_bytes(item.sha256), self.limits, store=self._store)
             if sub.over_limits(self.limits):
                 break
         return sub
@@ -673,6 +714,9 @@ class Intake:
     def prepare(self, sub: Submission) -> None:
         """Classify the files, parse the forms and choose the submission's form (no database access)."""
         classify(sub)
+        for f in sub.files:  # stored already: the batch does not hold their bytes until it is applied
+            if f.uri is not None:
+                f.data, f.document = b"", None
         forms = [f for f in sub.files if f.form is not None]
         form_file = forms[-1] if forms else None
         form = form_file.form if form_file else None
@@ -872,12 +916,12 @@ class Intake:
                 continue
             known.add(f.sha256)
             # a city upload is its own archived blob: no second write
-            uri = f.item.storage_uri if f.sha256 == f.item.sha256 else self.rt.blobs.put_bytes(f.data).uri
+            uri = f.item.storage_uri if f.sha256 == f.item.sha256 else (f.uri or self.rt.blobs.put_bytes(f.data).uri)
             same_kind = [m for m in existing if m.kind == f.kind]
             older = [m for m in same_kind if m.superseded_by_id is None
                      and (f.kind in SINGLE_KINDS or m.filename == f.name)]
             values.append(dict(
-                application_id=app.id, kind=f.kind, filename=f.name[:300], sha256=f.sha256, size=len(f.data),
+                application_id=app.id, kind=f.kind, filename=f.name[:300], sha256=f.sha256, size=f.size,
                 content_type=f.content_type, source_channel=sub.family, inbound_item_id=f.item.id,
                 storage_uri=uri, version=max((m.version for m in same_kind), default=0) + 1, received_at=now(),
             ))
@@ -966,7 +1010,7 @@ class Intake:
                 f"intake:ack:{app.id}:{first}", "ack", to, app, update=not created,
                 category_label=category.label if category else app.category,
                 channel_label=rules()["channel_labels"].get(sub.family, sub.family),
-                materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(len(f.data))}
+                materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(f.size)}
                            for f in added],
                 findings=[{"filename": f.name, "labels": active_labels(f.findings)} for f in added if f.findings],
                 refused_count=len(sub.refused), **ctx,

@@ -416,3 +416,34 @@ def test_a_broken_mime_structure_is_named_to_the_sender(case: str, said: str, tm
         problem = s.scalar(select(Problem).where(Problem.code == "no_form"))
     assert mail.template == "no_form" and said in mail.body_text and said in problem.message
     assert mail.to_addrs == [("nob" if case == "no_boundary" else "deep") + "@example.com"]
+
+
+def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, season) -> None:
+    """Members are stored as they are read; a read submission holds no file bytes once classified."""
+    import io
+    import zipfile
+
+    from award.intake import Intake
+    from tests import mailcases as mc
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(5):
+            zf.writestr(f"证实性材料{i}-证明.pdf", mc.pdf_with(b"/Note (" + bytes([65 + i]) * 200_000 + b")"))
+    _box(tmp_path).add(_raw("申报材料", {**_files(tmp_path, app), "材料.zip": bundle.getvalue()}, sender=app.sender))
+    _fetch(tmp_path, rt)
+    with session_scope(rt.db_url) as s:
+        intake = Intake(s, rt)
+        sub = intake.read_mail(s.scalar(select(InboundItem)))
+        members = [f for f in sub.files if f.name.endswith("-证明.pdf")]
+        assert len(members) == 5 and all(f.data == b"" and f.size > 200_000 for f in members)
+        assert all(rt.blobs.get_bytes(f.sha256).startswith(b"%PDF-") for f in members)
+        intake.prepare(sub)
+        assert sub.form is not None and all(f.data == b"" for f in sub.files)
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1
+    with session_scope(rt.db_url) as s:
+        stored = {m.filename: m.size for m in s.scalars(select(Material))}
+    assert all(stored[f"证实性材料{i}-证明.pdf"] > 200_000 for i in range(5))
