@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["dag_parse_bench.py", "intake_bench.py", "package_bench.py", "desk_bench.py", "ack_latency_bench.py"]
+SCRIPTS = ["dag_parse_bench.py", "intake_bench.py", "hostile_bench.py", "package_bench.py", "desk_bench.py",
+           "ack_latency_bench.py"]
 
 
 def machine() -> str:

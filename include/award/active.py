@@ -88,7 +88,8 @@ def _ooxml(data: bytes, found: set[str]) -> None:
                 found.add("activex")
             if "externallink" in name:
                 found.add("external_link")
-            if not name.endswith((".xml", ".rels")) or info.file_size > budget:
+            if not name.endswith((".xml", ".rels")) or info.file_size > budget or "/theme/" in name or name.endswith(
+                    ("styles.xml", "fonttable.xml", "settings.xml", "numbering.xml", "websettings.xml")):
                 continue
             budget -= info.file_size
             xml = zf.read(info)
@@ -97,8 +98,9 @@ def _ooxml(data: bytes, found: set[str]) -> None:
                     if b'TargetMode="External"' in rel and any(t in rel for t in _RISKY_REL_TYPES):
                         found.add("external_link")
                 continue
-            instructions = b"".join(_INSTR_TEXT.findall(xml)) + b" " + b" ".join(_INSTR_ATTR.findall(xml))
-            if _DDE.search(instructions) or b"<ddeLink" in xml or b"<x:ddeLink" in xml:
+            instructions = (b"".join(_INSTR_TEXT.findall(xml)) + b" " + b" ".join(_INSTR_ATTR.findall(xml))
+                            if b"instr" in xml else b"")
+            if _DDE.search(instructions) or b"ddeLink" in xml:
                 found.add("dde")
             if _OLE_TAGS.search(xml) or b"<oleObject" in xml:
                 found.add("ole_object")
@@ -165,8 +167,20 @@ def _pdf_names(chunk: bytes, found: set[str]) -> None:
             found.add("auto_action")  # an action dictionary; a plain destination ([page /Fit]) is harmless
 
 
+_PDF_RISKY = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|FileAttachment|RichMedia|AA|OpenAction)(?![A-Za-z0-9_.+#-])")
+_PDF_ESCAPED = re.compile(rb"/[A-Za-z0-9_.+-]*#[0-9A-Fa-f]{2}")
+
+
+def _pdf_scan(chunk: bytes, found: set[str]) -> None:
+    """Names in ``chunk``: one regex for the plain risky names; the token walk only where a name is #-escaped."""
+    for match in _PDF_RISKY.finditer(chunk):
+        _pdf_names(chunk[match.start():match.end() + 48], found)
+    if _PDF_ESCAPED.search(chunk):
+        _pdf_names(chunk, found)
+
+
 def _pdf(data: bytes, found: set[str]) -> None:
-    _pdf_names(data, found)
+    _pdf_scan(data, found)
     budget = INFLATE_BUDGET
     for match in _OBJSTM.finditer(data):  # dictionaries hidden in compressed object streams
         stream = _STREAM.search(data, match.end(), match.end() + 4096)
@@ -181,7 +195,7 @@ def _pdf(data: bytes, found: set[str]) -> None:
         except zlib.error:
             continue
         budget -= len(plain)
-        _pdf_names(plain, found)
+        _pdf_scan(plain, found)
         if budget <= 0:
             break
 
