@@ -36,3 +36,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the long end-to-end tests (marked ``slow``) first, so that under pytest-xdist they overlap the rest of
     the suite instead of being its tail (the order is otherwise kept)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+# Hypothesis draws the same examples on every run (CI must not depend on luck); set HYPOTHESIS_PROFILE=explore
+# to search with fresh random examples while developing.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))

@@ -164,7 +164,8 @@ def _expand_into(
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError, NotImplementedError, IndexError) as exc:
+        # IndexError: zipfile's own parsing of a damaged central directory (found by the fuzz test)
         raise _WholeArchiveRefused(
             Refusal(name, "corrupt", _text("corrupt", name=name))
         ) from exc
@@ -268,7 +269,8 @@ def _read_member(
                 if size > limits.max_file_bytes:
                     return None
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+            IndexError) as exc:
         raise _WholeArchiveRefused(
             Refusal(name, "corrupt", _text("member_corrupt", name=name, member=path))
         ) from exc
@@ -387,7 +389,7 @@ def safe_ooxml(data: bytes, *, name: str | None = None, max_bytes: int = 200 * M
 def _ooxml_issue(data: bytes, name: str, max_bytes: int) -> tuple[str, str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, struct.error, OSError, EOFError, ValueError, IndexError):
         return "corrupt", _text("ooxml.corrupt", name=name)
     total = 0
     with zf:
