@@ -47,8 +47,6 @@ MESSAGES_FILE = Path(__file__).resolve().parent / "templates" / "checks" / "mess
 MAINLAND_PROVINCES = frozenset(
     "10 11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65".split()
 )
-ELIGIBLE_SCHOOL_TYPES = ("小学", "初级中学", "职业学校")
-INDIVIDUAL_GROUPS = ("企业家", "一线职工", "质量工作者")
 _PROOF_DATE = r"(\d{4}\s*(?:年\s*\d{1,2}\s*月\s*\d{1,2}\s*日?|[-./]\s*\d{1,2}\s*[-./]\s*\d{1,2}))"
 _PROOF_START = re.compile(r"公示开始日期\s*[:：]\s*" + _PROOF_DATE)
 _PROOF_END = re.compile(r"公示结束日期\s*[:：]\s*" + _PROOF_DATE)
@@ -191,7 +189,16 @@ class CheckContext:
 
     @cached_property
     def fields(self) -> dict[str, str]:
-        return {k: ("" if v is None else str(v)).strip() for k, v in (self.application.fields or {}).items()}
+        """The form's fields, stripped, with choice synonyms normalised to the notice's words (初级中学 -> 初中)."""
+        from award.choices import normalize_choice
+
+        return {k: normalize_choice(k, "" if v is None else str(v)) for k, v in (self.application.fields or {}).items()}
+
+    def options(self, key: str) -> tuple[str, ...]:
+        """The options a choice field accepts for this category (the season may narrow the form's)."""
+        from award.choices import options_for
+
+        return options_for(self.season, self.category, key, self.form.field(key).options)
 
     @cached_property
     def materials(self) -> dict[str, list[Material]]:
@@ -249,11 +256,11 @@ def _materials_required(ctx: CheckContext) -> list[Finding]:
 def is_branch(ctx: CheckContext) -> str | None:
     """Why the applicant needs its unit's opinion (a branch or a person), or None."""
     if ctx.category == "team":
-        return "一线班组、QC小组"
+        return ctx.season.category(ctx.category).label
     if ctx.category == "individual" or ctx.season.category(ctx.category).group == "individual":
-        return "个人"
+        return ctx.season.category(ctx.category).label
     if ctx.fields.get("branch") == "是" or "分支机构" in ctx.fields.get("org_nature", ""):
-        return "分支机构"
+        return "branch"
     if "unit_opinion" in ctx.season.category(ctx.category).required_materials:
         return ctx.season.category(ctx.category).label
     return None
@@ -263,19 +270,41 @@ def _materials_unit_opinion(ctx: CheckContext) -> list[Finding]:
     reason = is_branch(ctx)
     if reason is None or ctx.materials.get("unit_opinion"):
         return []
+    if reason == "branch":
+        return [Finding("branch", {"parent": ctx.fields.get("parent_unit", "")})]
     return [Finding("missing", {"reason": reason})]
 
 
+def _unit_name(ctx: CheckContext) -> str:
+    from award.units import unit_for
+
+    unit = unit_for(ctx.season, ctx.application)
+    return unit.name if unit is not None else (ctx.application.city or ctx.fields.get("channel_city") or "")
+
+
 def _materials_city_recommendation(ctx: CheckContext) -> list[Finding]:
-    if "city" not in ctx.channels or ctx.materials.get("city_recommendation"):
+    """The recommending unit's 审核推荐意见: for city uploads, or for every application when the season says so."""
+    every = ctx.season.process.unit_opinion == "every_application"
+    if ctx.materials.get("city_recommendation") or not (every or "city" in ctx.channels):
         return []
-    return [Finding("missing", {"city": ctx.application.city or ctx.fields.get("channel_city") or ""})]
+    return [Finding("missing", {"unit": _unit_name(ctx)})]
 
 
 # --------------------------------------------------------------------------- rules: fields
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_OWN_CHOICE_RULES = {"school_type": "eligibility.school_type", "person_group": "eligibility.individual_group"}
+
+
+def _own_rule_reports(ctx: CheckContext, key: str, value: str) -> bool:
+    """Whether a choice value is reported by the field's own eligibility rule (selected for the category)."""
+    from award.choices import is_excluded
+
+    rule = _OWN_CHOICE_RULES.get(key)
+    if rule is None or rule not in ctx.season.category(ctx.category).rules:
+        return False
+    return key == "person_group" or is_excluded(key, value)
 
 
 def _fields_required(ctx: CheckContext) -> list[Finding]:
@@ -287,9 +316,12 @@ def _fields_required(ctx: CheckContext) -> list[Finding]:
             if fs.required:
                 kind = "not_found" if fs.key in ctx.form_missing else "empty"
                 out.append(Finding(kind, {"key": fs.key, "label": fs.label}))
-        elif fs.type == "choice" and value not in fs.options:
+        elif fs.type == "choice" and value not in ctx.options(fs.key):
+            if _own_rule_reports(ctx, fs.key, value):
+                continue  # the eligibility rule of this field says what is wrong, in the notice's words
             out.append(
-                Finding("choice", {"key": fs.key, "label": fs.label, "value": value, "options": "、".join(fs.options)})
+                Finding("choice", {"key": fs.key, "label": fs.label, "value": value,
+                                   "options": "、".join(ctx.options(fs.key))})
             )
         elif fs.type == "number" and not _NUMBER.match(unicodedata.normalize("NFKC", value).replace(",", "")):
             out.append(Finding("number", {"key": fs.key, "label": fs.label, "value": value}))
@@ -375,7 +407,7 @@ def _established_in_china(ctx: CheckContext) -> list[Finding]:
 
 
 def _no_violation(ctx: CheckContext) -> list[Finding]:
-    if ctx.fields.get("violations") == "有":
+    if "violations" in ctx.form.keys and ctx.fields.get("violations") == "有":
         return [Finding("declared", {"label": ctx.label("violations")})]
     return []
 
@@ -386,20 +418,29 @@ def _defence_industry(ctx: CheckContext) -> list[Finding]:
     return []
 
 
+def _other_channels(ctx: CheckContext) -> list[Finding]:
+    if "other_channels" in ctx.form.keys and ctx.fields.get("other_channels") == "是":
+        return [Finding("declared", {"label": ctx.label("other_channels")})]
+    return []
+
+
 def _school_type(ctx: CheckContext) -> list[Finding]:
+    """Only what the notice excludes is ineligible; a value that is no option is a correction (fields.required)."""
+    from award.choices import is_excluded, quote
+
     value = ctx.fields.get("school_type", "")
-    if not value or value in ELIGIBLE_SCHOOL_TYPES:
-        return []
-    if value == "其他":
-        return [Finding("other", {"value": value})]
-    return [Finding("not_allowed", {"value": value})]
+    if value and is_excluded("school_type", value):
+        return [Finding("not_allowed", {"value": value, "quote": quote("school_type"),
+                                        "options": "、".join(ctx.options("school_type"))})]
+    return []
 
 
 def _individual_group(ctx: CheckContext) -> list[Finding]:
     value = ctx.fields.get("person_group", "")
-    if not value or value in INDIVIDUAL_GROUPS:
+    options = ctx.options("person_group") if "person_group" in ctx.form.keys else ()
+    if not value or value in options:
         return []
-    return [Finding("not_allowed", {"value": value})]
+    return [Finding("not_allowed", {"value": value, "options": "、".join(options)})]
 
 
 # --------------------------------------------------------------------------- rules: publicity, consistency
@@ -462,6 +503,76 @@ def _publicity_min_workdays(ctx: CheckContext) -> list[Finding]:
         if workdays < n:
             out.append(Finding("too_short", {"start": start, "end": end, "workdays": workdays, "min_workdays": n,
                                              "source": source}))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[。；;！!]")
+_ANY_DATE = re.compile(_PROOF_DATE)
+
+
+@dataclass(frozen=True)
+class OpinionStatements:
+    """What a recommending unit's 审核推荐意见 states about its own consultation and publicity."""
+
+    consulted: bool
+    consultation_dated: bool
+    publicity: tuple[date, date] | None
+    publicity_mentioned: bool
+
+
+def opinion_statements(text: str) -> OpinionStatements:
+    """Read the consultation (征求…意见, with a date) and the publicity (公示, start and end) out of the text."""
+    flat = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    consulted = dated = mentioned = False
+    span: tuple[date, date] | None = None
+    for sentence in _SENTENCE_END.split(flat):
+        if re.search(r"征求.{0,60}?意见", sentence):
+            consulted = True
+            dated = dated or bool(_ANY_DATE.search(sentence))
+        if "公示" in sentence:
+            mentioned = True
+            found = proof_dates(sentence)
+            if found is not None and span is None:
+                span = found
+    if span is None and mentioned:
+        span = proof_dates(flat)
+    return OpinionStatements(consulted, dated, span, mentioned)
+
+
+def _recommender_opinion(ctx: CheckContext) -> list[Finding]:
+    """Where the recommending unit ran 征求意见 and 公示, its 审核推荐意见 must say so, with dates (>= N workdays)."""
+    from award.calendar import UnknownYearError
+    from award.forms import FormError
+    from award.forms.pdf import pdf_text
+    from award.units import unit_for
+
+    unit = unit_for(ctx.season, ctx.application)
+    if ctx.season.first_round_for(unit.id if unit else None) != "recommending_unit":
+        return []
+    letter = ctx.latest("city_recommendation")
+    if letter is None:
+        return []  # materials.city_recommendation reports a missing opinion
+    params: dict[str, Any] = {"filename": letter.filename, "unit": unit.name if unit else _unit_name(ctx),
+                              "min_workdays": ctx.season.publicity.min_workdays}
+    try:
+        said = opinion_statements(pdf_text(ctx.load_blob(letter.sha256), name=letter.filename))
+    except FormError:
+        return [Finding("unreadable", params)]
+    out = []
+    if not said.consulted:
+        out.append(Finding("no_consultation", params))
+    elif not said.consultation_dated:
+        out.append(Finding("consultation_undated", params))
+    if said.publicity is None:
+        out.append(Finding("no_publicity", params))
+    else:
+        start, end = said.publicity
+        try:
+            workdays = ctx.calendar.count_workdays(start, end) if end >= start else 0
+        except UnknownYearError:
+            return [*out, Finding("calendar_unknown", {**params, "start": start, "end": end})]
+        if workdays < ctx.season.publicity.min_workdays:
+            out.append(Finding("publicity_too_short", {**params, "start": start, "end": end, "workdays": workdays}))
     return out
 
 
@@ -558,9 +669,12 @@ RULES: dict[str, Rule] = {
         _rule("fields.phone", _typed(validate_phone, "phone", show_value=False)),
         _rule("fields.email", _typed(validate_email, "email", show_value=True)),
         _rule("fields.dates", _fields_dates),
+        _rule("recommender.opinion", _recommender_opinion),
         _rule("eligibility.established_in_china", _established_in_china, _ORGS),
-        _rule("eligibility.no_violation", _no_violation),
-        _rule("eligibility.defence_industry", _defence_industry, _ORGS),
+        _rule("eligibility.no_violation", _no_violation, _ORGS),
+        _rule("eligibility.individual_conduct", _no_violation, frozenset({"individual"})),
+        _rule("eligibility.defence_industry", _defence_industry),
+        _rule("eligibility.other_channels", _other_channels),
         _rule("eligibility.school_type", _school_type, frozenset({"education"})),
         _rule("eligibility.individual_group", _individual_group, frozenset({"individual"})),
         _rule("publicity.min_workdays", _publicity_min_workdays),

@@ -5,6 +5,7 @@ A wrong or missing key fails the load with a message naming the key (``SeasonCon
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -42,18 +43,58 @@ class AwardInfo(_Strict):
 
 
 class RecommendingUnit(_Strict):
-    name: str
+    """The provincial office that issues the call and recommends to the national level (the notice's 联系人 block)."""
+
+    name: str = Field(description="the issuer, e.g. 甘肃省质量强省建设协调推进领导小组办公室")
+    handled_by: str = Field(default="", description="who handles the work, e.g. 省市场监管局质量发展局")
     contact: str
     phone: str
+    fax: str = ""
     email: EmailStr
     address: str
-    doc_prefix: str = Field(description="document number prefix, e.g. 某市监质函〔2023〕")
+    postcode: str = Field(default="", pattern=r"^(\d{6})?$")
+    doc_prefix: str = Field(description="document number prefix, e.g. 甘质强组办〔2023〕")
     ops_email: EmailStr = Field(description="where failure notices and staff alerts go")
+
+
+UnitKind = Literal["city", "district", "member"]
+
+
+class LocalUnit(_Strict):
+    """A recommending unit (推荐单位) below the province: a 市州 bureau, a district bureau or a member department."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    kind: UnitKind
+    city: str | None = Field(default=None, description="the 市州 a city bureau serves (kind city)")
+    aliases: list[str] = Field(default_factory=list, description="other names applicants write for this unit")
+    contact: str = ""
+    phone: str = ""
+    email: EmailStr | None = None
+    address: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        """Every name that identifies this unit (its name, its city, its aliases)."""
+        return [self.name, *([self.city] if self.city else []), *self.aliases]
 
 
 class Province(_Strict):
     name: str
+    code: str | None = Field(default=None, pattern=r"^\d{2}$", description="GB/T 2260 province code, e.g. 62")
     cities: list[str] = Field(min_length=1)
+    city_codes: dict[str, str] = Field(default_factory=dict, description="GB/T 2260 code of each city, e.g. 6201")
+
+    @model_validator(mode="after")
+    def _codes_inside(self) -> Province:
+        for city, code in self.city_codes.items():
+            if city not in self.cities:
+                raise ValueError(f"city_codes.{city}: not one of province.cities")
+            if not re.fullmatch(r"\d{4}", code):
+                raise ValueError(f"city_codes.{city}: {code!r} is not a 4-digit GB/T 2260 code")
+            if self.code and not code.startswith(self.code):
+                raise ValueError(f"cities: {city} ({code}) lies outside {self.name} ({self.code})")
+        return self
 
 
 class Dates(_Strict):
@@ -82,6 +123,8 @@ class Category(_Strict):
     group: GroupId
     required_materials: list[MaterialKind]
     rules: list[str] = Field(default_factory=list, description="rule ids checked for this category")
+    choices: dict[str, list[str]] = Field(default_factory=dict,
+                                          description="a choice field's options, narrower than the form's")
 
 
 class Quota(_Strict):
@@ -225,6 +268,47 @@ class Limits(_Strict):
     submission_max_total_mb: int = Field(default=300, ge=1)  # their total size
 
 
+StageId = Literal["completeness", "consultation", "first_publicity", "scores", "candidate_publicity", "approval",
+                  "package"]
+FirstRound = Literal["province", "recommending_unit"]
+
+
+class StageSpec(_Strict):
+    """One step the province runs after the provincial deadline, with the working days it takes."""
+
+    id: StageId
+    workdays: int = Field(ge=0)
+
+
+class Process(_Strict):
+    """Who does what: the two settings (see README, "The provincial process").
+
+    * ``first_round``: who consults the departments (征求意见) and runs the first publicity (公示):
+      ``province`` (the office itself, after completeness) or ``recommending_unit`` (the unit did both; its
+      审核推荐意见 proves it, with dates).
+    * ``unit_opinion``: which applications need the recommending unit's 审核推荐意见: ``every_application``
+      (whatever the channel) or ``city_uploads`` (only folders a city uploads).
+    """
+
+    first_round: FirstRound = "province"
+    unit_opinion: Literal["every_application", "city_uploads"] = "city_uploads"
+    by_unit: dict[str, FirstRound] = Field(default_factory=dict,
+                                           description="a recommending unit (id) whose first round differs")
+    stages: list[StageSpec] = Field(default_factory=list, description="the province's steps, in order")
+    paper_copies: int = Field(default=0, ge=0, description="bound paper copies per application (0: none asked)")
+    usb_required: bool = False
+
+    @model_validator(mode="after")
+    def _stages_match(self) -> Process:
+        ids = [s.id for s in self.stages]
+        if len(set(ids)) != len(ids):
+            raise ValueError("stages: a stage is listed twice")
+        if self.first_round == "recommending_unit" and {"consultation", "first_publicity"} & set(ids):
+            raise ValueError("stages: consultation/first_publicity are the recommending unit's when "
+                             "first_round is recommending_unit")
+        return self
+
+
 class Season(_Strict):
     """A whole season's configuration."""
 
@@ -234,6 +318,8 @@ class Season(_Strict):
     award: AwardInfo
     recommending_unit: RecommendingUnit
     province: Province
+    recommending_units: list[LocalUnit] = Field(default_factory=list)
+    process: Process = Process()
     dates: Dates
     categories: dict[CategoryId, Category]
     quotas: dict[GroupId, Quota]
@@ -246,6 +332,42 @@ class Season(_Strict):
     scores: Scores = Scores()
     limits: Limits = Limits()
     calendar_overrides: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _units_known(self) -> Season:
+        ids = [u.id for u in self.recommending_units]
+        dup = next((i for i in ids if ids.count(i) > 1), None)
+        if dup:
+            raise ValueError(f"recommending_units: id {dup!r} is listed twice")
+        for i, unit in enumerate(self.recommending_units):
+            if unit.kind == "city" and unit.city not in self.province.cities:
+                raise ValueError(f"recommending_units.{i}.city: {unit.city!r} is not a city of {self.province.name} "
+                                 f"(province.cities)")
+        for unit_id in self.process.by_unit:
+            if unit_id not in ids:
+                raise ValueError(f"process.by_unit.{unit_id}: unknown recommending unit (recommending_units)")
+        return self
+
+    def unit(self, unit_id: str) -> LocalUnit:
+        """A recommending unit by id, or KeyError naming it."""
+        for u in self.recommending_units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(f"unknown recommending unit {unit_id!r}")
+
+    def find_unit(self, text: str | None) -> LocalUnit | None:
+        """The recommending unit a name, a city or an alias stands for (exact after removing spaces), or None."""
+        if not text:
+            return None
+        wanted = re.sub(r"\s+", "", text)
+        for u in self.recommending_units:
+            if wanted == u.id or wanted in (re.sub(r"\s+", "", n) for n in u.names):
+                return u
+        return None
+
+    def first_round_for(self, unit_id: str | None) -> FirstRound:
+        """Who runs 征求意见 and the first 公示 for applications of this recommending unit."""
+        return self.process.by_unit.get(unit_id or "", self.process.first_round)
 
     @property
     def package_letters(self) -> Letters:
@@ -292,7 +414,11 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
         elif kind == "missing":
             msg = "required key is missing"
         else:
-            msg = err["msg"]
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            sub = re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg, re.S)
+            if kind == "value_error" and sub:  # a validator names the key below its own
+                key = ".".join(p for p in (".".join(str(p) for p in err["loc"]), sub.group(1)) if p)
+                msg = sub.group(2)
         lines.append(f"{path}: {key}: {msg}")
     return "\n".join(lines)
 
@@ -331,6 +457,11 @@ def _check_rules(season: Season, path: Path) -> None:
         for rule_id in cat.rules:
             if rule_id not in RULES:
                 raise SeasonConfigError(f"{path}: categories.{cat_id}.rules: unknown rule id {rule_id!r}")
+    from award.choices import season_choice_errors
+
+    errors = season_choice_errors(season)
+    if errors:
+        raise SeasonConfigError("\n".join(f"{path}: {e}" for e in errors))
 
 
 @lru_cache(maxsize=8)

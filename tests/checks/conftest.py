@@ -16,7 +16,7 @@ def clean_set(tmp_path_factory) -> dict:  # type: ignore[type-arg]
     from award.demo.generator import generate
 
     root = tmp_path_factory.mktemp("clean")
-    generate(root, 30, 11, season=load_season(), defect_share=0.0)
+    generate(root, 30, 11, season=load_season(), defect_share=0.0, channels=("mail",))  # each with its own opinion
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     out: dict[str, tuple[Path, dict]] = {}
     for entry in manifest["applications"]:

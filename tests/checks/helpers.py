@@ -28,6 +28,7 @@ KINDS = (
     ("内部公示", "publicity_proof"),
     ("所在单位意见", "unit_opinion"),
     ("推荐函", "city_recommendation"),
+    ("审核推荐意见", "city_recommendation"),
 )
 SUPERSEDING = ("form_docx", "form_pdf", "publicity_proof", "unit_opinion")
 

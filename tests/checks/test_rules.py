@@ -20,6 +20,7 @@ from award.identity import credit_code_check_char
 from tests.checks.helpers import MemoryBlobs, read_files, transient_application
 
 SEASON = load_season()
+ZHEJIANG = Path(__file__).resolve().parents[1] / "seasons" / "zhejiang-cqa-5-2023.yaml"
 CAL = default_calendar()
 CATEGORIES = ("organization", "education", "sme", "team", "individual")
 TODAY = date(2023, 5, 10)
@@ -118,19 +119,63 @@ def test_materials_required(clean_set, marker: str, label: str) -> None:
 def test_unit_opinion_required_for_teams_and_individuals_only(clean_set) -> None:
     for category in ("team", "individual"):
         r = one(build(clean_set, category, drop=("所在单位意见",)), "materials.unit_opinion", "missing")
-        assert "所在单位推荐意见" in r.message
+        assert "所在单位申报推荐意见" in r.message
     assert findings(build(clean_set, "organization"), "materials.unit_opinion") == []
-    branch = build(clean_set, "organization", fields={"branch": "是"})
-    assert "分支机构" in one(branch, "materials.unit_opinion", "missing").message
 
 
-def test_city_recommendation_required_for_city_channel(clean_set) -> None:
-    ctx = build(clean_set, "sme", channel="city")
-    r = one(ctx, "materials.city_recommendation", "missing")
-    assert ctx.application.city in r.message
-    letter = {"杭州市推荐函.pdf": text_pdf_bytes("推荐函", ["同意推荐。"])}
-    assert findings(build(clean_set, "sme", channel="city", files=letter), "materials.city_recommendation") == []
-    assert findings(build(clean_set, "sme", channel="mail"), "materials.city_recommendation") == []
+@pytest.mark.parametrize("category", ["organization", "education", "sme"])
+def test_a_branch_says_so_on_the_form_and_needs_its_parents_publicity_and_opinion(clean_set, category: str) -> None:
+    """分支、内设、派出等机构: the form has the field, and the parent's publicity + 申报推荐意见 are then required."""
+    from award.forms.spec import form_for_category
+
+    assert "branch" in form_for_category(category).keys and "parent_unit" in form_for_category(category).keys
+    branch = build(clean_set, category, fields={"branch": "是", "parent_unit": "兰州示例集团有限公司"})
+    r = one(branch, "materials.unit_opinion", "branch")
+    assert "分支、内设、派出等机构" in r.message and "兰州示例集团有限公司" in r.message and "公示" in r.message
+    assert r.blocking and not r.ineligible
+    opinion = {"所在单位意见.pdf": text_pdf_bytes("申报推荐意见", ["经公示无异议，同意推荐。"])}
+    assert findings(build(clean_set, category, fields={"branch": "是"}, files=opinion), "materials.unit_opinion") == []
+    assert findings(build(clean_set, category, fields={"branch": "否"}), "materials.unit_opinion") == []
+
+
+def test_recommending_unit_opinion_required_whatever_the_channel(clean_set) -> None:
+    """Gansu: every application needs the recommending unit's 审核推荐意见, e-mailed ones too."""
+    assert SEASON.process.unit_opinion == "every_application"
+    for channel in ("mail", "city"):
+        ctx = build(clean_set, "sme", channel=channel, drop=("审核推荐意见",))
+        r = one(ctx, "materials.city_recommendation", "missing")
+        assert "审核推荐意见" in r.message and ctx.fields["city"] in r.message  # names the unit (e.g. 兰州市…局)
+    assert findings(build(clean_set, "sme"), "materials.city_recommendation") == []
+
+
+def test_a_second_province_asks_the_opinion_of_city_uploads_only(clean_set) -> None:
+    other = load_season(ZHEJIANG)
+    ctx = build(clean_set, "sme", channel="mail", drop=("审核推荐意见",))
+    ctx = CheckContext(application=ctx.application, season=other, calendar=CAL, load_blob=ctx.load_blob, today=TODAY)
+    assert findings(ctx, "materials.city_recommendation") == []
+    ctx.application.channel, ctx.application.channels = "city", ["city"]
+    ctx = CheckContext(application=ctx.application, season=other, calendar=CAL, load_blob=ctx.load_blob, today=TODAY)
+    assert [f.kind for f in findings(ctx, "materials.city_recommendation")] == ["missing"]
+    assert findings(ctx, "recommender.opinion") == []  # the province consults and publicises itself there
+
+
+def _opinion(*lines: str) -> dict[str, bytes]:
+    return {"推荐单位审核推荐意见.pdf": text_pdf_bytes("审核推荐意见", list(lines))}
+
+
+def test_recommending_unit_opinion_states_consultation_and_publicity_with_dates(clean_set) -> None:
+    ok = _opinion("经审核，同意推荐。", "我局已于2023年5月4日征求生态环境、应急管理等部门意见，均无异议。",
+                  "已于2023年5月8日至2023年5月12日在本地区进行了公示，公示无异议。")
+    assert findings(build(clean_set, "sme", files=ok), "recommender.opinion") == []
+    bare = build(clean_set, "sme", files=_opinion("经审核，同意推荐。"))
+    assert [f.kind for f in findings(bare, "recommender.opinion")] == ["no_consultation", "no_publicity"]
+    assert all(f.blocking and not f.ineligible for f in findings(bare, "recommender.opinion"))
+    undated = build(clean_set, "sme", files=_opinion("已征求相关部门意见。", "于2023年5月8日至2023年5月12日进行了公示。"))
+    assert [f.kind for f in findings(undated, "recommender.opinion")] == ["consultation_undated"]
+    short = build(clean_set, "sme", files=_opinion("已于2023年4月20日征求相关部门意见。",
+                                                   "于2023年4月27日至2023年5月4日进行了公示。"))  # May Day: 3 days
+    r = one(short, "recommender.opinion", "publicity_too_short")
+    assert "仅3个工作日" in r.message and "5个工作日" in r.message
 
 
 # ------------------------------------------------------------------ fields
@@ -168,7 +213,7 @@ def test_id_number_never_shown(clean_set) -> None:
 def test_phone_and_email(clean_set) -> None:
     r = one(build(clean_set, "organization", fields={"contact_phone": "1380057"}), "fields.phone", "invalid")
     assert "1380057" not in r.message and "联系人手机" in r.message
-    assert findings(build(clean_set, "organization", fields={"contact_phone": "0571-88886666"}), "fields.phone") == []
+    assert findings(build(clean_set, "organization", fields={"contact_phone": "0931-8533511"}), "fields.phone") == []
     r = one(build(clean_set, "individual", fields={"email": "zhang@"}), "fields.email", "invalid")
     assert "zhang@" in r.message
 
@@ -195,49 +240,86 @@ def test_established_in_china(clean_set) -> None:
     assert r.ineligible
     r = one(build(clean_set, "organization", fields={"city": "苏州市"}), "eligibility.established_in_china",
             "other_province")
-    assert not r.ineligible and r.blocking and "浙江省" in r.message
-    assert findings(build(clean_set, "organization", fields={"credit_code": _code("330100"), "city": "杭州"}),
+    assert not r.ineligible and r.blocking and "甘肃省" in r.message
+    assert findings(build(clean_set, "organization", fields={"credit_code": _code("620100"), "city": "兰州"}),
                     "eligibility.established_in_china") == []
 
 
-def test_no_violation(clean_set) -> None:
-    for category in CATEGORIES:
+def test_a_gansu_city_is_in_the_province() -> None:
+    """A 兰州市 applicant was refused as 不属于浙江省所辖市州 while the shipped season was Zhejiang's."""
+    assert SEASON.province.name == "甘肃省" and "兰州市" in SEASON.province.cities
+    assert len(SEASON.province.cities) == 14
+
+
+def test_no_violation_for_organisations_quotes_their_condition(clean_set) -> None:
+    for category in ("organization", "education", "sme", "team"):
         r = one(build(clean_set, category, fields={"violations": "有"}), "eligibility.no_violation", "declared")
-        assert r.ineligible
+        assert r.ineligible and "近5年内无重大质量、安全、环保等事故" in r.message
     assert evaluate(build(clean_set, "sme", fields={"violations": "有"})).outcome == "ineligible"
 
 
-def test_defence_industry(clean_set) -> None:
-    r = one(build(clean_set, "team", fields={"defence": "是"}), "eligibility.defence_industry", "defence")
-    assert r.ineligible and "军工" in r.message
-    assert evaluate(build(clean_set, "organization", fields={"defence": "是"})).outcome == "ineligible"
+def test_individuals_are_checked_against_their_own_condition(clean_set) -> None:
+    ctx = build(clean_set, "individual", fields={"violations": "有"})
+    assert "eligibility.no_violation" not in {r.rule_id for r in evaluate(ctx).results}  # not the orgs' accidents
+    r = one(ctx, "eligibility.individual_conduct", "declared")
+    assert r.ineligible and "无相关违法、违规、违纪行为" in r.message and "事故" not in r.message
+    assert evaluate(ctx).outcome == "ineligible"
 
 
-@pytest.mark.parametrize("school", ["普通高中", "高等学校", "艺术<高中>&研究院"])  # plain text: no "&amp;"
-def test_school_type_not_allowed(clean_set, school: str) -> None:
-    r = one(build(clean_set, "education", fields={"school_type": school}), "eligibility.school_type", "not_allowed")
-    assert r.ineligible and school in r.message
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_defence_channel_for_organisations_and_individuals(clean_set, category: str) -> None:
+    from award.forms.spec import form_for_category
+
+    assert "defence" in form_for_category(category).keys  # the individual form asks too
+    r = one(build(clean_set, category, fields={"defence": "是"}), "eligibility.defence_industry", "defence")
+    assert r.ineligible and "国家国防科工局" in r.message and "中央军委装备发展部" in r.message
+    assert "涉密" not in r.message + r.fix + form_for_category(category).field("defence").label  # not widened
+    assert evaluate(build(clean_set, category, fields={"defence": "是"})).outcome == "ineligible"
 
 
-@pytest.mark.parametrize("school", ["小学", "初级中学", "职业学校"])
-def test_school_type_allowed(clean_set, school: str) -> None:
-    assert findings(build(clean_set, "education", fields={"school_type": school}), "eligibility.school_type") == []
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_other_channels_refused_under_the_notice_rule(clean_set, category: str) -> None:
+    from award.forms.spec import form_for_category
+
+    assert form_for_category(category).field("other_channels").type == "choice"
+    r = one(build(clean_set, category, fields={"other_channels": "是"}), "eligibility.other_channels", "declared")
+    assert r.ineligible and "不得同时通过多渠道进行申报" in r.message
+    assert findings(build(clean_set, category, fields={"other_channels": "否"}), "eligibility.other_channels") == []
 
 
-def test_school_type_other_is_a_warning(clean_set) -> None:
-    ctx = build(clean_set, "education", fields={"school_type": "其他"})
-    r = one(ctx, "eligibility.school_type", "other")
-    assert r.severity == "warning" and not r.blocking
+@pytest.mark.parametrize("school", ["普通高中", "高等学校", "高中", "职业技术学院"])
+def test_school_type_excluded_by_the_notice(clean_set, school: str) -> None:
+    ctx = build(clean_set, "education", fields={"school_type": school})
+    r = one(ctx, "eligibility.school_type", "not_allowed")
+    assert r.ineligible and school in r.message and "仅限小学、初中和职业技术学校" in r.message
+    assert findings(ctx, "fields.required") == []  # one finding, not a second "not an option" one
+
+
+@pytest.mark.parametrize(("school", "word"), [("小学", "小学"), ("初中", "初中"), ("职业技术学校", "职业技术学校"),
+                                              ("初级中学", "初中"), ("中等职业学校", "职业技术学校"),
+                                              ("职业学校", "职业技术学校"), ("技工学校", "职业技术学校"),
+                                              ("九年一贯制学校", "初中")])
+def test_school_type_synonyms_normalised_to_the_notice(clean_set, school: str, word: str) -> None:
+    ctx = build(clean_set, "education", fields={"school_type": school})
+    assert ctx.fields["school_type"] == word
+    assert findings(ctx, "eligibility.school_type") == [] and findings(ctx, "fields.required") == []
     assert evaluate(ctx).outcome == "complete"
 
 
-def test_individual_group(clean_set) -> None:
-    r = one(build(clean_set, "individual", fields={"person_group": "公务员"}), "eligibility.individual_group",
+def test_school_type_unknown_is_a_correction_not_ineligible(clean_set) -> None:
+    ctx = build(clean_set, "education", fields={"school_type": "艺术<学校>&研究所"})  # plain text: no "&amp;"
+    r = one(ctx, "fields.required", "choice")
+    assert not r.ineligible and "艺术<学校>&研究所" in r.message and "小学、初中、职业技术学校" in r.fix
+    assert evaluate(ctx).outcome == "incomplete"
+
+
+def test_individual_group_in_the_notices_words(clean_set) -> None:
+    r = one(build(clean_set, "individual", fields={"person_group": "企业家"}), "eligibility.individual_group",
             "not_allowed")
-    assert r.blocking and not r.ineligible
-    for group in ("企业家", "一线职工", "质量工作者"):
-        assert findings(build(clean_set, "individual", fields={"person_group": group}),
-                        "eligibility.individual_group") == []
+    assert r.blocking and not r.ineligible and "一线工作人员、各类组织质量管理人员、质量领域专家学者" in r.message
+    for group in ("一线工作人员", "各类组织质量管理人员", "质量领域专家学者", "一线职工", "质量管理人员"):
+        ctx = build(clean_set, "individual", fields={"person_group": group})
+        assert findings(ctx, "eligibility.individual_group") == [] and findings(ctx, "fields.required") == []
 
 
 # ------------------------------------------------------------------ publicity

@@ -49,17 +49,17 @@ def test_header_summary_and_classifier(season) -> None:
     sender, subject = header_summary(_raw("第五届中国质量奖申报材料-某公司"))
     assert (sender, subject) == ("zs@example.com", "第五届中国质量奖申报材料-某公司")
     classify = purpose_classifier(season)
-    assert classify("hbt@env.example.gov.cn", "回复") == "opinion"
+    assert classify(str(season.departments[0].email), "回复") == "opinion"
     assert classify("x@example.com", "关于征求意见的回复 YJ-2023-env-0a1b2c") == "opinion"
     assert classify("x@example.com", "申报材料") == "application"
 
 
-def test_maildir_archives_then_moves_never_deletes(tmp_path, rt) -> None:
+def test_maildir_archives_then_moves_never_deletes(tmp_path, rt, season) -> None:
     root = tmp_path / "maildir"
     root.mkdir()
     box = mailbox.Maildir(str(root / "office"), create=True)
     box.add(_raw("申报材料-甲公司"))
-    box.add(_raw("征求意见回复", sender="省生态环境厅 <hbt@env.example.gov.cn>"))
+    box.add(_raw("征求意见回复", sender=f"{season.departments[0].name} <{season.departments[0].email}>"))
     box.close()
 
     with session_scope(rt.db_url) as s:

@@ -41,6 +41,7 @@ COMMON = {
     "email": "zw@example.com",
     "channel": "市州推荐",
     "channel_city": "杭州市",
+    "other_channels": "否",
 }
 ORG = {
     "org_name": "杭州示例精密机械有限公司",
@@ -50,6 +51,7 @@ ORG = {
     "org_nature": "民营企业",
     "founded": "2005-03-18",
     "defence": "否",
+    "branch": "否",
     "contact": "张伟",
     "contact_phone": "13800571234",
     "quality_model": "精益质量管理模式",
@@ -60,7 +62,7 @@ VALUES = {
     "form2": {**ORG, "org_name": "杭州市实验小学", "school_type": "小学", "org_nature": "事业单位"},
     "form3": {**ORG, "employees": "250", "revenue": "12000.5"},
     "form4": {
-        **{k: v for k, v in ORG.items() if k not in ("industry", "org_nature")},
+        **{k: v for k, v in ORG.items() if k not in ("industry", "org_nature", "branch")},
         "team_name": "装配车间精益班组",
         "team_type": "一线班组",
         "members": "12",
@@ -75,7 +77,8 @@ VALUES = {
         "employer": "杭州示例精密机械有限公司",
         "credit_code": CODE,
         "title": "质量总监",
-        "person_group": "质量工作者",
+        "person_group": "质量领域专家学者",
+        "defence": "否",
         "phone": "13900571234",
     },
 }
@@ -104,7 +107,7 @@ def test_build_all_templates(tmp_path: Path) -> None:
     doc = Document(str(paths[0]))
     assert doc.paragraphs[0].text == "第五届中国质量奖申报表（组织）"
     labels = {c.text for row in doc.tables[0].rows for c in row.cells}
-    assert {"单位名称", "统一社会信用代码", "是否军工/涉密单位", "公示开始日期"} <= labels
+    assert {"单位名称", "统一社会信用代码", "是否国防工业、武器研发制造维修设计单位", "公示开始日期"} <= labels
     assert any("郑重承诺" in p.text for p in doc.paragraphs)
     # a blank template parses as its form with only "required" problems
     parsed = parse_form(paths[0])
@@ -180,7 +183,7 @@ def test_parser_finds_values_by_label_not_position() -> None:
         [
             ["", "", "", ""],
             ["统一社会信用代码：", CODE.lower(), "单 位 名 称", "某某公司"],
-            ["是否军工/涉密单位", "☐是 ☑否", "成立日期", "2005年3月18日"],
+            ["是否国防工业、武器研发制造维修设计单位", "☐是 ☑否", "成立日期", "2005年3月18日"],
             ["联系人手机", "１３８ ００５７ １２３４", "从业人数", "1,200"],
             ["主要事迹简介", "", "", ""],
             ["坚持质量第一。", "", "", ""],
@@ -231,7 +234,7 @@ def test_typed_field_problems() -> None:
     assert set(problems) == {"id_number", "phone", "email", "birth_date", "person_group", "credit_code"}
     assert problems["id_number"].label == "身份证号码" and "校验码错误" in problems["id_number"].message
     assert problems["credit_code"].message == "必填项未填写"
-    assert "企业家/一线职工/质量工作者" in problems["person_group"].message
+    assert "一线工作人员/各类组织质量管理人员/质量领域专家学者" in problems["person_group"].message
 
 
 # --------------------------------------------------------------------------- hostile and broken files

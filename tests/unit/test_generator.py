@@ -90,6 +90,7 @@ def test_every_defect_appears_and_is_real(generated: tuple[Path, dict]) -> None:
             assert f["defence"] == "否"
         if app["category"] == "education":
             assert (f["school_type"] in ("普通高中", "高等学校")) == ("ineligible_school" in defects)
+            assert f["school_type"] != "其他"
     pairs = [a for a in apps if "two_channels" in a["defects"]]
     assert pairs and {a["channel"] for a in pairs} == {"mail", "city"}
     assert all(a["key"] in keys_by_channel["mail"] & keys_by_channel["city"] for a in pairs)
@@ -104,8 +105,9 @@ def test_generated_forms_and_pdfs_parse_back(generated: tuple[Path, dict]) -> No
         assert parsed.form_id == app["form_id"] and parsed.fields == app["fields"]
         assert parsed.key == app["key"] and parsed.name == app["name"]
         problem_fields = {p.field for p in parsed.problems}
-        assert bool(problem_fields) == ("bad_check_char" in app["defects"])
-        assert problem_fields <= {"credit_code", "id_number"}
+        # a broken check character, or a school type the notice excludes (no option of the form)
+        assert bool(problem_fields) == bool({"bad_check_char", "ineligible_school"} & set(app["defects"]))
+        assert problem_fields <= {"credit_code", "id_number", "school_type"}
         pdf = next((f for f in app["files"] if f.endswith("申报表.pdf")), None)
         if pdf:
             copy = extract_pdf_fields((out / pdf).read_bytes())
@@ -143,5 +145,5 @@ def test_demo_season_moves_dates_and_document_numbers_to_this_year() -> None:
     data = demo_season_data(date(2026, 12, 2))
     season = parse_season(data, Path("demo.yaml"))
     assert season.season_id == "demo-2026"
-    assert season.recommending_unit.doc_prefix == "浙市监质函〔2026〕"  # letters are numbered in the demo's year
+    assert season.recommending_unit.doc_prefix == "甘质强组办〔2026〕"  # letters are numbered in the demo's year
     assert season.dates.provincial_deadline.date() > date(2026, 12, 2)

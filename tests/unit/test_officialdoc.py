@@ -33,7 +33,7 @@ WHEN = datetime(2023, 8, 20, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 def _letter(tmp_path: Path) -> Path:
     path = tmp_path / "推荐函.docx"
-    write_letter(path, load_season(), doc_number="浙市监质函〔2023〕45号", when=WHEN, org_count=5, person_count=2)
+    write_letter(path, load_season(), doc_number="甘质强组办〔2023〕45号", when=WHEN, org_count=5, person_count=2)
     return path
 
 
@@ -73,13 +73,14 @@ def test_signature_centred_over_the_date_and_kept_with_the_body(tmp_path: Path) 
     dated = _para(doc, "2023年8月20日")
     assert dated.paragraph_format.right_indent == Pt(16 * 4)  # the date four characters from the right
     centre_shift = (text_width(unit) - text_width("2023年8月20日")) / 2
-    assert signature.paragraph_format.right_indent == Pt(16 * (4 - centre_shift))
+    # centred over the date; a name longer than the date stops two characters from the right margin
+    assert signature.paragraph_format.right_indent == Pt(16 * max(2.0, 4 - centre_shift))
     # from the last body paragraph to the date, every paragraph keeps with the next; the note closes the chain
     texts = [p.text for p in paras]
     start, end = texts.index("特此函告。"), texts.index("2023年8月20日")
     assert all(p.paragraph_format.keep_with_next for p in paras[start:end + 1])
     assert paras[end + 1].text.startswith("（联系人：") and not paras[end + 1].paragraph_format.keep_with_next
-    assert not _para(doc, "中国质量奖评选表彰委员会秘书处：").paragraph_format.keep_with_next
+    assert not _para(doc, f"{load_season().national.recipient_name}：").paragraph_format.keep_with_next
     assert _para(doc, "附件：推荐名单汇总表").paragraph_format.first_line_indent == Pt(32)  # two characters in
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from award.choices import normalize_choice
 from award.forms.docx_io import fill_form_bytes
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
 from award.forms.spec import applicant_key, form_for_category
@@ -42,15 +43,16 @@ DEFECTS = (
     "bad_check_char",  # credit code / ID number check character wrong
     "late",  # mailed after the provincial deadline
     "two_channels",  # same applicant mailed and in a city batch
-    "defence_industry",  # 是否军工/涉密单位 = 是
-    "ineligible_school",  # 学校类型 = 普通高中 / 高等学校
+    "defence_industry",  # 是否国防工业、武器研发制造维修设计单位 = 是
+    "ineligible_school",  # 学校类型 = 普通高中 / 高等学校 (excluded by the notice)
     "short_publicity",  # internal publicity shorter than 5 working days
     "pdf_mismatch",  # the PDF copy's name differs from the form
 )
 CATEGORY_WEIGHTS = {"organization": 30, "education": 10, "sme": 25, "team": 20, "individual": 15}
 MESSY_SHARE = 0.4
 NAMES_FILE = Path(__file__).resolve().parent / "names.yaml"
-_SPARE_CITY_CODES = [f"33{i:02d}02" for i in range(1, 100)]
+SCHOOL_TYPES = ("小学", "初中", "职业技术学校", "职业技术学校", "初级中学", "中等职业学校")  # synonyms too
+PERSON_GROUPS = ("一线工作人员", "各类组织质量管理人员", "质量领域专家学者")
 
 
 @dataclass
@@ -125,7 +127,16 @@ class _Maker:
 
     # -- small pieces
     def region(self, city: str) -> str:
-        return _SPARE_CITY_CODES[self.cities.index(city) % len(_SPARE_CITY_CODES)]
+        """A 6-digit region code in the city (from the season's GB/T 2260 codes, else made up in the province)."""
+        province = self.season.province
+        if city in province.city_codes:
+            return f"{province.city_codes[city]}02"
+        return f"{province.code or '10'}{self.cities.index(city) % 99 + 1:02d}02"
+
+    def unit_name(self, city: str) -> str:
+        """The recommending unit of the city (the season's), or the city itself."""
+        unit = self.season.find_unit(city)
+        return unit.name if unit is not None else city
 
     def person(self, female: bool | None = None) -> tuple[str, bool]:
         rng, w = self.rng, self.words
@@ -194,13 +205,16 @@ class _Maker:
             "publicity_start": start.isoformat(),
             "publicity_end": end.isoformat(),
             "email": self.email(),
+            "other_channels": "否",
+            "recommending_unit": self.unit_name(city),
+            "defence": "是" if defect == "defence_industry" else "否",
         }
         industry = rng.choice(w["industries"])
         org_common = {
             "address": f"{city}{rng.choice(['经济开发区', '高新区', '滨江路', '人民路', '工业园区'])}{rng.randint(1, 999)}号",
             "industry": industry["name"],
             "founded": date(rng.randint(1985, 2016), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
-            "defence": "是" if defect == "defence_industry" else "否",
+            "branch": "否",
             "contact": contact,
             "contact_phone": self.phone(),
             "quality_model": rng.choice(w["quality_models"]),
@@ -221,16 +235,17 @@ class _Maker:
             school_type = (
                 rng.choice(["普通高中", "高等学校"])
                 if defect == "ineligible_school"
-                else rng.choice(["小学", "初级中学", "职业学校", "职业学校", "其他"])
+                else rng.choice(SCHOOL_TYPES)
             )
             short = city.removesuffix("市")
             kind = {
                 "小学": "小学",
+                "初中": "初级中学",
                 "初级中学": "初级中学",
-                "职业学校": "职业技术学校",
+                "职业技术学校": "职业技术学校",
+                "中等职业学校": "中等职业学校",
                 "普通高中": "高级中学",
                 "高等学校": "职业技术学院",
-                "其他": "特殊教育学校",
             }[school_type]
             name = self.unique(lambda: f"{short}市{rng.choice(w['school_words'])}{kind}")
             if school_type == "高等学校":
@@ -265,12 +280,12 @@ class _Maker:
                 "founded": date(rng.randint(2005, 2020), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
             }
         # individual
-        group = rng.choice(["企业家", "一线职工", "质量工作者"])
+        group = rng.choice(PERSON_GROUPS)
         female = rng.random() < 0.35
         name = self.unique(lambda: self.person(female)[0])
         birth = date(rng.randint(1962, 1992), rng.randint(1, 12), rng.randint(1, 28))
         title = rng.choice(
-            w[{"企业家": "titles_entrepreneur", "一线职工": "titles_worker", "质量工作者": "titles_quality"}[group]]
+            w[dict(zip(PERSON_GROUPS, ("titles_worker", "titles_quality", "titles_expert"), strict=True))[group]]
         )
         return {
             "name": name,
@@ -352,7 +367,6 @@ def generate(
                 for d in DEFECTS
                 if not (d == "late" and channel != "mail")
                 and not (d == "two_channels" and (len(channels) < 2 or room < 2))
-                and not (d == "defence_industry" and category == "individual")
                 and not (d == "ineligible_school" and category != "education")
             ]
             defect = rng.choice(options)
@@ -380,8 +394,12 @@ def generate(
                 folder = Path("mail") / f"{mail_no:04d}"
             else:
                 folder = Path("city") / city / _safe_dir_name(name)
+            opinion = None
+            if sub_channel == "mail" and season.process.unit_opinion == "every_application":
+                opinion = _unit_opinion(city, [(name, category)], season, maker)
             files = _write_application(
-                out_dir / folder, spec.form_id, category, v, pv, season, app_rng, messy=messy, missing=missing
+                out_dir / folder, spec.form_id, category, v, pv, season, app_rng, messy=messy, missing=missing,
+                unit_opinion=opinion,
             )
             app = GeneratedApplication(
                 index=len(result.applications) + 1,
@@ -394,7 +412,7 @@ def generate(
                 defects=[defect] if defect else [],
                 folder=folder.as_posix(),
                 files=[(folder / f).as_posix() for f in files],
-                fields=v,
+                fields={k: normalize_choice(k, x) for k, x in v.items()},  # what the parser reads back
                 messy=messy,
             )
             if sub_channel == "mail":
@@ -417,7 +435,7 @@ def generate(
 
     for city in sorted(city_batches, key=maker.cities.index):
         rel = Path("city") / city / f"{city}推荐函.pdf"
-        _write(out_dir / rel, _city_letter(city, city_batches[city], season))
+        _write(out_dir / rel, _unit_opinion(city, [(a.name, a.category) for a in city_batches[city]], season, maker))
         result.city_letters[city] = rel.as_posix()
 
     manifest = {
@@ -444,6 +462,7 @@ def _write_application(
     *,
     messy: bool,
     missing: str | None,
+    unit_opinion: bytes | None = None,
 ) -> list[str]:
     """Write one application's files into ``folder``; return their names in order."""
     spec = form_for_category(category)
@@ -490,23 +509,39 @@ def _write_application(
             [f"经研究，同意推荐{name}申报{edition}{season.award.name}。", "所填报内容真实、准确，特此说明。"],
             signature=[f"{unit}（盖章）"],
         )
+    if unit_opinion is not None:
+        files["推荐单位审核推荐意见.pdf"] = unit_opinion
     for fname, data in files.items():
         _write(folder / fname, data)
     return list(files)
 
 
-def _city_letter(city: str, apps: list[GeneratedApplication], season: Season) -> bytes:
-    """A city's recommendation letter listing the applications it forwards (no ID numbers)."""
+def _unit_opinion(city: str, apps: list[tuple[str, str]], season: Season, maker: _Maker) -> bytes:
+    """The recommending unit's 审核推荐意见 listing the applications it recommends (no ID numbers).
+
+    Where the season leaves 征求意见 and 公示 to the recommending unit, the letter states both, with dates
+    (a 5-working-day publicity ending two working days before the provincial deadline).
+    """
     edition = season.award.edition
     labels = {cid: cat.label for cid, cat in season.categories.items()}
+    unit = maker.unit_name(city)
+    cal = maker.calendar
+    deadline = season.dates.provincial_deadline.date()
     lines = [
         f"{season.recommending_unit.name}：",
         f"根据{edition}{season.award.name}推荐工作的通知要求，经我局审核，现推荐以下{len(apps)}个申报对象：",
     ]
-    lines += [f"{i}. {a.name}（{labels.get(a.category, a.category)}）" for i, a in enumerate(apps, start=1)]
+    lines += [f"{i}. {name}（{labels.get(category, category)}）" for i, (name, category) in enumerate(apps, start=1)]
+    unit_obj = season.find_unit(city)
+    if season.first_round_for(unit_obj.id if unit_obj else None) == "recommending_unit":
+        end = cal.workdays_before(deadline, 2)
+        start = cal.workdays_before(end, season.publicity.min_workdays - 1)
+        asked = cal.workdays_before(start, 3)
+        lines.append(f"我局已于{_cn_date(asked)}就上述申报对象征求相关部门意见，各部门均无异议。")
+        lines.append(f"上述申报对象已于{_cn_date(start)}至{_cn_date(end)}在本地区进行了公示，公示期间未收到异议。")
     lines.append("以上申报对象材料真实、完整，请予审核。")
     return text_pdf_bytes(
-        f"{city}市场监督管理局关于推荐{edition}{season.award.name}申报对象的函",
+        f"{unit}关于推荐{edition}{season.award.name}申报对象的审核推荐意见",
         lines,
-        signature=[f"{city}市场监督管理局", _cn_date(season.dates.provincial_deadline.date() - timedelta(days=3))],
+        signature=[unit, _cn_date(deadline - timedelta(days=3))],
     )

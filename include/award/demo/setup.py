@@ -1,5 +1,6 @@
-"""The demo season for ``make run``: the 2023 example with its dates moved around today, and generated
-applications delivered to the local mailbox (Maildir) and the local shared-storage folder.
+"""The demo season for ``make run``: the shipped (Gansu 2023) season with its dates moved around today and every
+e-mail address on an example domain (``.example``, RFC 2606: ``make run`` can never mail a real office), and
+generated applications delivered to the local mailbox (Maildir) and the local shared-storage folder.
 
 Safe to call again: an existing demo is kept unless ``reset`` is given.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -46,8 +48,31 @@ class DemoPaths:
         return self.root / "generated"
 
 
+EXAMPLE_TLD = "example"
+
+
+def example_address(address: str) -> str:
+    """The same mailbox on an example domain: ``zgzlj@samr.gov.cn`` -> ``zgzlj@samr.example``."""
+    local, _, domain = address.partition("@")
+    if domain.endswith("." + EXAMPLE_TLD):
+        return address
+    return f"{local}@{domain.split('.')[0]}.{EXAMPLE_TLD}"
+
+
+def _example_addresses(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _example_addresses(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_example_addresses(v) for v in value]
+    if isinstance(value, str) and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        return example_address(value)
+    return value
+
+
 def demo_season_data(today: date) -> dict[str, Any]:
-    """The example season with dates placed around ``today`` (all on the working-day calendar).
+    """The shipped season with dates placed around ``today`` (all on the working-day calendar).
+
+    Every e-mail address moves to an example domain; recommending units without a contact get example ones.
 
     Applications open two weeks ago; the provincial deadline is the 6th working day from today at 17:00; the
     national deadline is 15 working days after that. A year the calendar does not know is an error.
@@ -61,9 +86,15 @@ def demo_season_data(today: date) -> dict[str, Any]:
         raise UnknownYearError(
             f"the demo season around {today} reaches a year the working-day calendar does not know: {exc}"
         ) from None
+    data = _example_addresses(data)
+    for i, unit in enumerate(data.get("recommending_units") or [], start=1):
+        unit.setdefault("contact", "示例联系人")
+        unit.setdefault("phone", f"0000-{8000000 + i}")
+        unit.setdefault("email", f"{unit['id']}@units.{EXAMPLE_TLD}")
+        unit.setdefault("address", f"{unit.get('city') or unit['name']}示例路{i}号")
     data["season_id"] = f"demo-{today.year}"
     data["award"]["edition"] = "第五届（演示）"
-    unit = data["recommending_unit"]  # the letters' numbers carry the demo year: 浙市监质函〔2026〕
+    unit = data["recommending_unit"]  # the letters' numbers carry the demo year: 〔2026〕
     unit["doc_prefix"] = unit["doc_prefix"].replace("〔2023〕", f"〔{today.year}〕")
     # the demo can never mail a real office, but its national mail needs a mobile in the subject: an example one
     data["national"]["contact_mobile"] = "13900000000"
@@ -134,7 +165,8 @@ def setup_demo(root: Path, *, count: int = 40, seed: int = 2023, today: date | N
     result = generate(paths.generated, count, seed, season=season, defect_share=0.25)
     delivered = deliver(paths.generated, paths.maildir, paths.shared)
     paths.season_file.write_text(
-        "# Demo season written by `award demo setup` (make run): the 2023 example moved around today.\n"
+        "# Demo season written by `award demo setup` (make run): the shipped season moved around today,\n"
+        "# every e-mail address on an example domain.\n"
         + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
         encoding="utf-8",
     )

@@ -444,9 +444,12 @@ def check_field(spec_form: FormSpec, key: str, raw: str) -> tuple[str, str | Non
         except ValueError as exc:
             return value, str(exc)
     if fs.type == "choice":
+        from award.choices import normalize_choice  # the notice's word for a synonym (初级中学 -> 初中)
+
         picked = _choice(value, fs.options)
         if picked == "":
             return "", ("必填项未勾选" if fs.required else None)
+        picked = picked or _choice(normalize_choice(key, value), fs.options)
         return (picked, None) if picked else (value, f"应为以下之一：{'/'.join(fs.options)}")
     if fs.type == "number":
         num = unicodedata.normalize("NFKC", value).replace(",", "").replace(" ", "")
