@@ -18,9 +18,9 @@ from award.forms import parse_form
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
 from award.identity import credit_code_check_char
 from tests.checks.helpers import MemoryBlobs, read_files, transient_application
+from tests.seasons import ZHEJIANG
 
 SEASON = load_season()
-ZHEJIANG = Path(__file__).resolve().parents[1] / "seasons" / "zhejiang-cqa-5-2023.yaml"
 CAL = default_calendar()
 CATEGORIES = ("organization", "education", "sme", "team", "individual")
 TODAY = date(2023, 5, 10)
