@@ -5,7 +5,7 @@
 * ``make_*`` functions generate valid test data from a seeded ``random.Random``.
 * ``mask_*`` functions hide personal data for logs and public notices: an ID number keeps its first 3
   and last 4 characters (``330***********123X``), a mobile phone its first 3 and last 4 digits
-  (``138****5678``), a landline its area code and last 4 digits (``0571-****8888``).
+  (``138****5678``), a landline its area code and last 4 digits (``0XXX-****8888``).
 
 Reasons are written in Chinese because they are shown to applicants.
 """
@@ -192,10 +192,10 @@ def make_id_number(
 
 
 def validate_phone(s: str) -> Validation:
-    """Check a mainland mobile (1[3-9] + 9 digits) or landline with area code (0571-88888888[-123])."""
+    """Check a mainland mobile (1[3-9] + 9 digits) or landline with area code (0XXX-XXXXXXXX[-123])."""
     text = unicodedata.normalize("NFKC", s or "").strip()
     text = re.sub(r"^\+?86[\s-]*", "", text) if re.match(r"^\+?86[\s-]*1", text) else text
-    text = re.sub(r"^\((0\d{2,3})\)\s*", r"\1-", text)  # (0571)88888888
+    text = re.sub(r"^\((0\d{2,3})\)\s*", r"\1-", text)  # (0XXX)XXXXXXXX
     compact = re.sub(r"[\s\u2010-\u2015]", lambda m: "" if m.group().isspace() else "-", text)
     if not compact:
         return Validation(False, compact, "电话号码为空")
@@ -205,7 +205,7 @@ def validate_phone(s: str) -> Validation:
     if m:
         normalized = f"{m.group(1)}-{m.group(2)}" + (f"-{m.group(3)}" if m.group(3) else "")
         return Validation(True, normalized, None)
-    return Validation(False, compact, "电话号码格式不正确，应为11位手机号或带区号的固定电话（如0571-88888888）")
+    return Validation(False, compact, "电话号码格式不正确，应为11位手机号或带区号的固定电话（区号-号码）")
 
 
 def validate_email(s: str) -> Validation:
