@@ -27,6 +27,7 @@ from award.clock import now
 from award.states import LABELS_ZH, State
 from award.store.models import Application, CheckRun, OutboxEmail
 from award.templating import TEMPLATE_DIR, render_text
+from award.units import unit_for
 
 if TYPE_CHECKING:
     from award.config import Season
@@ -78,11 +79,33 @@ def _channel(app: Application) -> str:
     return render_text(words["multi_channel"], channels=text) if app.multi_channel or len(channels) > 1 else text
 
 
+def paper_text(season: Season, app: Application) -> str:
+    """What the application's paper and USB stick look like (empty when the season asks for none)."""
+    from award.paper import paper_state
+
+    state = paper_state(season, app)
+    if not state.required:
+        return ""
+    words = texts()["paper"]
+    parts = []
+    if "paper" in state.missing:
+        parts.append(render_text(words["missing_paper"], copies=state.copies, required=state.copies_required))
+    if "usb" in state.missing:
+        parts.append(words["missing_usb"])
+    if state.late:
+        parts.append(render_text(words["late"], what=words["joiner"].join(words["what"][w] for w in state.late),
+                                 deadline=_fmt(state.deadline)))
+    if not parts:
+        parts.append(render_text(words["complete"], copies=state.copies, usb=state.usb_received_at is not None))
+    return words["joiner"].join(parts)
+
+
 def report_frame(session: Session, season: Season) -> pd.DataFrame:
     """One row per application of the season, sorted by city, category and submission number."""
     apps = list(session.scalars(
         select(Application).where(Application.season == season.season_id)
-        .options(selectinload(Application.applicant)).order_by(Application.id)
+        .options(selectinload(Application.applicant), selectinload(Application.paper_receipt))
+        .order_by(Application.id)
     ))
     ids = [a.id for a in apps]
     latest_runs: dict[int, CheckRun] = {}
@@ -119,7 +142,9 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
             "category": category.label if category else app.category,
             "city": app.city or (app.fields or {}).get("city", "") or "",
             "channel": _channel(app),
+            "recommending_unit": unit.name if (unit := unit_for(season, app)) else "",
             "state": LABELS_ZH.get(State(app.state), app.state),
+            "paper": paper_text(season, app),
             "problems": "\n".join(f"{i}. {p}" for i, p in enumerate(problems, start=1)),
             "received_at": _fmt(app.received_at),
             "checked_at": _fmt(app.checked_at),

@@ -24,7 +24,7 @@ CATALOGUES = {
     "opinions": {"opinions.py": "opinions."},
     "publicity": {"publicity.py": "publicity."},
     "correction": {"correction.py": "correction."},
-    "cli": {"cli/status.py": "status."},
+    "cli": {"cli/status.py": "status.", "cli/check.py": "check."},
     "ops": {"failures.py": "failure."},
     "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli.", "cli/blobs.py": "blobs."},
 }

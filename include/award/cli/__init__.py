@@ -11,7 +11,7 @@ from award.cli.environment import discover
 
 # Each module listed here lives in award/cli/<name>.py and defines register(subparsers).
 COMMAND_MODULES = ("parse", "validate", "calendar", "status", "demo", "mail", "season", "forms", "publicity", "show",
-                   "withdraw", "intake", "outbox", "blobs", "review")
+                   "withdraw", "intake", "outbox", "blobs", "review", "paper", "check")
 
 
 def build_parser() -> argparse.ArgumentParser:

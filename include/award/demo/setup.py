@@ -75,17 +75,34 @@ def demo_season_data(today: date) -> dict[str, Any]:
     Every e-mail address moves to an example domain; recommending units without a contact get example ones.
 
     Applications open two weeks ago; the provincial deadline is the 6th working day from today at 17:00; the
-    national deadline is 15 working days after that. A year the calendar does not know is an error.
+    national deadline is 20 working days after that, with the export due 5 working days before it. Near the end
+    of the years the working-day calendar knows, the national deadline comes earlier (never before the season's
+    stages, ``process.stages``, can end) and the export lead shrinks; if even that does not fit, the year the
+    calendar does not know is an error.
     """
+    from award.process import stage_plan
+
     data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
     cal = default_calendar()
+    stage_days = sum(days for _, days in stage_plan(parse_season(data, DEFAULT_SEASON_FILE)))
+    national: date | None = None
+    lead = 5
     try:
         provincial = cal.add_workdays(today, 6)
-        national = cal.workdays_after(provincial, 15)
+        for n in range(stage_days + lead + 5, stage_days + 1, -1):
+            try:
+                national = cal.workdays_after(provincial, n)
+            except UnknownYearError:
+                if n == stage_days + 2:
+                    raise
+                continue
+            lead = min(lead, n - stage_days - 1)
+            break
     except UnknownYearError as exc:
         raise UnknownYearError(
             f"the demo season around {today} reaches a year the working-day calendar does not know: {exc}"
         ) from None
+    assert national is not None
     data = _example_addresses(data)
     for i, unit in enumerate(data.get("recommending_units") or [], start=1):
         unit.setdefault("contact", "示例联系人")
@@ -102,7 +119,7 @@ def demo_season_data(today: date) -> dict[str, Any]:
         "application_open": (today - timedelta(days=14)).isoformat(),
         "provincial_deadline": datetime.combine(provincial, time(17, 0), TZ).isoformat(),
         "national_deadline": datetime.combine(national, time(17, 0), TZ).isoformat(),
-        "export_lead_workdays": 5,
+        "export_lead_workdays": lead,
     }
     return data
 

@@ -122,6 +122,7 @@ class Application(Base):
     materials: Mapped[list[Material]] = relationship(
         back_populates="application", order_by="Material.id", foreign_keys="Material.application_id"
     )
+    paper_receipt: Mapped[PaperReceipt | None] = relationship(back_populates="application")
 
 
 class InboundItem(Base):
@@ -319,6 +320,23 @@ class Objection(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class PaperReceipt(Base):
+    """The bound paper copies (一式三份) and the USB stick of one application: how many arrived, and when."""
+
+    __tablename__ = "paper_receipt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
+    copies: Mapped[int] = mapped_column(Integer, default=0)
+    paper_received_at: Mapped[datetime | None] = mapped_column()
+    usb_received_at: Mapped[datetime | None] = mapped_column()
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(default=_now)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    application: Mapped[Application] = relationship(back_populates="paper_receipt")
 
 
 class ReviewScore(Base):
