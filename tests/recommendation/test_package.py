@@ -62,7 +62,7 @@ def confirmed(rt):  # type: ignore[no-untyped-def]
         made = [
             make_app(s, season, rt.blobs, n=1, state=State.CANDIDATE_CONFIRMED, score=91),
             make_app(s, season, rt.blobs, n=2, state=State.CANDIDATE_CONFIRMED, score=88,
-                     key=season.priority_winners[0].key, name="宁波示例精工股份有限公司"),
+                     key=season.priority_winners[0].key, name=season.priority_winners[0].name),
             make_app(s, season, rt.blobs, n=3, category="individual", state=State.CANDIDATE_CONFIRMED, score=86),
             make_app(s, season, rt.blobs, n=4, state=State.REVIEWED, score=50, materials=False),
         ]

@@ -79,7 +79,7 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     with session_scope(db_url) as s:
         package = s.scalars(select(Package)).one()
         assert (package.status, package.approved_by, package.approval_text) == ("sent", "张局长", "同意推荐以上单位和个人")
-        assert package.manifest["doc_number"] == "浙市监质函〔2023〕45号"
+        assert package.manifest["doc_number"] == "甘质强组办〔2023〕45号"
         assert package.manifest["audit_doc_number"] == "市监审〔2023〕7号"
         assert package.manifest["responded_by"] == "办公室"
         assert {a.state for a in s.scalars(select(Application))} == {"exported", "not_recommended"}

@@ -1,7 +1,7 @@
 """paper_receipt: the bound paper copies (一式三份) and the USB stick of each application, and when they arrived
 
 Revision ID: 0003_paper
-Revises: 0001
+Revises: 0002_outbox
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_paper"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_outbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
