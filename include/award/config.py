@@ -45,7 +45,7 @@ class AwardInfo(_Strict):
 class RecommendingUnit(_Strict):
     """The provincial office that issues the call and recommends to the national level (the notice's 联系人 block)."""
 
-    name: str = Field(description="the issuer, e.g. 甘肃省质量强省建设协调推进领导小组办公室")
+    name: str = Field(description="the issuer, e.g. 某省质量强省建设协调推进领导小组办公室")
     handled_by: str = Field(default="", description="who handles the work, e.g. 省市场监管局质量发展局")
     contact: str
     phone: str
@@ -53,7 +53,7 @@ class RecommendingUnit(_Strict):
     email: EmailStr
     address: str
     postcode: str = Field(default="", pattern=r"^(\d{6})?$")
-    doc_prefix: str = Field(description="document number prefix, e.g. 甘质强组办〔2023〕")
+    doc_prefix: str = Field(description="document number prefix, e.g. 某质强组办〔2023〕")
     ops_email: EmailStr = Field(description="where failure notices and staff alerts go")
 
 
@@ -228,7 +228,7 @@ class LetterSpec(_Strict):
     Without ``body``/``title`` the template's default wording is used (templates/letters/*.yaml.j2).
     """
 
-    issuer: str = Field(description="发文机关标志, e.g. 甘肃省质量强省建设协调推进领导小组")
+    issuer: str = Field(description="发文机关标志, e.g. 某省质量强省建设协调推进领导小组")
     signature: str = Field(description="署名")
     doc_prefix: str | None = Field(default=None, description="default: recommending_unit.doc_prefix")
     title: str | None = None
@@ -247,7 +247,7 @@ class PriorityWinner(_Strict):
 
     name: str
     key: str = Field(description="credit code or ID number")
-    award: str = Field(description="e.g. 甘肃省人民政府质量奖 or 甘肃省人民政府质量奖提名奖")
+    award: str = Field(description="e.g. 某省人民政府质量奖 or 某省人民政府质量奖提名奖")
     year: int = Field(ge=1990, le=2100)
 
 

@@ -1,4 +1,4 @@
-"""Paper copies and the USB stick (甘质强组办〔2023〕5号 四: 整理成册的纸质材料一式三份, Word 电子版用优盘拷贝).
+"""Paper copies and the USB stick (the provincial notice: 整理成册的纸质材料一式三份, Word 电子版用优盘拷贝).
 
 Staff record per application what arrived and when (:func:`record_receipt`, the ``award paper`` command and the
 desk call it); :func:`paper_state` says what is still missing and whether it came after the provincial deadline,

@@ -86,6 +86,11 @@ def _slim(doc: DocumentObject) -> None:
 
 
 @lru_cache(maxsize=16)
+def blank_value(field: FieldSpec) -> str:
+    """What a blank form shows in a field's value cell: every option of a choice field as a check box."""
+    return "  ".join(f"\u2610{option}" for option in field.options) if field.type == "choice" else ""
+
+
 def template_bytes(form_id: str, edition: str = "第五届") -> bytes:
     """The blank form as .docx bytes (built with python-docx, cached, deterministic)."""
     spec = form_spec(form_id)
@@ -110,9 +115,10 @@ def template_bytes(form_id: str, edition: str = "第五届") -> bytes:
         cells = table.add_row().cells
         if len(group) == 2:
             cells[0].text, cells[2].text = group[0].label, group[1].label
+            cells[1].text, cells[3].text = blank_value(group[0]), blank_value(group[1])
         else:
             cells[0].text = group[0].label
-            cells[1].merge(cells[3])
+            cells[1].merge(cells[3]).text = blank_value(group[0])
     declaration, signature = declaration_text()
     doc.add_paragraph(declaration)
     doc.add_paragraph(signature)
