@@ -112,7 +112,7 @@ def test_build_all_templates(tmp_path: Path) -> None:
     # a blank template parses as its form with only "required" problems
     parsed = parse_form(paths[0])
     assert parsed.form_id == "form1"
-    assert {p.message for p in parsed.problems} == {"必填项未填写"}
+    assert {p.message for p in parsed.problems} == {"必填项未填写", "必填项未勾选"}  # choice fields show their boxes
     assert template_bytes("form1") == paths[0].read_bytes()
 
 
