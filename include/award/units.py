@@ -26,7 +26,8 @@ def unit_for(season: Season, app: Application | Any) -> LocalUnit | None:
         unit = season.find_unit(str(fields.get(key) or ""))
         if unit is not None:
             return unit
-    return None
+    applicant = getattr(app, "applicant", None)
+    return season.find_unit(getattr(app, "city", None) or getattr(applicant, "city", None))
 
 
 def unit_for_fields(season: Season, fields: dict[str, Any], folder: str | None = None) -> LocalUnit | None:
