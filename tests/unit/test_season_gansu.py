@@ -179,5 +179,7 @@ def test_individual_form_speaks_the_notices_words() -> None:
 def test_five_years_everywhere() -> None:
     letter = (ROOT / "include/award/templates/letters/opinion_request.docx.j2").read_text(encoding="utf-8")
     assert "近三年" not in letter and "近5年" in letter
-    forms = (ROOT / "include/award/forms/templates/forms.yaml").read_text(encoding="utf-8")
-    assert "近五年" not in forms and "近5年" in forms
+    from award.forms.spec import all_forms, declaration_text
+
+    printed = [f.label for spec in all_forms().values() for f in spec.fields] + list(declaration_text())
+    assert not any("近五年" in t or "近三年" in t for t in printed) and any("近5年" in t for t in printed)
