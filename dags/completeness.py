@@ -89,11 +89,16 @@ def completeness() -> None:
 
         from pipeline_common import runtime
 
+        from award.clock import now
         from award.correction import sweep_deadlines as sweep
+        from award.process import advance_proven
         from award.store import session_scope
 
         rt = runtime()
-        return sweep(partial(session_scope, rt.db_url), rt.season).as_dict()
+        result = sweep(partial(session_scope, rt.db_url), rt.season).as_dict()
+        with session_scope(rt.db_url) as session:  # the recommending units ran 征求意见 and 公示: on to the scores
+            result["advanced_to_scores"] = len(advance_proven(session, rt.season, today=now().date()))
+        return result
 
     @task
     def write_report() -> dict:

@@ -95,3 +95,32 @@ def simulate(season: Season, calendar: WorkCalendar | None = None) -> Simulation
             end = cal.add_workdays(start, days)
         stages.append(SimulatedStage(sid, days, start if days > 0 else end, end))
     return Simulation(stages, completed, export_due_at(season), season.dates.national_deadline)
+
+
+def advance_proven(session: Any, season: Season, *, today: date, actor: str = "process") -> list[int]:
+    """After the provincial deadline, move complete applications whose recommending unit ran the first round
+    (征求意见 and 公示, proven by its 审核推荐意见) on to the third-party scores (``publicity_passed``), audited.
+
+    Before the deadline nothing moves (corrections may still come); an application of a unit whose first round
+    the province runs stays ``complete`` for the ``opinions`` stage. Returns the ids moved; safe to re-run.
+    """
+    from sqlalchemy import select
+
+    from award.states import State, transition
+    from award.store.models import Application
+    from award.templating import message_group
+    from award.units import unit_for
+
+    _text = message_group("process", "process")
+    if today <= season.dates.provincial_deadline.date():
+        return []
+    moved = []
+    for app in session.scalars(select(Application).where(Application.season == season.season_id,
+                                                         Application.state == State.COMPLETE.value)):
+        unit = unit_for(season, app)
+        if season.first_round_for(unit.id if unit else None) != "recommending_unit":
+            continue
+        transition(session, app, State.PUBLICITY_PASSED, actor=actor, reason=_text("proven_first_round"),
+                   details={"recommending_unit": unit.name if unit else None})
+        moved.append(app.id)
+    return moved

@@ -175,3 +175,29 @@ def test_award_check_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "f.txt").write_text("x")
     rc, out = _check(tmp_path / "f.txt", capsys)
     assert rc == 2
+
+
+# ------------------------------------------------------------------ the provincial process
+
+
+def test_proven_first_round_goes_on_to_the_scores_after_the_deadline(db_url: str) -> None:
+    """Gansu: the recommending unit consulted and publicised; the province runs completeness -> scores ->
+    candidate publicity -> approval -> package, without its own 征求意见 and first 公示."""
+    from datetime import date
+
+    from award.process import advance_proven
+    from award.states import transition
+    from tests.seasons import ZHEJIANG
+
+    with session_scope(db_url) as s:
+        app = _app(s, 1)
+        transition(s, app, State.COMPLETE, actor="checks", reason="test")
+    with session_scope(db_url) as s:
+        assert advance_proven(s, SEASON, today=date(2023, 5, 25)) == []  # the window is still open
+        other = load_season(ZHEJIANG).model_copy(update={"season_id": SEASON.season_id})
+        assert advance_proven(s, other, today=date(2023, 6, 1)) == []  # there the province consults itself
+        moved = advance_proven(s, SEASON, today=date(2023, 5, 26))
+        assert len(moved) == 1 and s.get(Application, moved[0]).state == "publicity_passed"
+        event = s.scalars(select(AuditEvent).where(AuditEvent.to_state == "publicity_passed")).one()
+        assert "推荐单位已征求相关部门意见并完成公示" in (event.reason or "")
+        assert advance_proven(s, SEASON, today=date(2023, 5, 27)) == []  # idempotent

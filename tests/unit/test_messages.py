@@ -26,6 +26,7 @@ CATALOGUES = {
     "correction": {"correction.py": "correction."},
     "cli": {"cli/status.py": "status.", "cli/check.py": "check."},
     "ops": {"failures.py": "failure."},
+    "process": {"process.py": "process."},
     "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli.", "cli/blobs.py": "blobs."},
 }
 # message groups whose keys the code builds at run time (each group's completeness is tested where it is used:
