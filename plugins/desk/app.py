@@ -156,7 +156,7 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
                 view = application_view(s, rt().season, submission_no)
             except ApplicationNotFound:
                 return page(request, user, "not_found.html", status=404, what=submission_no)
-        return page(request, user, "application.html", v=view, paper_action=_has_paper())
+        return page(request, user, "application.html", v=view)
 
     @app.get("/documents", response_class=HTMLResponse, name="documents")
     def documents_page(request: Request, user: User) -> HTMLResponse:
@@ -220,10 +220,8 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
 
         _check_csrf(request, user, csrf_token)
         path = f"/applications/{quote(submission_no, safe='')}"
-        try:
-            from award.paper import PaperError, record_receipt
-        except ImportError:  # award.paper (paper/USB receipts) is not installed in this version
-            return done(request, path, error="paper receipts: award.paper is not available")
+        from award.paper import PaperError, record_receipt
+
         try:
             count = int(copies) if copies.strip() else None
             at = datetime.fromisoformat(received_at).replace(tzinfo=TZ) if received_at.strip() else None
@@ -270,12 +268,6 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
         return done(request, path, done="requeued")
 
     return app
-
-
-def _has_paper() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("award.paper") is not None
 
 
 def _chunks(stream: Any) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -37,6 +38,7 @@ from award.store.models import (
     PublicityWindow,
 )
 from award.templating import message_group
+from award.units import FORM_KEYS, unit_for
 
 SCHEMA = "award.show/1"
 _text = message_group("desk", "desk")
@@ -94,34 +96,36 @@ def applicant_key(applicant: Applicant, show_pii: bool) -> str:
 
 def unit_names(season: Season) -> list[str]:
     """The season's recommending units (names, in the season's order); a season without them: its cities."""
-    units = getattr(season, "recommending_units", None) or []
-    return [u.name for u in units] or list(season.province.cities)
+    return [u.name for u in season.recommending_units] or list(season.province.cities)
 
 
-def unit_of(season: Season, raw: str | None) -> str:
-    """The recommending unit's name for what an application carries (a unit id or name, or its city)."""
-    find = getattr(season, "find_unit", None)
-    unit = find(raw) if find is not None and raw else None
-    return unit.name if unit is not None else (raw or "")
+def recommending_unit(season: Season, app: Any) -> str:
+    """The recommending unit an application came through, as the season names it (``award.units.unit_for``);
+    its city when no known unit is named."""
+    unit = unit_for(season, app)
+    return unit.name if unit is not None else str(app.city or (app.fields or {}).get("city") or "")
 
 
-def _unit_values(season: Season, name: str) -> list[str]:
-    """Every stored value that means the recommending unit ``name`` (its id, name, city, aliases)."""
-    find = getattr(season, "find_unit", None)
-    unit = find(name) if find is not None else None
-    return [unit.id, *unit.names] if unit is not None else [name]
+def unit_index(session: Session, season: Season, where: Any = None) -> dict[int, str]:
+    """Application id -> recommending unit name for the season's applications (optionally filtered).
 
-
-def _unit_column() -> Any:
-    """The column an application's recommending unit is read from (intake's link, else the city)."""
-    column = getattr(Application, "recommending_unit", None)
-    return func.coalesce(column, Application.city) if column is not None else Application.city
-
-
-def recommending_unit(season: Season, app: Application) -> str:
-    """The recommending unit an application came through, as the season names it."""
-    raw = getattr(app, "recommending_unit", None) or app.city or (app.fields or {}).get("city")
-    return unit_of(season, raw)
+    The unit is derived from the channel, the city folder and the form's fields (``award.units``), so it is
+    computed here from those columns alone; applications that name the same things share one look-up.
+    """
+    query = select(Application.id, Application.channel, Application.channels, Application.city,
+                   Application.fields).where(Application.season == season.season_id)
+    if where is not None:
+        query = query.where(where)
+    seen: dict[tuple[Any, ...], str] = {}
+    out: dict[int, str] = {}
+    for app_id, channel, channels, city, fields in session.execute(query):
+        fields = fields or {}
+        key = (channel, "city" in (channels or []), city, *(str(fields.get(k) or "") for k in FORM_KEYS))
+        if key not in seen:
+            seen[key] = recommending_unit(season, SimpleNamespace(channel=channel, channels=channels or [],
+                                                                  city=city, fields=fields, applicant=None))
+        out[app_id] = seen[key]
+    return out
 
 
 def channel_label(channel: str) -> str:
@@ -184,14 +188,13 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
     periods and publicity windows, objections waiting, mails not yet delivered."""
     at = at or now()
     sid = season.season_id
-    group_unit = _unit_column()
+    units_by_app = unit_index(session, season)
     merged: dict[tuple[str, str, str], int] = {}
-    for st, cat, raw, n in session.execute(
-        select(Application.state, Application.category, group_unit, func.count())
-        .where(Application.season == sid).group_by(Application.state, Application.category, group_unit)
+    for app_id, st, cat in session.execute(
+        select(Application.id, Application.state, Application.category).where(Application.season == sid)
     ):
-        key = (st, cat, unit_of(season, raw))
-        merged[key] = merged.get(key, 0) + n
+        key = (st, cat, units_by_app.get(app_id, ""))
+        merged[key] = merged.get(key, 0) + 1
     state_order = {st.value: i for i, st in enumerate(State)}
     cat_order: dict[str, int] = {str(c): i for i, c in enumerate(season.categories)}
     keys = sorted(merged, key=lambda k: (state_order.get(k[0], 99), cat_order.get(k[1], 99), k[2]))
@@ -216,14 +219,14 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
 
     cal = _calendar(season)
     corrections = []
-    for app_id, no, name, due, unit in session.execute(
-        select(Application.id, Application.submission_no, Applicant.name, Application.correction_due, group_unit)
+    for app_id, no, name, due in session.execute(
+        select(Application.id, Application.submission_no, Applicant.name, Application.correction_due)
         .join(Applicant, Applicant.id == Application.applicant_id)
         .where(Application.season == sid, Application.state == State.INCOMPLETE.value)
         .order_by(Application.correction_due, Application.submission_no)
     ):
         corrections.append({"application_id": app_id, "submission_no": no, "name": name,
-                            "unit": unit_of(season, unit),
+                            "unit": units_by_app.get(app_id, ""),
                             "due": _iso(due),
                             "workdays_left": workdays_left(cal, at.date(), due) if due else None})
     windows = []
@@ -292,14 +295,13 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
                       show_pii: bool = False, page_size: int = PAGE_SIZE) -> dict[str, Any]:
     """One page of the season's applications matching the filters, and the total count."""
     flt = flt or ApplicationFilter()
-    unit_expr = _unit_column()
     cond: list[Any] = [Application.season == season.season_id]
     if flt.state:
         cond.append(Application.state == flt.state)
     if flt.category:
         cond.append(Application.category == flt.category)
     if flt.unit:
-        cond.append(unit_expr.in_(_unit_values(season, flt.unit)))
+        cond.append(Application.id.in_([i for i, u in unit_index(session, season).items() if u == flt.unit]))
     if flt.channel:
         cond.append(Application.channel == flt.channel)
     if flt.waiting:
@@ -332,8 +334,7 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
 def filter_choices(session: Session, season: Season) -> dict[str, list[dict[str, str]]]:
     """The values the list's filters offer: states, categories, units and channels."""
     known = unit_names(season)
-    seen = {unit_of(season, u) for (u,) in session.execute(select(_unit_column()).where(
-        Application.season == season.season_id).distinct()) if u}
+    seen = {u for u in unit_index(session, season).values() if u}
     channels = sorted(c for (c,) in session.execute(select(Application.channel).where(
         Application.season == season.season_id).distinct()) if c)
     return {
@@ -505,10 +506,8 @@ def field_labels(category: str) -> dict[str, str]:
 
 def _paper(season: Season, app: Application) -> dict[str, Any] | None:
     """The paper copies and USB stick against the season's demand (award.paper), or None when nothing is asked."""
-    try:
-        from award.paper import paper_state
-    except ImportError:  # the season's paper settings arrive with award.paper
-        return None
+    from award.paper import paper_state
+
     state = paper_state(season, app)
     return state.as_dict() if state.required else None
 
