@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "plugins"):
@@ -42,10 +43,10 @@ class _User:
 
 
 class _NoAirflow:
-    def pending_decisions(self, limit: int = 50) -> list:  # type: ignore[type-arg]
+    def pending_decisions(self, limit: int = 50) -> list[Any]:
         return []
 
-    def failed_tasks(self, since: timedelta = timedelta(hours=24), limit: int = 50) -> list:  # type: ignore[type-arg]
+    def failed_tasks(self, since: timedelta = timedelta(hours=24), limit: int = 50) -> list[Any]:
         return []
 
 

@@ -85,6 +85,8 @@ def floor(root: Path) -> tuple[float, float]:
             if part.is_multipart() or not part.get_filename():
                 continue
             data = part.get_payload(decode=True)
+            if not isinstance(data, bytes):
+                continue
             store.put_bytes(data)
             if data[:2] == b"PK":
                 form(data)

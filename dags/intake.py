@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
@@ -55,7 +56,7 @@ GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
 )
 def intake() -> None:
     @task.short_circuit
-    def in_window(dag_run=None) -> bool:  # type: ignore[no-untyped-def]
+    def in_window(dag_run: Any = None) -> bool:
         """Scheduled runs work from application_open to the provincial deadline + grace; manual runs always."""
         from pipeline_common import season
 

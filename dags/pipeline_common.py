@@ -22,6 +22,9 @@ from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 if TYPE_CHECKING:
     from award.config import Season
+    from award.mail.outbox import YagmailSender
+    from award.mail.sentfolder import ImapSentFolder
+    from award.runtime import Runtime
     from award.seasonfile import ParseFacts
 
 TZ = "Asia/Shanghai"
@@ -104,7 +107,7 @@ def s3_client() -> Any:
     return S3Hook(aws_conn_id=S3_CONN_ID).get_conn()
 
 
-def runtime():  # type: ignore[no-untyped-def]
+def runtime() -> Runtime:
     """The domain runtime: season, store URL, blob store and shared storage (S3 through the connection)."""
     from award.runtime import Runtime, blob_store, shared_storage
     from award.store.db import default_url
@@ -115,7 +118,7 @@ def runtime():  # type: ignore[no-untyped-def]
                    shared=shared_storage(client=client))
 
 
-def smtp_sender():  # type: ignore[no-untyped-def]
+def smtp_sender() -> YagmailSender:
     """A yagmail sender configured from the ``smtp_default`` connection."""
     from airflow.sdk import BaseHook
 
@@ -133,7 +136,7 @@ def smtp_sender():  # type: ignore[no-untyped-def]
     )
 
 
-def sent_folder():  # type: ignore[no-untyped-def]
+def sent_folder() -> ImapSentFolder | None:
     """The office's "Sent" folder over IMAP, when the ``award_imap`` connection names one (extra ``sent_folder``)."""
     from airflow.sdk import BaseHook
 

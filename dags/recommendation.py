@@ -14,22 +14,33 @@ keeps its deadline, so the alert fires).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, get_current_context, task
+from airflow.sdk import (  # type: ignore[attr-defined]  # exported by airflow.sdk, missing from its .pyi stub
+    AsyncCallback,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 from pipeline_common import TAGS, default_args, facts, local_dt
 from workday_timetable import WorkdayTimetable
 
 from award.alerts import alert_interval
+
+if TYPE_CHECKING:
+    from award.runtime import Runtime
 
 APPROVE = "同意推荐"
 REJECT = "不同意，退回修改"
 SEASON = facts()  # parse time: dates and names only (the tasks validate the whole season)
 
 
-def _rt():  # type: ignore[no-untyped-def]
+def _rt() -> Runtime:
     from pipeline_common import runtime
 
     return runtime()

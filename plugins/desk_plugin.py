@@ -36,5 +36,5 @@ class AwardDeskPlugin(AirflowPlugin):
                        "url_route": "award_desk", "nav_top_level": True}]
 
     @property
-    def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]  # read by the api-server only
+    def fastapi_apps(self) -> list[dict[str, Any]]:  # read by the api-server only
         return [{"app": desk_app(), "url_prefix": PREFIX, "name": NAME}]

@@ -231,7 +231,7 @@ def _library_holiday_name(english: str) -> str:
         chinese = _cc.Holiday(english).chinese
     except ValueError:
         return english
-    return _FULL_NAMES.get(chinese, chinese)
+    return str(_FULL_NAMES.get(chinese, chinese))
 
 
 def _aware(value: datetime) -> datetime:

@@ -141,7 +141,7 @@ def messages() -> dict[str, Any]:
 
 def _rule_messages(rule_id: str) -> dict[str, Any]:
     try:
-        spec = messages()["rules"][rule_id]
+        spec: dict[str, Any] = messages()["rules"][rule_id]
     except KeyError:
         raise RuleError(f"{MESSAGES_FILE}: rules.{rule_id}: missing") from None
     if "title" not in spec or "findings" not in spec:
@@ -328,7 +328,7 @@ def _fields_required(ctx: CheckContext) -> list[Finding]:
     return out
 
 
-def _typed(validate: Callable[[str], Any], field_type: str, *, show_value: bool) -> Callable[[CheckContext], list]:
+def _typed(validate: Callable[[str], Any], field_type: str, *, show_value: bool) -> Callable[[CheckContext], list[Any]]:
     def check(ctx: CheckContext) -> list[Finding]:
         out = []
         for key in ctx.keys_of_type(field_type):

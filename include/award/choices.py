@@ -86,7 +86,7 @@ def season_choice_errors(season: Season) -> list[str]:
 def options_for(season: Season | None, category: str, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """The options a category offers for a field: the season's narrowed list, else the form's."""
     if season is not None and category in season.categories:
-        narrowed = season.categories[category].choices.get(key)  # type: ignore[index]
+        narrowed = season.categories[category].choices.get(key)
         if narrowed:
             return tuple(normalize_choice(key, o) for o in narrowed)
     return default

@@ -9,7 +9,7 @@ import re
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -314,7 +314,7 @@ class Season(_Strict):
 
     season_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     submission_prefix: str = Field(default="GS", pattern=r"^[A-Z]{1,4}$")
-    timezone: Literal["Asia/Shanghai"] = TZ_NAME
+    timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
     award: AwardInfo
     recommending_unit: RecommendingUnit
     province: Province
@@ -423,7 +423,7 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_season(data: dict, source: str | Path = "<season>") -> Season:
+def parse_season(data: dict[str, Any], source: str | Path = "<season>") -> Season:
     """Validate an already-loaded mapping as a season."""
     try:
         return Season.model_validate(data)

@@ -68,7 +68,7 @@ def sandbox_prefix() -> tuple[str, ...]:
     namespace), or nothing when neither works here (logged)."""
     unshare = shutil.which("unshare")
     if unshare:
-        candidates = [(unshare, "-n")] if os.geteuid() == 0 else []
+        candidates: list[tuple[str, ...]] = [(unshare, "-n")] if os.geteuid() == 0 else []
         candidates.append((unshare, "-r", "-n"))
         for prefix in candidates:
             try:

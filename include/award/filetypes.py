@@ -232,8 +232,8 @@ def _ole_entry_names(data: bytes) -> set[str]:
     sector_shift = struct.unpack_from("<H", data, 0x1E)[0]
     if sector_shift not in (9, 12):
         return set()
-    size = 1 << sector_shift
-    num_fat = struct.unpack_from("<I", data, 0x2C)[0]
+    size: int = 1 << sector_shift
+    num_fat: int = struct.unpack_from("<I", data, 0x2C)[0]
     first_dir = struct.unpack_from("<I", data, 0x30)[0]
     first_difat = struct.unpack_from("<I", data, 0x44)[0]
     fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]

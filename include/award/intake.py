@@ -37,7 +37,6 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -53,6 +52,7 @@ from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
+from award.seasonfile import yaml_load
 from award.states import State, audit, create_application_state, create_application_states
 from award.store.models import Applicant, Application, InboundItem, Material, Problem
 from award.templating import message_group
@@ -88,7 +88,8 @@ def structure_text(code: str) -> str:
 @lru_cache(maxsize=1)
 def rules() -> dict[str, Any]:
     """The classification rules (keywords and labels) from ``templates/intake/rules.yaml``."""
-    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml_load(RULES_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 def kind_by_name(filename: str) -> str | None:
@@ -484,10 +485,11 @@ class Intake:
         folders: dict[str, list[InboundItem]] = defaultdict(list)
         letters: list[InboundItem] = []
         for item in storage:
-            parts = PurePosixPath(item.filename or "").parts
-            if len(parts) >= 4 and item.filename.startswith(INCOMING):
+            name = item.filename or ""
+            parts = PurePosixPath(name).parts
+            if len(parts) >= 4 and name.startswith(INCOMING):
                 folders["/".join(parts[:3])].append(item)
-            elif len(parts) == 3 and item.filename.startswith(INCOMING) and is_city_letter(parts[2]):
+            elif len(parts) == 3 and name.startswith(INCOMING) and is_city_letter(parts[2]):
                 letters.append(item)
             else:
                 self._bad_location(item)
@@ -637,7 +639,7 @@ class Intake:
 
     def _store(self, data: bytes) -> str:
         """Put a file of a submission in the blob store (content-addressed: a file refused later costs nothing)."""
-        return self.rt.blobs.put_bytes(data).uri
+        return str(self.rt.blobs.put_bytes(data).uri)
 
     # ---------------------------------------------------------------- mail
     def read_mail(self, item: InboundItem) -> Submission:
@@ -1079,7 +1081,7 @@ class Intake:
                                           InboundItem.status.in_(("archived", "parsed")))
                 .order_by(InboundItem.id)
             )
-            if len(PurePosixPath(i.filename or "").parts) == 3 and is_city_letter(PurePosixPath(i.filename).name)
+            if len(PurePosixPath(i.filename or "").parts) == 3 and is_city_letter(PurePosixPath(i.filename or "").name)
         ]
         if not candidates:
             return

@@ -44,7 +44,6 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,6 +53,7 @@ from award.clock import now
 from award.config import Department, Season
 from award.identity import mask_id_number
 from award.mail.outbox import enqueue
+from award.seasonfile import yaml_load
 from award.states import LABELS_ZH, State, audit, transition
 from award.store.models import (
     Applicant,
@@ -92,7 +92,8 @@ class OpinionError(ValueError):
 
 @lru_cache(maxsize=4)
 def _yaml(name: str) -> dict[str, Any]:
-    return yaml.safe_load((TEMPLATE_DIR / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml_load((TEMPLATE_DIR / name).read_text(encoding="utf-8"))
+    return data
 
 
 def sheet_texts() -> dict[str, Any]:
@@ -452,7 +453,7 @@ def _after_opinion(session: Session, rt: Any, app: Application, op: Opinion, *, 
 
 
 def _verdict_label(verdict: str) -> str:
-    return sheet_texts()["verdict_labels"][verdict]
+    return str(sheet_texts()["verdict_labels"][verdict])
 
 
 def settle(session: Session, app: Application, *, actor: str = ACTOR) -> str | None:
@@ -954,7 +955,7 @@ def choice_from_label(label: str) -> str:
     """``continue`` / ``remove`` from the option label the ops user chose (hitl/dept_decision.yaml)."""
     for key, text in decision_texts()["options"].items():
         if label in (key, text):
-            return key
+            return str(key)
     raise OpinionError(f"unknown decision option {label!r}")
 
 

@@ -31,11 +31,10 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from award.blobs import CHUNK, sha256_file
 from award.clock import now
 from award.config import Season
+from award.seasonfile import yaml_load
 from award.templating import TEMPLATE_DIR, cn_date, message, message_group, render
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,8 @@ class PackageVerificationError(PackageError):
 @lru_cache(maxsize=1)
 def package_texts() -> dict[str, Any]:
     """File names and labels (templates/letters/package.yaml)."""
-    return yaml.safe_load((TEMPLATE_DIR / "letters" / "package.yaml").read_text(encoding="utf-8"))
+    texts: dict[str, Any] = yaml_load((TEMPLATE_DIR / "letters" / "package.yaml").read_text(encoding="utf-8"))
+    return texts
 
 
 def safe_name(name: str) -> str:
@@ -162,7 +162,7 @@ def recommending_unit_name(season: Season, app: Any) -> str:
     try:
         from award.units import unit_for  # the season's recommending units (when this season model has them)
     except ImportError:  # pragma: no cover - older season model
-        unit_for = None
+        unit_for = None  # type: ignore[assignment]
     if unit_for is not None:
         unit = unit_for(season, app)
         if unit is not None:
@@ -336,7 +336,7 @@ def record_approval(
         latest = _latest(session, rt.season.season_id)
         status = "approved" if approved else "rejected"
         if latest is not None and latest.content_hash == content_hash and latest.status != "rejected" and approved:
-            return latest.id
+            return int(latest.id)
         package = Package(
             season=rt.season.season_id, version=(latest.version + 1) if latest else 1, status=status,
             content_hash=content_hash, approved_by=approver.strip() or None, approval_text=opinion,
@@ -382,7 +382,7 @@ def letter_text(season: Season, *, doc_number: str, when: date, org_count: int, 
         "org_count": org_count, "person_count": person_count, "date": when,
         "min_workdays": season.publicity.min_workdays, "contact": unit.contact, "phone": unit.phone,
     }
-    text = yaml.safe_load(render(LETTER_TEMPLATES[kind], **context))
+    text: dict[str, Any] = yaml_load(render(LETTER_TEMPLATES[kind], **context))
     if spec.title:
         text["title"] = render_text(spec.title, **context)
     if spec.body:
@@ -512,12 +512,13 @@ def write_ranking_sheet(path: Path, season: Season, rows: list[dict[str, Any]], 
 def cover_sheet_text(season: Season, *, version: int, count: int, volumes: int) -> dict[str, Any]:
     """The postal cover sheet's text (templates/letters/cover_sheet.yaml.j2)."""
     texts = package_texts()
-    return yaml.safe_load(render(
+    sheet: dict[str, Any] = yaml_load(render(
         "letters/cover_sheet.yaml.j2", edition=season.award.edition, award=season.award.name, version=version,
         national=season.national, unit=season.recommending_unit, contact=mail_contact(season),
         mobile=season.national.contact_mobile, count=count, copies=texts["print"]["copies"],
         disc_dir=texts["disc_dir"], volumes=volumes,
     ))
+    return sheet
 
 
 def write_cover_sheet(path: Path, season: Season, *, version: int, count: int, volumes: int,
@@ -752,7 +753,7 @@ def compile_package(rt: Any, package_id: int, *, root: Path | None = None) -> Co
     def volume_name(i: int) -> str:
         if count == 1:
             return f"{folder_name}.zip"
-        return texts["volume_zip"].format(folder=folder_name, volume=i, volumes=count)
+        return str(texts["volume_zip"].format(folder=folder_name, volume=i, volumes=count))
 
     manifest["volumes"] = [{"volume": i, "of": count, "filename": volume_name(i), "files": paths}
                            for i, paths in enumerate(planned, start=1)]

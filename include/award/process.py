@@ -64,9 +64,9 @@ def stage_plan(season: Season) -> list[tuple[str, int]]:
     A publicity stage lasts at least ``publicity.min_workdays``; the consultation at least the longest
     department reply time.
     """
-    listed = [(s.id, s.workdays) for s in season.process.stages] or [
+    listed: list[tuple[str, int]] = [(s.id, s.workdays) for s in season.process.stages] or [
         (sid, DEFAULT_WORKDAYS[sid]) for sid in ("completeness", "scores", "candidate_publicity", "approval", "package")]
-    ids = [sid for sid, _ in listed]
+    ids: list[str] = [sid for sid, _ in listed]
     runs_first_round = season.process.first_round == "province" or "province" in season.process.by_unit.values()
     if runs_first_round:
         at = ids.index("completeness") + 1 if "completeness" in ids else 0

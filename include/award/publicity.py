@@ -443,10 +443,10 @@ def ingest_objection(session: Session, rt: Runtime, inbound_item_id: int, extra_
                 _staff(session, season, obj, "late", item, source, app=app, window=window)
     else:
         open_windows = [w for w in _candidate_windows(session, season, received) if w.status == "open"]
-        window = open_windows[0] if open_windows else None
-        obj = Objection(window_id=window.id if window else None, inbound_item_id=item.id,
+        nearest = open_windows[0] if open_windows else None
+        obj = Objection(window_id=nearest.id if nearest else None, inbound_item_id=item.id,
                         objector_name=objector_name, objector_email=objector_email, text=stored_text,
-                        received_at=received, late=bool(window and received > window.end_at), status="unmatched")
+                        received_at=received, late=bool(nearest and received > nearest.end_at), status="unmatched")
         session.add(obj)
         session.flush()
         result.objection_ids.append(obj.id)
@@ -526,12 +526,12 @@ def scan_objections(session: Session, rt: Runtime, maildir_root: str | None = No
         if obj.key.lower().endswith(".txt") and stem in stems:
             continue  # accompanying text of a scan
         data = rt.shared.read(obj.key)
-        archived = archive_inbound(session, rt.blobs, season=rt.season.season_id, channel="shared",
-                                   source_key=f"shared:{obj.key}@{obj.etag}", data=data, purpose="objection",
-                                   filename=PurePosixPath(obj.key).name)
+        scan = archive_inbound(session, rt.blobs, season=rt.season.season_id, channel="shared",
+                               source_key=f"shared:{obj.key}@{obj.etag}", data=data, purpose="objection",
+                               filename=PurePosixPath(obj.key).name)
         side = texts.get(stem) if not obj.key.lower().endswith(".txt") else None
         extra = rt.shared.read(side.key).decode("utf-8", "replace") if side else ""
-        results.append(ingest_objection(session, rt, archived.item.id, extra_text=extra))
+        results.append(ingest_objection(session, rt, scan.item.id, extra_text=extra))
     return results
 
 

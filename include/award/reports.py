@@ -97,7 +97,7 @@ def paper_text(season: Season, app: Application) -> str:
                                  deadline=_fmt(state.deadline)))
     if not parts:
         parts.append(render_text(words["complete"], copies=state.copies, usb=state.usb_received_at is not None))
-    return words["joiner"].join(parts)
+    return str(words["joiner"].join(parts))
 
 
 def report_frame(session: Session, season: Season) -> pd.DataFrame:
@@ -110,19 +110,19 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
     ids = [a.id for a in apps]
     latest_runs: dict[int, CheckRun] = {}
     if ids:
-        for run in session.scalars(
+        for check_run in session.scalars(
             select(CheckRun).where(CheckRun.application_id.in_(ids)).options(selectinload(CheckRun.results))
             .order_by(CheckRun.id)
         ):
-            latest_runs[run.application_id] = run
+            latest_runs[check_run.application_id] = check_run
     last_mail: dict[int, OutboxEmail] = {}
     if ids:
-        for mail in session.scalars(
+        for sent in session.scalars(
             select(OutboxEmail).where(OutboxEmail.application_id.in_(ids)).order_by(OutboxEmail.id)
         ):
-            if mail.application_id is not None:
-                last_mail[mail.application_id] = mail
-    order = {cid: i for i, cid in enumerate(season.categories)}
+            if sent.application_id is not None:
+                last_mail[sent.application_id] = sent
+    order: dict[str, int] = {cid: i for i, cid in enumerate(season.categories)}
     words = texts()
     rows = []
     for app in apps:

@@ -144,7 +144,7 @@ class MaildirSource:
         for key in sorted(self.box.keys()):
             try:
                 data = self.box.get_bytes(key)
-                delivered = os.stat(Path(self.box._path) / self.box._lookup(key)).st_mtime  # noqa: SLF001
+                delivered = os.stat(Path(self.box._path) / self.box._lookup(key)).st_mtime  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API
             except (KeyError, FileNotFoundError):  # taken by a concurrent run meanwhile
                 continue
             yield MailItem(f"maildir:{self.folder}:{key}", data, key, datetime.fromtimestamp(delivered, TZ))
@@ -156,11 +156,11 @@ class MaildirSource:
         target = Path(self.processed._path) / "cur"  # noqa: SLF001 - mailbox has no public path API
         for item in items:
             try:
-                rel = self.box._lookup(item.handle)  # noqa: SLF001
+                rel = self.box._lookup(item.handle)  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API
             except KeyError:
                 continue
             os.replace(Path(self.box._path) / rel, target / f"{item.handle}:2,S")  # noqa: SLF001
-        self.box._refresh()  # noqa: SLF001
+        self.box._refresh()  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API
 
     def close(self) -> None:
         self.box.close()
@@ -292,7 +292,7 @@ class ImapSource:
     def messages(self, session: Session) -> Iterator[MailItem]:
         last = self._cursor(session).last_uid
         self.finish_taken(last)
-        typ, data = self.conn.uid("SEARCH", None, f"UID {last + 1}:*")
+        typ, data = self.conn.uid("SEARCH", f"UID {last + 1}:*")
         if typ != "OK":
             raise SourceError(f"{self.name}: UID SEARCH failed: {data!r}")
         uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)

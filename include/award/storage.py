@@ -108,7 +108,8 @@ class S3Storage:
         return sorted(out, key=lambda o: o.key)
 
     def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self.prefix + _safe_key(key))["Body"].read()
+        body: bytes = self.client.get_object(Bucket=self.bucket, Key=self.prefix + _safe_key(key))["Body"].read()
+        return body
 
     def write(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + _safe_key(key), Body=data)

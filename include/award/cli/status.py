@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from award.cli.common import CliError, add_json_flag, emit
 
@@ -52,9 +53,9 @@ def _status(args: argparse.Namespace) -> int:
             select(Application.state, func.count()).where(Application.season == season.season_id)
             .group_by(Application.state)
         ).all()
-    counts = {state: n for state, n in rows}
-    data = {"season": season.season_id, "total": sum(counts.values()),
-            "states": {s.value: counts.get(s.value, 0) for s in State if counts.get(s.value)}}
+    counts: dict[str, int] = {state: n for state, n in rows}
+    data: dict[str, Any] = {"season": season.season_id, "total": sum(counts.values()),
+                            "states": {s.value: counts.get(s.value, 0) for s in State if counts.get(s.value)}}
     title = _text("title", edition=season.award.edition, award=season.award.name, season=season.season_id,
                  total=data["total"])
     human = "\n".join([title] + [f"  {LABELS_ZH[State(s)]:<12} {s:<20} {n}" for s, n in data["states"].items()])

@@ -21,19 +21,19 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from award.choices import normalize_choice
 from award.forms.docx_io import fill_form_bytes
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
 from award.forms.spec import applicant_key, form_for_category
 from award.identity import CREDIT_CODE_ALPHABET, make_credit_code, make_id_number
+from award.seasonfile import yaml_load
 
 if TYPE_CHECKING:
     from award.config import Season
@@ -104,7 +104,8 @@ class GenerationResult:
 
 @lru_cache(maxsize=1)
 def _words() -> dict[str, Any]:
-    return yaml.safe_load(NAMES_FILE.read_text(encoding="utf-8"))
+    words: dict[str, Any] = yaml_load(NAMES_FILE.read_text(encoding="utf-8"))
+    return words
 
 
 def _cn_date(d: date) -> str:
@@ -160,7 +161,7 @@ class _Maker:
                 self.used_codes.add(code)
                 return code
 
-    def unique(self, make: Any) -> str:
+    def unique(self, make: Callable[[], str]) -> str:
         for _ in range(50):
             name = make()
             if name not in self.used_names:
@@ -523,7 +524,7 @@ def _unit_opinion(city: str, apps: list[tuple[str, str]], season: Season, maker:
     (a 5-working-day publicity ending two working days before the provincial deadline).
     """
     edition = season.award.edition
-    labels = {cid: cat.label for cid, cat in season.categories.items()}
+    labels: dict[str, str] = {cid: cat.label for cid, cat in season.categories.items()}
     unit = maker.unit_name(city)
     cal = maker.calendar
     deadline = season.dates.provincial_deadline.date()

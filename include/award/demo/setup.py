@@ -23,6 +23,7 @@ import yaml
 from award.calendar import UnknownYearError, default_calendar
 from award.clock import TZ, now
 from award.config import DEFAULT_SEASON_FILE, parse_season
+from award.seasonfile import yaml_load
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def demo_season_data(today: date) -> dict[str, Any]:
     """
     from award.process import stage_plan
 
-    data = yaml.safe_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
     cal = default_calendar()
     stage_days = sum(days for _, days in stage_plan(parse_season(data, DEFAULT_SEASON_FILE)))
     national: date | None = None
@@ -99,9 +100,9 @@ def demo_season_data(today: date) -> dict[str, Any]:
             lead = min(lead, n - stage_days - 1)
             break
     except UnknownYearError as exc:
-        raise UnknownYearError(
-            f"the demo season around {today} reaches a year the working-day calendar does not know: {exc}"
-        ) from None
+        error = UnknownYearError(exc.year)
+        error.args = (f"the demo season around {today} reaches a year the working-day calendar does not know: {exc}",)
+        raise error from None
     assert national is not None
     data = _example_addresses(data)
     for i, unit in enumerate(data.get("recommending_units") or [], start=1):

@@ -223,7 +223,7 @@ class Cell:
 
 def _grid_int(el: etree._Element | None, default: int) -> int:
     try:
-        return max(int(el.get(f"{W}val", default)), 1) if el is not None else default  # type: ignore[arg-type]
+        return max(int(el.get(f"{W}val", default)), 1) if el is not None else default
     except ValueError:
         return default
 

@@ -85,7 +85,7 @@ def text_pdf_bytes(
 
     def new_page() -> float:
         c.showPage()
-        return height - _MARGIN
+        return float(height - _MARGIN)
 
     c.setFont(FONT, 16)
     c.drawCentredString(width / 2, y, title)

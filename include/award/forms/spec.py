@@ -67,7 +67,7 @@ class FormSpec:
 
     def title(self, edition: str = "第五届") -> str:
         """The form's title, e.g. 第五届中国质量奖申报表（组织）."""
-        return _raw()["title_template"].format(edition=edition_text(edition), suffix=self.suffix)
+        return str(_raw()["title_template"].format(edition=edition_text(edition), suffix=self.suffix))
 
 
 def normalize_label(text: str) -> str:

@@ -89,7 +89,7 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
             continue
     if problems is not None:
         problems.append(f"{what}: undecodable bytes (charset {charset!r}); replaced")
-    return data.decode(cs if _codec_exists(cs) else "gb18030", errors="replace")
+    return data.decode(cs if cs and _codec_exists(cs) else "gb18030", errors="replace")
 
 
 def _codec_exists(codec: str | None) -> bool:
@@ -149,13 +149,13 @@ def decode_words(text: str, problems: list[str] | None = None, what: str = "head
     if pos < len(text):
         pieces.append((None, text[pos:]))
     out: list[str] = []
-    for cs, value in pieces:
-        if cs is None:
+    for piece_cs, value in pieces:
+        if piece_cs is None:
             assert isinstance(value, str)
             out.append(value)
         else:
             assert isinstance(value, bytes)
-            out.append(decode_bytes(value, cs, problems, what))
+            out.append(decode_bytes(value, piece_cs, problems, what))
     return "".join(out)
 
 
@@ -314,7 +314,8 @@ class _Walker:
             payload = part.get_payload()
             if isinstance(payload, list):
                 for sub in payload:
-                    self.walk(sub, origin, forwarded_path, depth + 1)
+                    if isinstance(sub, email.message.Message):
+                        self.walk(sub, origin, forwarded_path, depth + 1)
                 if any(type(d).__name__ == "CloseBoundaryNotFoundDefect" for d in part.defects):
                     self.structure = self.structure or "truncated"
             else:

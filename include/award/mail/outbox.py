@@ -253,7 +253,7 @@ def _move(session: Session, row: OutboxEmail, target: OutboxStatus, *, actor: st
 
 
 def _unfinished(session: Session) -> list[tuple[int, list[Any], str, datetime]]:
-    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3]) for r in session.execute(
         select(OutboxEmail.id, OutboxEmail.to_addrs, OutboxEmail.status, OutboxEmail.next_attempt_at)
         .where(OutboxEmail.status.in_(UNFINISHED)).order_by(OutboxEmail.id))]
 
