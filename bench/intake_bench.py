@@ -4,14 +4,16 @@ Set-up (not timed): generate the applications (form .docx, PDF copy, evidence, p
 mailed ones into a Maildir as e-mails and the city batches into the shared folder. Then, in a child process (so
 its peak RSS is its own): archive the mailbox and the folder, parse, match and store everything (``fetch_mail``,
 ``fetch_storage``, ``process_pending``) on SQLite. In the same run, the raw baseline: unzip each .docx and parse
-its ``word/document.xml`` with lxml, and hash every file. Targets: >= 50 applications/s, <= 3x the baseline's
-time, peak RSS < 400 MB.
+its ``word/document.xml`` with lxml, and hash every file (printed for reference). Targets: >= 50 applications/s,
+at most 4x the no-database floor below (issue 17: the floor alone takes over 3x the raw baseline, so the old "3x
+the baseline" target could not be met by any intake that keeps the project's rules), peak RSS < 400 MB.
 
 Also in the same run, the floor: the least work any intake that keeps the project's rules must do on these
 inputs, with no database at all. It archives every message and object into a fresh blob store (SHA-256, one file
 each), decodes every message with the standard library's parser, hashes and stores every attachment, and unzips
 and lxml-parses every form. It does no screening, field reading, matching or e-mail. ``floor / baseline`` shows
-how much of the 3x budget this unavoidable part already takes, and ``intake / floor`` shows what our own logic adds.
+what this unavoidable part costs against the raw baseline, and ``intake / floor`` (the target) what our own logic
+adds.
 
 Run: ``.venv/bin/python bench/intake_bench.py [--count 1000]``. A missed target prints ``TARGET MISSED: ...`` and
 the script still exits 0 (``make bench`` runs several benchmarks); it exits 1 only when intake crashes or creates
@@ -154,16 +156,18 @@ def main() -> int:
         res = json.loads(out.stdout.strip().splitlines()[-1])
     rate = res["applications_created"] / res["seconds"]
     ratio = res["seconds"] / base
+    over_floor = res["seconds"] / low
     print(f"intake: {res['applications_created']} applications, {res['materials_added']} materials, "
           f"{res['mails_queued']} mails queued in {res['seconds']:.2f} s "
           f"(archive {res['archive_seconds']:.2f} s, process {res['process_seconds']:.2f} s; "
           f"CPU {res['cpu_seconds']:.2f} s)")
     print(f"applications/s: {rate:.1f} (target >= 50)")
     print(f"raw baseline (unzip + lxml document.xml + sha256 of every file): {base:.2f} s (CPU {base_cpu:.2f} s); "
-          f"ratio {ratio:.2f} (target <= 3; CPU ratio {res['cpu_seconds'] / max(base_cpu, 1e-9):.2f})")
+          f"ratio {ratio:.2f} (for reference; CPU ratio {res['cpu_seconds'] / max(base_cpu, 1e-9):.2f})")
     print(f"floor (archive every message and object, stdlib MIME decode, store every attachment, unzip + lxml the "
-          f"forms; no database): {low:.2f} s (CPU {low_cpu:.2f} s) = {low / base:.2f} x the baseline; "
-          f"intake / floor = {res['seconds'] / low:.2f}")
+          f"forms; no database): {low:.2f} s (CPU {low_cpu:.2f} s) = {low / base:.2f} x the baseline")
+    print(f"intake / floor: {over_floor:.2f} (target: at most 4x the no-database floor; "
+          f"CPU {res['cpu_seconds'] / max(low_cpu, 1e-9):.2f})")
     print(f"peak RSS of the intake process: {res['peak_rss_mb']:.0f} MB (target < 400 MB)")
     if res["applications_created"] != args.count:
         print(f"WRONG RESULT: {res['applications_created']} applications created, expected {args.count}")
@@ -171,7 +175,7 @@ def main() -> int:
     missed = [
         text for ok, text in (
             (rate >= 50, f"{rate:.1f} applications/s, target >= 50"),
-            (ratio <= 3, f"{ratio:.2f} x the raw baseline's time, target <= 3"),
+            (over_floor <= 4, f"{over_floor:.2f} x the no-database floor's time, target <= 4"),
             (res["peak_rss_mb"] < 400, f"peak RSS {res['peak_rss_mb']:.0f} MB, target < 400 MB"),
         ) if not ok
     ]
