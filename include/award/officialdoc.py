@@ -177,13 +177,17 @@ class OfficialDocument:
         table.autofit = False
         for column, width in zip(table.columns, widths_mm, strict=True):
             column.width = Mm(width)  # the table grid, which LibreOffice lays out by
-        for r_idx, values in enumerate(rows):
-            tr_pr = table.rows[r_idx]._tr.get_or_add_trPr()
+        # Each row and its cells are fetched once: python-docx rebuilds ``table.rows`` and ``row.cells`` on every
+        # access, so indexing them per cell made a table quadratic in its rows.
+        for r_idx, (row, values) in enumerate(zip(table.rows, rows, strict=True)):
+            tr_pr = row._tr.get_or_add_trPr()
             tr_pr.append(OxmlElement("w:cantSplit"))
             if r_idx == 0:
                 tr_pr.append(OxmlElement("w:tblHeader"))
-            for c_idx, value in enumerate(values):
-                cell = table.rows[r_idx].cells[c_idx]
+            cells = row.cells
+            if len(values) > len(cells):
+                raise ValueError(f"row {r_idx}: {len(values)} values but {len(cells)} columns")
+            for c_idx, (cell, value) in enumerate(zip(cells, values, strict=False)):  # a short row leaves cells empty
                 cell.width = Mm(widths_mm[c_idx])
                 para = cell.paragraphs[0]
                 para.alignment = WD_ALIGN_PARAGRAPH.CENTER
