@@ -21,11 +21,12 @@ install: $(STAMP)
 run: install
 	bash scripts/run.sh
 
-# Lint first (cheap, and CI must enforce it), then the suite on every core (at most 4 workers):
+# Lint and type-check first (cheap, and CI must enforce both), then the suite on every core (at most 4 workers):
 # pytest-xdist, work stealing so the long distributed-Celery test (collected first) is not the tail.
 # pytest exit 5 (no test collected) is a failure with a message, never a pass.
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n auto --maxprocesses 4 --dist worksteal; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit 5): see the collection errors above" >&2; fi; \
 	  exit $$status
