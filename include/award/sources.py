@@ -121,6 +121,20 @@ def purpose_classifier(season: Season, default: str = "application") -> Classifi
 # ------------------------------------------------------------------------------------------ Maildir
 
 
+_MAILDIR_KEY = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)\.")
+
+
+def maildir_order(key: str) -> tuple[int, int, int, str]:
+    """Arrival order of a Maildir key. Python's mailbox writes ``<sec>.M<usec>P<pid>Q<n>.<host>`` with the
+    microseconds unpadded, so sorting keys as text puts ``M99999`` after ``M100000``; other writers' keys sort
+    by their leading seconds, then as text."""
+    found = _MAILDIR_KEY.match(key)
+    if found:
+        return int(found.group(1)), int(found.group(2)), int(found.group(4)), key
+    head = key.split(".", 1)[0]
+    return (int(head) if head.isdigit() else 0), 0, 0, key
+
+
 class MaildirSource:
     """A Maildir folder (``<root>/<folder>``); taken messages move to ``<root>/<folder>/.processed``."""
 
@@ -141,7 +155,7 @@ class MaildirSource:
             self.processed = self.box.add_folder(PROCESSED_FOLDER)
 
     def messages(self, session: Session) -> Iterator[MailItem]:
-        for key in sorted(self.box.keys()):
+        for key in sorted(self.box.keys(), key=maildir_order):
             try:
                 data = self.box.get_bytes(key)
                 delivered = os.stat(Path(self.box._path) / self.box._lookup(key)).st_mtime  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API

@@ -241,3 +241,17 @@ def test_imap_next_run_finishes_flag_and_move_after_the_server_died(dovecot, rt)
     conn.select('"Processed"')
     assert len(conn.uid("SEARCH", None, "KEYWORD $Archived SEEN")[1][0].split()) == 3
     conn.logout()
+
+
+def test_maildir_messages_come_in_arrival_order_not_text_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Python's mailbox leaves the microseconds of a key unpadded: as text, M100000 sorts before M99999."""
+    from award.sources import MaildirSource, maildir_order
+
+    keys = ["1764900000.M100000P7Q2.host", "1764900000.M99999P7Q1.host", "1764899999.M5P7Q9.host", "x.other"]
+    assert sorted(keys, key=maildir_order) == ["x.other", "1764899999.M5P7Q9.host", "1764900000.M99999P7Q1.host",
+                                               "1764900000.M100000P7Q2.host"]
+    source = MaildirSource(tmp_path, "office")
+    for key in ("1764900000.M100000P7Q2.host", "1764900000.M99999P7Q1.host"):
+        (source.path / "new" / key).write_bytes(f"Subject: {key}\n\nbody\n".encode())
+    assert [item.handle for item in source.messages(None)] == [  # type: ignore[arg-type]
+        "1764900000.M99999P7Q1.host", "1764900000.M100000P7Q2.host"]
