@@ -68,7 +68,7 @@ def confirmed(rt):  # type: ignore[no-untyped-def]
         ]
         s.get(Application, made[1].app_id).priority = True
         person = s.get(Application, made[2].app_id)
-        person.fields = {"employer": "示例精密机械有限公司", "recommending_unit": "示例市市场监督管理局"}
+        person.fields = {"employer": "示例精密机械有限公司", "recommending_unit": "兰州新区市场监督管理局"}
         from award.states import transition
 
         transition(s, s.get(Application, made[3].app_id), State.NOT_RECOMMENDED, actor="test", reason="名额外")
@@ -133,7 +133,7 @@ def test_summary_columns_from_the_season_without_scores_or_tier(rt, confirmed) -
     assert list(rows[0]) == header
     assert [r[1] for r in rows[1:]] == [confirmed[0].name, confirmed[1].name, confirmed[2].name]
     person = rows[3]
-    assert person[2] == "个人" and person[4] == "示例精密机械有限公司" and person[5] == "示例市市场监督管理局"
+    assert person[2] == "个人" and person[4] == "示例精密机械有限公司" and person[5] == "兰州新区市场监督管理局"
     assert rows[1][4] is None  # 工作单位 is for individuals
     everything = str(rows)
     for word in ("得分", "91", "提名奖", "推荐奖项", "优先"):

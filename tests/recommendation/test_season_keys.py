@@ -92,7 +92,10 @@ def test_priority_winner_needs_year_and_award(tmp_path: Path) -> None:
 
 
 def test_letters_default_to_the_recommending_unit_and_take_the_season(tmp_path: Path) -> None:
-    season = load_season()
+    shipped = load_season().package_letters  # 甘质强组办〔2023〕5号: the leadership group's 推荐意见, the bureau's 审核意见
+    assert (shipped.recommendation.issuer, shipped.audit_opinion.issuer) == (
+        "甘肃省质量强省建设协调推进领导小组", "甘肃省市场监督管理局")
+    season = load_season(_write(tmp_path, lambda d: d.pop("letters")))
     assert season.package_letters.recommendation.issuer == season.recommending_unit.name
     letters = {"recommendation": {"issuer": "某省质量强省工作领导小组", "signature": "某省质量强省工作领导小组"},
                "audit_opinion": {"issuer": "某省市场监督管理局", "signature": "某省市场监督管理局",

@@ -67,7 +67,7 @@ def test_page_numbers_odd_right_even_left_in_songti() -> None:
 
 def test_signature_centred_over_the_date_and_kept_with_the_body(tmp_path: Path) -> None:
     doc = docx.Document(str(_letter(tmp_path)))
-    unit = load_season().recommending_unit.name
+    unit = load_season().package_letters.recommendation.signature
     paras = doc.paragraphs
     signature = next(p for p in reversed(paras) if p.text == unit)
     dated = _para(doc, "2023年8月20日")
