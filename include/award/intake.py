@@ -32,7 +32,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -1024,6 +1024,7 @@ class Intake:
             for item in sub.items:
                 item.status = "waiting"
             self.result.waiting += len(sub.items)
+            self._folder_waiting(sub)
             return
         self._record_refusals(sub, None)
         item = sub.items[0]
@@ -1055,6 +1056,29 @@ class Intake:
         self._mail(f"intake:refused_whole:item-{sub.items[0].id}:1", "refused_file", self._recipients(None, sub), None,
                    greeting=_text("greeting.default"), submission_no=None, received_text=_dt_text(sub.received_at),
                    subject_line=sub.subject, refused=[{"filename": whole.filename, "reason": whole.reason}])
+
+    def _folder_waiting(self, sub: Submission) -> None:
+        """A city folder still without a form after the grace period: ops and the city's contact are told once."""
+        first = min(i.received_at for i in sub.items)
+        if now() - first < timedelta(hours=float(rules()["waiting_grace_hours"])):
+            return
+        folder = sub.folder or ""
+        ctx = {"folder": folder, "city": sub.city or "", "since": _dt_text(first)}
+        self._mail(
+            f"intake:folder_waiting:{hashlib.sha256(folder.encode()).hexdigest()[:24]}", "staff_notice",
+            [str(self.season.recommending_unit.ops_email), self._city_contact(sub.city)], None,
+            greeting=_text("greeting.staff"), title=_text("staff_folder_waiting.title", **ctx),
+            text=_text("staff_folder_waiting.text", **ctx),
+            items=[(i.filename or "")[len(folder) + 1:] for i in sub.items],
+        )
+
+    def _city_contact(self, city: str | None) -> str | None:
+        """The e-mail of the city's recommending unit when the season names one (``recommending_units``)."""
+        for unit in getattr(self.season, "recommending_units", None) or []:
+            names = {getattr(unit, "name", None), getattr(unit, "city", None), *(getattr(unit, "aliases", None) or [])}
+            if city and city in names and getattr(unit, "email", None):
+                return str(unit.email)
+        return None
 
     def _late_material(self, sub: Submission, app: Application) -> None:
         self._record_refusals(sub, app)

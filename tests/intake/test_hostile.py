@@ -447,3 +447,20 @@ def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, seaso
     with session_scope(rt.db_url) as s:
         stored = {m.filename: m.size for m in s.scalars(select(Material))}
     assert all(stored[f"证实性材料{i}-证明.pdf"] > 200_000 for i in range(5))
+
+
+def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(tmp_path, rt, season, monkeypatch) -> None:
+    city = season.province.cities[0]
+    _put(rt, f"incoming/{city}/某公司/证实性材料1-证书.pdf", PDF)
+    result = _run(tmp_path, rt)
+    assert result.waiting == 1
+    with session_scope(rt.db_url) as s:
+        assert s.scalars(select(OutboxEmail)).all() == []  # within the grace period: nothing yet
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T11:00:00+08:00")  # 49 hours later
+    _run(tmp_path, rt)
+    _run(tmp_path, rt)  # told once
+    with session_scope(rt.db_url) as s:
+        [notice] = s.scalars(select(OutboxEmail)).all()
+        assert s.scalar(select(InboundItem)).status == "waiting"
+    assert notice.to_addrs == [str(season.recommending_unit.ops_email)]
+    assert f"incoming/{city}/某公司" in notice.subject and "证实性材料1-证书.pdf" in notice.body_text
