@@ -189,7 +189,7 @@ def test_wildcards_in_city_folder_and_file_names_match_exactly(tmp_path, rt, sea
             extra = [m for m in app.materials if m.filename == "补充材料.pdf"]
             assert len(extra) == 1, folder
             assert rt.blobs.get_bytes(extra[0].sha256).endswith(folder.encode() + b"\n")
-            letters = [m for m in app.materials if m.kind == "city_recommendation"]
+            letters = [m for m in app.materials if m.filename == "%推荐函.pdf"]
             assert len(letters) == (1 if folder.startswith("incoming/%/") else 0), folder
         assert s.scalar(select(InboundItem).where(InboundItem.status == "waiting")) is None
         assert len(s.scalars(select(Material).where(Material.filename == "补充材料.pdf")).all()) == 4
