@@ -140,6 +140,8 @@ def test_award_check_on_the_demos_generated_applications(demo_apps, tmp_path: Pa
         rc, out = _check(folder, capsys)
         assert rc == 0 and set(out) == {"category", "outcome", "findings", "fields"}
         assert out["category"] == app["category"]
+        for key in ("id_number", "phone", "contact_phone"):  # PII masked unless --show-pii
+            assert not app["fields"].get(key) or app["fields"][key] != out["fields"].get(key)
         assert all({"rule", "blocking", "message"} <= set(f) for f in out["findings"])
         if not app["defects"]:
             assert out["outcome"] == "complete", out["findings"]

@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="how it arrived (default: city when the folder is named after a recommending unit)")
     p.add_argument("--today", help="check as of this date (YYYY-MM-DD; default today, Asia/Shanghai)")
     p.add_argument("--season-file", help="season YAML (default $AWARD_SEASON_FILE or the shipped season)")
+    p.add_argument("--show-pii", action="store_true", help="print ID and phone numbers unmasked")
     add_json_flag(p)
     p.set_defaults(func=_check)
 
@@ -35,8 +36,8 @@ def _finding(rule: str, message: str, fix: str, *, blocking: bool = True) -> dic
     return {"rule": rule, "blocking": blocking, "ineligible": False, "message": message, "fix": fix}
 
 
-def check_folder(folder: Path, season: Any, *, channel: str | None = None, today: date | None = None
-                 ) -> dict[str, Any]:
+def check_folder(folder: Path, season: Any, *, channel: str | None = None, today: date | None = None,
+                 show_pii: bool = False) -> dict[str, Any]:
     """The verdict on one application's folder (see the module docstring)."""
     from award.calendar import default_calendar
     from award.checks import CheckContext, evaluate
@@ -103,7 +104,18 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
     outcome = evaluation.outcome
     if outcome == "complete" and any(f["blocking"] for f in findings):
         outcome = "incomplete"  # an unreadable file or a missing form blocks too
-    return {"category": parsed.category, "outcome": outcome, "findings": findings, "fields": dict(ctx.fields)}
+    return {"category": parsed.category, "outcome": outcome, "findings": findings,
+            "fields": dict(ctx.fields) if show_pii else _masked(parsed.form_id, ctx.fields)}
+
+
+def _masked(form_id: str, fields: dict[str, str]) -> dict[str, str]:
+    """The fields with ID numbers and phone numbers masked (PII never in CLI output unless asked for)."""
+    from award.forms.spec import form_spec
+    from award.identity import mask_id_number, mask_phone
+
+    types = {f.key: f.type for f in form_spec(form_id).fields}
+    masks = {"id_number": mask_id_number, "phone": mask_phone}
+    return {k: masks[types[k]](v) if v and types.get(k) in masks else v for k, v in fields.items()}
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -122,7 +134,7 @@ def _check(args: argparse.Namespace) -> int:
             today = datetime.strptime(args.today, "%Y-%m-%d").date()
         except ValueError:
             raise CliError(f"--today: {args.today!r} is not a date (YYYY-MM-DD)", field="today") from None
-    result = check_folder(folder, season, channel=args.channel, today=today)
+    result = check_folder(folder, season, channel=args.channel, today=today, show_pii=args.show_pii)
     lines = [f"{result['category'] or '-'}: {result['outcome']}"]
     lines += [f"  [{'×' if f['blocking'] else '!'}] {f['rule']}: {f['message']}" for f in result["findings"]]
     emit(result, as_json=args.json, human="\n".join(lines))
