@@ -147,3 +147,22 @@ def test_demo_season_moves_dates_and_document_numbers_to_this_year() -> None:
     assert season.season_id == "demo-2026"
     assert season.recommending_unit.doc_prefix == "甘质强组办〔2026〕"  # letters are numbered in the demo's year
     assert season.dates.provincial_deadline.date() > date(2026, 12, 2)
+
+
+def test_demo_runs_into_a_year_the_calendar_does_not_know(tmp_path: Path) -> None:
+    """make run on 2026-12-05: the season reaches 2027, which chinesecalendar 1.11 lacks. The demo writes its
+    labelled stand-in schedule into the demo folder only; production still refuses the unknown year."""
+    import pytest
+
+    from award.calendar import UnknownYearError, default_calendar
+    from award.config import parse_season
+    from award.demo.setup import demo_calendar_overrides, demo_season_data
+
+    files = demo_calendar_overrides(tmp_path / "calendar", date(2026, 12, 5))
+    assert [Path(f).name for f in files] == ["demo-2027.yaml"]
+    assert "演示用假定安排" in Path(files[0]).read_text(encoding="utf-8")
+    season = parse_season(demo_season_data(date(2026, 12, 5), files), Path("demo.yaml"))
+    assert season.dates.national_deadline.year == 2027 and season.calendar_overrides[-1] == files[0]
+    assert default_calendar(tuple(season.calendar_overrides)).is_workday(date(2027, 1, 4))
+    with pytest.raises(UnknownYearError):
+        default_calendar().is_workday(date(2027, 1, 4))

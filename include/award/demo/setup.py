@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from award.calendar import UnknownYearError, default_calendar
+from award.calendar import UnknownYearError, WorkCalendar, default_calendar
 from award.clock import TZ, now
 from award.config import DEFAULT_SEASON_FILE, parse_season
 from award.seasonfile import yaml_load
@@ -70,7 +70,32 @@ def _example_addresses(value: Any) -> Any:
     return value
 
 
-def demo_season_data(today: date) -> dict[str, Any]:
+ASSUMPTION_FILE = Path(__file__).resolve().parent / "calendar_assumption.yaml"
+DEMO_YEARS_AHEAD = 1  # the demo season may run into the next year
+
+
+def demo_calendar_overrides(folder: Path, today: date) -> list[str]:
+    """Write the demo's stand-in schedule (calendar_assumption.yaml) for each year from ``today``'s on that the
+    working-day calendar does not know; returns the files written (empty when the calendar knows every year).
+
+    Only the demo uses them (its season file names them): production still refuses an unknown year."""
+    known = set(WorkCalendar().known_years())
+    assumption = yaml_load(ASSUMPTION_FILE.read_text(encoding="utf-8"))
+    written = []
+    for year in range(today.year, today.year + DEMO_YEARS_AHEAD + 1):
+        if year in known:
+            continue
+        holidays = {f"{year}-{md}": name for md, name in assumption["holidays"].items()}
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"demo-{year}.yaml"
+        path.write_text(yaml.safe_dump({year: {"complete": True, "source": assumption["source"],
+                                               "holidays": holidays, "workdays": {}}},
+                                       allow_unicode=True, sort_keys=False), encoding="utf-8")
+        written.append(str(path))
+    return written
+
+
+def demo_season_data(today: date, calendar_overrides: list[str] | None = None) -> dict[str, Any]:
     """The shipped season with dates placed around ``today`` (all on the working-day calendar).
 
     Every e-mail address moves to an example domain; recommending units without a contact get example ones.
@@ -84,7 +109,7 @@ def demo_season_data(today: date) -> dict[str, Any]:
     from award.process import stage_plan
 
     data: dict[str, Any] = yaml_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
-    cal = default_calendar()
+    cal = default_calendar(tuple(calendar_overrides or ()))
     stage_days = sum(days for _, days in stage_plan(parse_season(data, DEFAULT_SEASON_FILE)))
     national: date | None = None
     lead = 5
@@ -122,6 +147,8 @@ def demo_season_data(today: date) -> dict[str, Any]:
         "national_deadline": datetime.combine(national, time(17, 0), TZ).isoformat(),
         "export_lead_workdays": lead,
     }
+    if calendar_overrides:  # the demo's stand-in schedule for a year the calendar does not know
+        data["calendar_overrides"] = [*(data.get("calendar_overrides") or []), *calendar_overrides]
     return data
 
 
@@ -174,11 +201,12 @@ def setup_demo(root: Path, *, count: int = 40, seed: int = 2023, today: date | N
     if paths.season_file.exists() and not reset:
         return {"created": False, "season_file": str(paths.season_file)}
     if reset and paths.root.exists():
-        for sub in ("maildir", "shared", "generated", "blobs"):
+        for sub in ("maildir", "shared", "generated", "blobs", "calendar"):
             shutil.rmtree(paths.root / sub, ignore_errors=True)
         (paths.root / "award.db").unlink(missing_ok=True)
     paths.root.mkdir(parents=True, exist_ok=True)
-    data = demo_season_data(today or now().date())
+    day = today or now().date()
+    data = demo_season_data(day, demo_calendar_overrides(paths.root / "calendar", day))
     season = parse_season(data, paths.season_file)
     result = generate(paths.generated, count, seed, season=season, defect_share=0.25)
     delivered = deliver(paths.generated, paths.maildir, paths.shared)
