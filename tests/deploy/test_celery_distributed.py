@@ -71,10 +71,10 @@ PUBLICITY_OPENED_AT = "2023-05-10T09:00:00+08:00"
 # Complete applications left in dept_review (no opinion recorded): the publicity must leave them alone.
 LEFT_IN_REVIEW = 1
 
-# The generated season: 8 applications of the shipped example season, seed chosen for two defects, one per
-# outcome besides "complete": pdf_mismatch (-> incomplete, correction mail) and defence_industry (-> ineligible at
-# intake, wrong-channel mail); mailed (Maildir ``office``) and city batches (shared folder ``incoming/``).
-SEASON_APPS, SEASON_SEED, SEASON_DEFECT_SHARE = 8, 35, 0.25
+# The generated season: 8 applications of the shipped season (Gansu 2023), seed chosen for defects of each outcome
+# besides "complete": missing_material and pdf_mismatch (-> incomplete, correction mail) and defence_industry
+# (-> ineligible at intake, wrong-channel mail); mailed (Maildir ``office``) and city batches (``incoming/``).
+SEASON_APPS, SEASON_SEED, SEASON_DEFECT_SHARE = 8, 26, 0.25
 # defect -> the state after intake and completeness (see tests/checks/test_end_to_end.py for every defect)
 EXPECTED_STATE = {
     None: "complete",
