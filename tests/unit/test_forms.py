@@ -95,8 +95,9 @@ def test_specs_cover_five_forms() -> None:
     forms = all_forms()
     assert list(forms) == list(FORM_IDS)
     assert [f.category for f in forms.values()] == ["organization", "education", "sme", "team", "individual"]
-    assert forms["form1"].title() == "第五届中国质量奖申报表（组织）"
-    assert forms["form4"].title("6") == "第六届中国质量奖申报表（一线班组/QC小组）"
+    assert forms["form1"].title() == "第五届中国质量奖（组织）申报表"
+    assert forms["form4"].title("6") == "第六届中国质量奖（一线班组/QC小组）申报表"
+    assert forms["form5"].title() == "第五届中国质量奖（个人）推荐表"  # 附件5 is a 推荐表
     for spec in forms.values():
         assert {"publicity_start", "publicity_end", "channel"} <= set(spec.keys)
 
@@ -105,7 +106,7 @@ def test_build_all_templates(tmp_path: Path) -> None:
     paths = build_all_templates(tmp_path)
     assert [p.name for p in paths] == [f"{f}.docx" for f in FORM_IDS]
     doc = Document(str(paths[0]))
-    assert doc.paragraphs[0].text == "第五届中国质量奖申报表（组织）"
+    assert doc.paragraphs[0].text == "第五届中国质量奖（组织）申报表"
     labels = {c.text for row in doc.tables[0].rows for c in row.cells}
     assert {"单位名称", "统一社会信用代码", "是否国防工业、武器研发制造维修设计单位", "公示开始日期"} <= labels
     assert any("郑重承诺" in p.text for p in doc.paragraphs)

@@ -53,6 +53,7 @@ class FormSpec:
     name_field: str
     code_field: str
     fields: tuple[FieldSpec, ...]
+    document: str = "申报表"  # what the notice calls the form: 申报表, or 推荐表 for individuals (附件5)
 
     def field(self, key: str) -> FieldSpec:
         """Return the field with this key or raise KeyError naming it."""
@@ -66,8 +67,9 @@ class FormSpec:
         return tuple(f.key for f in self.fields)
 
     def title(self, edition: str = "第五届") -> str:
-        """The form's title, e.g. 第五届中国质量奖申报表（组织）."""
-        return str(_raw()["title_template"].format(edition=edition_text(edition), suffix=self.suffix))
+        """The form's title as the notice's annexes name them, e.g. 第五届中国质量奖（个人）推荐表."""
+        return str(_raw()["title_template"].format(edition=edition_text(edition), suffix=self.suffix,
+                                                   document=self.document))
 
 
 def normalize_label(text: str) -> str:
@@ -137,6 +139,7 @@ def all_forms() -> dict[str, FormSpec]:
             name_field=raw["name_field"],
             code_field=raw["code_field"],
             fields=tuple(fields),
+            document=raw.get("document") or _raw().get("default_document", "申报表"),
         )
     return forms
 
