@@ -24,7 +24,7 @@ CATALOGUES = {
     "opinions": {"opinions.py": "opinions."},
     "publicity": {"publicity.py": "publicity."},
     "correction": {"correction.py": "correction."},
-    "cli": {"cli/status.py": "status.", "cli/check.py": "check."},
+    "cli": {"cli/status.py": "status.", "cli/check.py": "check.", "cli/common.py": "status."},
     "ops": {"failures.py": "failure."},
     "process": {"process.py": "process."},
     "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli.", "cli/blobs.py": "blobs."},

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from award.config import Season
 
 
 class CliError(Exception):
@@ -48,3 +51,25 @@ def emit_error(exc: CliError, *, as_json: bool) -> None:
     else:
         where = f" ({exc.file}{': ' + exc.field if exc.field else ''})" if exc.file else ""
         sys.stderr.write(f"award: error{where}: {exc.message}\n")
+
+
+def store_url() -> str:
+    """The existing domain store's URL; none there is a CliError saying where (and nothing is created)."""
+    from award.store.db import StoreMissing, existing_url
+    from award.templating import message
+
+    try:
+        return existing_url()
+    except StoreMissing as exc:
+        raise CliError(message("cli", "status.no_store", where=exc.where)) from None
+
+
+def season_from(args: argparse.Namespace) -> Season:
+    """The season of ``--season-file`` (default $AWARD_SEASON_FILE or the shipped one); a bad file names itself."""
+    from award.config import SeasonConfigError, load_season
+
+    path = getattr(args, "season_file", None)
+    try:
+        return load_season(path)
+    except SeasonConfigError as exc:
+        raise CliError(str(exc), file=path) from None

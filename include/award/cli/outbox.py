@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import add_json_flag, emit, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,13 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _url() -> str:
-    from award.store.db import StoreMissing, existing_url
-    from award.templating import message
-
-    try:
-        return existing_url()
-    except StoreMissing as exc:
-        raise CliError(message("cli", "status.no_store", where=exc.where)) from None
+    return store_url()
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,15 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _paper(args: argparse.Namespace) -> int:
-    from award.config import SeasonConfigError, load_season
     from award.paper import PaperError, find_application, missing_on_paper, paper_state, record_receipt
     from award.store import session_scope
-    from award.store.db import StoreMissing, existing_url
 
-    try:
-        season = load_season(args.season_file)
-    except SeasonConfigError as exc:
-        raise CliError(str(exc), file=args.season_file) from None
+    season = season_from(args)
     if args.action != "missing" and not args.application:
         raise CliError(f"paper {args.action}: give the submission number", field="application")
     at = None
@@ -44,10 +39,7 @@ def _paper(args: argparse.Namespace) -> int:
             raise CliError(f"--at: {args.at!r} is not an ISO date-time (2023-05-24T10:30)", field="at") from None
     if args.action == "record" and not (args.actor or "").strip():
         raise CliError("paper record: --actor (who records it) is required", field="actor")
-    try:
-        url = existing_url()
-    except StoreMissing as exc:
-        raise CliError(f"no domain store at {exc.where}") from None
+    url = store_url()
     data: Any
     try:
         with session_scope(url) as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,21 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _review(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from award.config import SeasonConfigError, load_season
     from award.correction import ReviewError, confirm_review
     from award.store import session_scope
-    from award.store.db import StoreMissing, existing_url
     from award.store.models import Application
-    from award.templating import message
 
-    try:
-        url = existing_url()
-    except StoreMissing as exc:
-        raise CliError(message("cli", "status.no_store", where=exc.where)) from None
-    try:
-        season = load_season(args.season_file)
-    except SeasonConfigError as exc:
-        raise CliError(str(exc), file=args.season_file) from None
+    url = store_url()
+    season = season_from(args)
     try:
         with session_scope(url) as session:
             app = session.scalar(select(Application).where(Application.season == season.season_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,20 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _show(args: argparse.Namespace) -> int:
-    from award.config import SeasonConfigError, load_season
     from award.desk import ApplicationNotFound, application_view
     from award.store import session_scope
-    from award.store.db import StoreMissing, existing_url
-    from award.templating import message, render
+    from award.templating import render
 
-    try:
-        url = existing_url()
-    except StoreMissing as exc:
-        raise CliError(message("cli", "status.no_store", where=exc.where)) from None
-    try:
-        season = load_season(args.season_file)
-    except SeasonConfigError as exc:
-        raise CliError(str(exc), file=args.season_file) from None
+    url = store_url()
+    season = season_from(args)
     try:
         with session_scope(url) as session:
             view = application_view(session, season, args.submission_no, show_pii=args.show_pii)

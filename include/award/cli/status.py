@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,24 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _status(args: argparse.Namespace) -> int:
     from sqlalchemy import func, inspect, select
 
-    from award.config import SeasonConfigError, load_season
     from award.states import LABELS_ZH, State
     from award.store import session_scope
-    from award.store.db import StoreMissing, existing_url, get_engine
+    from award.store.db import get_engine
     from award.store.models import Application
     from award.templating import message_group
 
     _text = message_group("cli", "status")
-    try:
-        url = existing_url()
-    except StoreMissing as exc:
-        raise CliError(_text("no_store", where=exc.where)) from None
+    url = store_url()
     if not inspect(get_engine(url)).has_table(Application.__tablename__):
         raise CliError(_text("not_migrated", where=url.split("@")[-1]))
-    try:
-        season = load_season(args.season_file)
-    except SeasonConfigError as exc:
-        raise CliError(str(exc), file=args.season_file) from None
+    season = season_from(args)
     with session_scope(url) as session:
         rows = session.execute(
             select(Application.state, func.count()).where(Application.season == season.season_id)
