@@ -147,12 +147,15 @@ class MaildirSource:
         self.folder = folder
         self.name = f"maildir:{folder}"
         self.path = self.root / folder
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(str(self.path), factory=None, create=True)
-        try:
-            self.processed = self.box.get_folder(PROCESSED_FOLDER)
-        except mailbox.NoSuchMailboxError:
-            self.processed = self.box.add_folder(PROCESSED_FOLDER)
+        # The folders are made here with exist_ok: mailbox's own create=True / add_folder race (FileExistsError)
+        # when two runs start at once on a new mailbox.
+        processed = self.path / f".{PROCESSED_FOLDER}"
+        for folder_path in (self.path, processed):
+            for sub in ("tmp", "new", "cur"):
+                (folder_path / sub).mkdir(parents=True, exist_ok=True)
+        (processed / "maildirfolder").touch(exist_ok=True)
+        self.box = mailbox.Maildir(str(self.path), factory=None, create=False)
+        self.processed = self.box.get_folder(PROCESSED_FOLDER)
 
     def messages(self, session: Session) -> Iterator[MailItem]:
         for key in sorted(self.box.keys(), key=maildir_order):
@@ -173,7 +176,10 @@ class MaildirSource:
                 rel = self.box._lookup(item.handle)  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API
             except KeyError:
                 continue
-            os.replace(Path(self.box._path) / rel, target / f"{item.handle}:2,S")  # noqa: SLF001
+            try:
+                os.replace(Path(self.box._path) / rel, target / f"{item.handle}:2,S")  # noqa: SLF001
+            except FileNotFoundError:  # a concurrent run moved it first
+                continue
         self.box._refresh()  # type: ignore[attr-defined]  # noqa: SLF001 - Maildir's private API
 
     def close(self) -> None:
