@@ -390,6 +390,28 @@ def test_a_mail_cut_short_tells_the_sender_which_file_is_incomplete(tmp_path, rt
     assert "另有1个文件未予接收" in ack.body_text
 
 
+def test_a_mail_cut_on_a_base64_line_end_is_not_registered_silently(tmp_path, rt, season) -> None:
+    """A photo cut where a base64 line ends decodes cleanly: only the missing closing boundary shows the cut."""
+    from tests import mailcases as mc
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    photo = mc.JPEG_BYTES[:-2] + bytes(range(256)) * 40 + b"\xff\xd9"
+    raw = _raw("申报材料", {**_files(tmp_path, app), "证实性材料9-证书照片.jpg": photo}, sender=app.sender)
+    closing = raw.rindex(b"\n--")
+    _box(tmp_path).add(raw[: raw.rindex(b"\n", 0, closing - 1000) + 1])
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files == 1
+    with session_scope(rt.db_url) as s:
+        [problem] = s.scalars(select(Problem)).all()
+        assert (problem.code, problem.filename) == ("truncated", "证实性材料9-证书照片.jpg")
+        assert s.scalar(select(Material).where(Material.filename == "证实性材料9-证书照片.jpg")) is None
+        refused = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
+        ack = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "ack"))
+    assert "证实性材料9-证书照片.jpg" in refused.body_text and "截断" in refused.body_text
+    assert "另有1个文件未予接收" in ack.body_text
+
+
 def _deep(levels: int) -> bytes:
     raw = b"From: deep@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
     for i in range(levels):
