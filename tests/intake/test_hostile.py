@@ -486,3 +486,19 @@ def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(tmp_pat
         assert s.scalar(select(InboundItem)).status == "waiting"
     assert notice.to_addrs == [str(season.recommending_unit.ops_email)]
     assert f"incoming/{city}/某公司" in notice.subject and "证实性材料1-证书.pdf" in notice.body_text
+
+
+def test_a_city_folder_without_a_form_is_reported_to_the_citys_contact_too(tmp_path, rt, season, monkeypatch) -> None:
+    """When the season names the city bureau's e-mail, the city is told as well as ops, in one notice."""
+    city = season.province.cities[1]
+    units = [u.model_copy(update={"email": "zlk@city.example"}) if u.city == city else u
+             for u in season.recommending_units]
+    told = Runtime(season.model_copy(update={"recommending_units": units}), rt.db_url, rt.blobs, rt.shared)
+    _put(rt, f"incoming/{city}/某公司/证实性材料1-证书.pdf", PDF)
+    _run(tmp_path, told)
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T11:00:00+08:00")  # 49 hours later
+    _run(tmp_path, told)
+    with session_scope(rt.db_url) as s:
+        [notice] = s.scalars(select(OutboxEmail)).all()
+    assert notice.to_addrs == [str(season.recommending_unit.ops_email), "zlk@city.example"]
+    assert f"incoming/{city}/某公司" in notice.subject
