@@ -286,3 +286,30 @@ def test_loading_the_plugin_does_not_import_the_app() -> None:
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root / "plugins")
 
+
+
+def test_documents_page_lists_letters_and_packages_with_their_verification(staff: TestClient, desk: Desk) -> None:
+    """Issue 14 'Documents': the letters and the package versions with their verification result, downloadable."""
+    from award.store.models import OpinionRequest, Package
+
+    letter = desk.blobs.put_bytes(b"PK letter docx")
+    package = desk.blobs.put_bytes(b"PK package zip")
+    with session_scope(desk.url) as session:
+        request = session.scalars(select(OpinionRequest)).first()
+        assert request is not None
+        request.letter_sha256 = letter.sha256
+        pkg = Package(season=desk.season.season_id, version=2, status="failed", content_hash="c" * 64,
+                      zip_sha256=package.sha256)
+        session.add(pkg)
+        session.flush()
+        session.add(AuditEvent(entity_type="package", entity_id=pkg.id, action="verify_failed", actor="system",
+                               details={"problems": ["汇总表缺少 GS-2023-0003"]}))
+        request_id, package_id = request.id, pkg.id
+    html = staff.get("/documents").text
+    assert "汇总表缺少 GS-2023-0003" in html
+    for kind, ident, data in (("letter", request_id, b"PK letter docx"), ("package", package_id, b"PK package zip")):
+        assert f'href="/files/{kind}/{ident}"' in html, kind
+        got = staff.get(f"/files/{kind}/{ident}")
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["x-content-sha256"] == hashlib.sha256(data).hexdigest()
+    assert str(desk.blobs.root) not in html
