@@ -313,3 +313,23 @@ def test_documents_page_lists_letters_and_packages_with_their_verification(staff
         assert got.status_code == 200 and got.content == data
         assert got.headers["x-content-sha256"] == hashlib.sha256(data).hexdigest()
     assert str(desk.blobs.root) not in html
+
+
+def test_an_unknown_mail_is_shown_and_can_be_requeued(staff: TestClient, desk: Desk) -> None:
+    """A mail whose outcome is unknown (issue 13) is on the overview and staff can requeue it (unknown -> pending)."""
+    with session_scope(desk.url) as session:
+        app_id = session.scalar(select(Application.id).where(Application.submission_no == desk.seeded.incomplete))
+        mail = OutboxEmail(idempotency_key="desk:unknown:1", template="ack", application_id=app_id,
+                           to_addrs=["u@example.com"], subject="已收到申报材料", body_text="…", status="unknown",
+                           attempts=1, last_error="SendOutcomeUnknown: no reply after the data")
+        session.add(mail)
+        session.flush()
+        mid = mail.id
+    assert f'action="/mails/{mid}/retry"' in staff.get("/").text  # listed among the mails not delivered
+    r = staff.post(f"/mails/{mid}/retry", data={"csrf_token": csrf_token(FakeUser())})
+    assert r.status_code == 303 and "done=requeued" in r.headers["location"]
+    with session_scope(desk.url) as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "outbox_email",
+                                                        AuditEvent.entity_id == mid))
+        assert session.get(OutboxEmail, mid).status == "pending"
+        assert (event.actor, event.from_state, event.to_state) == ("张科长", "unknown", "pending")
