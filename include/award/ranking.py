@@ -602,7 +602,7 @@ def priority_winner(season: Season, key: str) -> PriorityWinner | None:
 
 
 def priority_label(winner: PriorityWinner | None) -> str:
-    """“2021年浙江省人民政府质量奖” for the internal ranking sheet and the approval step; empty when none."""
+    """“2021年某省人民政府质量奖” (year and award from the season) for the internal ranking sheet and the approval step; empty when none."""
     return _text("priority_label", year=winner.year, award=winner.award) if winner else ""
 
 
