@@ -48,11 +48,15 @@ def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:  # type: ignore[no-unt
 
 
 @pytest.fixture()
-def orgs(tmp_path, season) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Two organisations of the season (generated, each with its own valid credit code)."""
+def gen(tmp_path, season) -> Any:  # type: ignore[no-untyped-def]
     from award.demo.generator import generate
 
-    gen = generate(tmp_path / "gen", 8, 3, season=season, defect_share=0.0, channels=("mail",))
+    return generate(tmp_path / "gen", 8, 3, season=season, defect_share=0.0, channels=("mail",))
+
+
+@pytest.fixture()
+def orgs(gen) -> list[Any]:  # type: ignore[no-untyped-def]
+    """Two organisations of the season (generated, each with its own valid credit code)."""
     found = [a for a in gen.applications if a.form_id in ("form1", "form2", "form3")][:2]
     assert len(found) == 2
     return found
@@ -262,3 +266,60 @@ def test_desk_and_show_name_a_pending_key_plainly(tmp_path, rt, orgs, capsys) ->
     assert award_main(["show", number]) == 0
     out = capsys.readouterr().out
     assert "待核实（表内未读到统一社会信用代码）" in out and "pending:" not in out
+
+
+def test_same_file_in_two_mails_of_one_run_is_one_application(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
+    org = orgs[0]
+    form = _no_label(org)
+    (tmp_path / "maildir").mkdir(exist_ok=True)
+    box = mailbox.Maildir(str(tmp_path / "maildir" / "office"), create=True)
+    box.add(_raw("申报材料", {"申报表.docx": form}, org.sender))
+    box.add(_raw("申报材料（再发一次）", {"申报表.docx": form}, org.sender))
+    with session_scope(rt.db_url) as s:
+        fetch_mail(s, rt, MaildirSource(tmp_path / "maildir", "office"))
+    with session_scope(rt.db_url) as s:
+        result = process_pending(s, rt)
+    assert result.applications_created == 1
+    with session_scope(rt.db_url) as s:
+        assert len(s.scalars(select(Application)).all()) == 1
+        assert len(s.scalars(select(Material)).all()) == 1
+
+
+def test_person_and_team_keys(tmp_path, rt, gen, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.test_forms import ID_NUMBER, VALUES
+
+    person = fill_form_bytes("form5", {**VALUES["form5"], "id_number": ""})
+    _send(tmp_path, rt, _raw("申报材料", {"推荐表.docx": person}, "wangfang@example.com"))
+    team = next(a for a in gen.applications if a.form_id == "form4")
+    _send(tmp_path, rt, _raw("申报材料", {"申报表.docx": fill_form_bytes("form4", {**team.fields, "credit_code": ""})},
+                             team.sender))
+    with session_scope(rt.db_url) as s:
+        p_app, t_app = s.scalars(select(Application).order_by(Application.id)).all()
+        numbers = p_app.submission_no, t_app.submission_no
+        messages = [p.message for p in s.scalars(select(Problem).where(Problem.code == "key_unread")
+                                                 .order_by(Problem.id))]
+        assert is_pending(p_app.applicant.key) and is_pending(t_app.applicant.key)
+    assert "“身份证号码”" in messages[0] and "“所在单位统一社会信用代码”" in messages[1]
+    assert award_main(["review", numbers[0], "--key", ID_NUMBER, "--actor", "鲁永武", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert ID_NUMBER not in out and json.loads(out)["key"].endswith(ID_NUMBER[-4:])  # masked
+    code = team.fields["credit_code"]
+    assert award_main(["review", numbers[1], "--key", code, "--actor", "鲁永武"]) == 0
+    with session_scope(rt.db_url) as s:
+        p_app, t_app = s.scalars(select(Application).order_by(Application.id)).all()
+        assert p_app.applicant.key == ID_NUMBER and p_app.applicant.kind == "person"
+        assert t_app.applicant.key == f"{code}/{t_app.fields['team_name']}"
+
+
+def test_key_of_an_applicant_known_from_an_earlier_season(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
+    org = orgs[0]
+    code = org.fields["credit_code"]
+    with session_scope(rt.db_url) as s:
+        s.add(Applicant(kind="organization", key=code, name=org.name))
+    _send(tmp_path, rt, _raw("申报材料", {"申报表.docx": _blank_key(org)}, org.sender))
+    number, _key, _state = _only_app(rt)
+    assert award_main(["review", number, "--key", code, "--actor", "鲁永武"]) == 0
+    with session_scope(rt.db_url) as s:
+        (applicant,) = s.scalars(select(Applicant)).all()  # the stand-in applicant is gone
+        app = s.scalar(select(Application))
+        assert applicant.key == code and app.applicant_id == applicant.id
