@@ -324,6 +324,10 @@ def _fields_required(ctx: CheckContext) -> list[Finding]:
     out = []
     for fs in ctx.form.fields:
         value = ctx.fields.get(fs.key, "")
+        if value and fs.key == ctx.form.code_field and fs.key in ctx.pending_key_fields:
+            # a later form brought the key: staff still enter it (award review --key), it is not taken silently
+            out.append(Finding("key_pending", {"key": fs.key, "label": fs.label}))
+            continue
         if not value:
             if fs.required:
                 kind = "not_found" if fs.key in ctx.form_missing else "empty"

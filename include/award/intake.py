@@ -50,7 +50,7 @@ from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
-from award.keyentry import key_problem, stand_in_application, stand_in_key
+from award.keyentry import is_pending, key_problem, stand_in_application, stand_in_key
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.seasonfile import yaml_load
@@ -789,8 +789,8 @@ class Intake:
         if form is not None and form_file in added and not created:
             app.fields = clean_fields(form.fields)
         self._record_findings(app, added)
-        if sub.key_problem is not None and form_file in added:
-            code, label = sub.key_problem
+        if form_file is not None and (problem := _key_review(app, sub, added)) is not None:
+            code, label = problem
             record_problem(self.session, code=code, inbound_item=form_file.item, application_id=app.id,
                            filename=form_file.name, status=None,
                            message=_text("problem.key_not_found", label=label) if code == "key_not_found"
@@ -1026,7 +1026,7 @@ class Intake:
                 materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(f.size)}
                            for f in added],
                 findings=[{"filename": f.name, "labels": active_labels(f.findings)} for f in added if f.findings],
-                key_review=sub.key_problem[1] if sub.key_problem and sub.form_file in added else None,
+                key_review=problem[1] if (problem := _key_review(app, sub, added)) else None,
                 refused_count=len(sub.refused), **ctx,
             )
         self._refused_mail(sub, app)
@@ -1157,6 +1157,14 @@ class Intake:
 def _applicant_key(form: ParsedForm) -> tuple[str, str]:
     """(Applicant.kind, Applicant.key) of a parsed form."""
     return ("person" if form.category == "individual" else "organization"), fit(Applicant.key, _norm_key(form.key)) or ""
+
+
+def _key_review(app: Application, sub: Submission, added: list[FileIn]) -> tuple[str, str] | None:
+    """The key problem of a form just added to an application registered under its stand-in key, else None (a
+    keyless form matched to a known applicant by its submission number is the check's to report)."""
+    if sub.key_problem is None or sub.form_file not in added or not is_pending(app.applicant.key):
+        return None
+    return sub.key_problem
 
 
 def _sub_key(sub: Submission) -> tuple[str, str]:

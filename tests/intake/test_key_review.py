@@ -323,3 +323,37 @@ def test_key_of_an_applicant_known_from_an_earlier_season(tmp_path, rt, orgs) ->
         (applicant,) = s.scalars(select(Applicant)).all()  # the stand-in applicant is gone
         app = s.scalar(select(Application))
         assert applicant.key == code and app.applicant_id == applicant.id
+
+
+def test_a_later_form_with_the_key_does_not_complete_it_silently(tmp_path, rt, orgs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    org = orgs[0]
+    code = org.fields["credit_code"]
+    _send(tmp_path, rt, _raw("申报材料", _files(tmp_path, org, _blank_key(org)), org.sender))
+    number, stand_in, _state = _only_app(rt)
+    assert _check(rt).outcomes == {"review": 1}
+    # the applicant sends the form again with its credit code, naming the submission number
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-21T10:00:00+08:00")
+    full = fill_form_bytes(org.form_id, org.fields)
+    assert _send(tmp_path, rt, _raw(f"补充 {number}", {"申报表.docx": full}, org.sender)).materials_added == 1
+    assert _only_app(rt)[1] == stand_in
+    assert _check(rt).outcomes == {"review": 1}  # staff still enter the key: nothing completes by itself
+    with session_scope(rt.db_url) as s:
+        (finding,) = s.scalars(select(CheckResult).where(CheckResult.passed.is_(False))
+                               .order_by(CheckResult.id.desc()).limit(1)).all()
+        assert finding.details["kind"] == "key_pending" and finding.severity == "review"
+        assert s.scalar(select(Application)).state == "needs_review"
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T10:00:00+08:00")
+    assert award_main(["review", number, "--key", code, "--actor", "鲁永武"]) == 0
+    assert _check(rt).outcomes == {"complete": 1}
+
+
+def test_a_keyless_form_for_a_known_application_is_not_a_stand_in(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
+    org = orgs[0]
+    _send(tmp_path, rt, _raw("申报材料", {"申报表.docx": fill_form_bytes(org.form_id, org.fields)}, org.sender))
+    number, key, _state = _only_app(rt)
+    result = _send(tmp_path, rt, _raw(f"更正 {number}", {"申报表.docx": _blank_key(org)}, org.sender))
+    assert result.applications_created == 0 and result.materials_added == 1
+    with session_scope(rt.db_url) as s:
+        assert s.scalar(select(Application)).applicant.key == key
+        assert s.scalars(select(Problem).where(Problem.code.in_(["key_unread", "key_not_found"]))).all() == []
+        assert all("未能读到" not in m.body_text for m in s.scalars(select(OutboxEmail)))
