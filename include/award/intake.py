@@ -50,7 +50,7 @@ from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
-from award.keyentry import is_pending, key_problem, stand_in_application, stand_in_key
+from award.keyentry import is_pending, key_problem, pending_text, stand_in_application, stand_in_key
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.seasonfile import yaml_load
@@ -866,7 +866,8 @@ class Intake:
         applicant = self._applicant(kind, key)
         for _attempt in range(50):
             if applicant is None:
-                applicant = Applicant(kind=kind, key=key, name=fit(Applicant.name, form.name or key), created_at=now())
+                name = form.name or (pending_text(form.category) if is_pending(key) else key)
+                applicant = Applicant(kind=kind, key=key, name=fit(Applicant.name, name), created_at=now())
             applicant.name = fit(Applicant.name, form.name) or applicant.name
             applicant.email = mail_address(fields.get("email")) or applicant.email or sub.reply_to
             applicant.phone = fit(Applicant.phone, phone) or applicant.phone

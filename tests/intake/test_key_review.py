@@ -357,3 +357,13 @@ def test_a_keyless_form_for_a_known_application_is_not_a_stand_in(tmp_path, rt, 
         assert s.scalar(select(Application)).applicant.key == key
         assert s.scalars(select(Problem).where(Problem.code.in_(["key_unread", "key_not_found"]))).all() == []
         assert all("未能读到" not in m.body_text for m in s.scalars(select(OutboxEmail)))
+
+
+def test_no_name_and_no_key_shows_no_raw_stand_in(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
+    org = orgs[0]
+    form = fill_form_bytes(org.form_id, {**org.fields, "credit_code": "", "org_name": ""})
+    assert _send(tmp_path, rt, _raw("申报材料", {"申报表.docx": form}, org.sender)).applications_created == 1
+    with session_scope(rt.db_url) as s:
+        applicant = s.scalar(select(Applicant))
+        assert is_pending(applicant.key) and applicant.name == "待核实（表内未读到统一社会信用代码）"
+        assert all("pending:" not in m.body_text + m.subject for m in s.scalars(select(OutboxEmail)))
