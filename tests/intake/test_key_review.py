@@ -367,3 +367,22 @@ def test_no_name_and_no_key_shows_no_raw_stand_in(tmp_path, rt, orgs) -> None:  
         applicant = s.scalar(select(Applicant))
         assert is_pending(applicant.key) and applicant.name == "待核实（表内未读到统一社会信用代码）"
         assert all("pending:" not in m.body_text + m.subject for m in s.scalars(select(OutboxEmail)))
+
+
+def test_city_folder_with_a_keyless_form(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
+    from award.sources import fetch_storage
+
+    org = orgs[0]
+    form = _blank_key(org)
+    rt.shared.write(f"incoming/兰州市/{org.name}/申报表.docx", form)
+    rt.shared.write(f"incoming/兰州市/{org.name}/证实性材料1-证书.pdf", b"%PDF-1.4 city\n%%EOF\n")
+    with session_scope(rt.db_url) as s:
+        fetch_storage(s, rt)
+    with session_scope(rt.db_url) as s:
+        result = process_pending(s, rt)
+    assert result.applications_created == 1 and result.refused_files == 0
+    with session_scope(rt.db_url) as s:
+        app = s.scalar(select(Application))
+        assert app.applicant.key == stand_in_key(hashlib.sha256(form).hexdigest()) and app.channel == "city"
+        assert len(app.materials) == 2
+        assert s.scalars(select(Problem).where(Problem.code == "key_unread")).one().application_id == app.id
