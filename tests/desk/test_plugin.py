@@ -169,6 +169,29 @@ def test_application_page_and_download(staff: TestClient, desk: Desk) -> None:
     assert staff.get("/applications/GS-1900-0000").status_code == 404
 
 
+def test_application_page_names_a_pending_key_and_staff_review(staff: TestClient, desk: Desk) -> None:
+    from award.clock import now
+    from award.keyentry import stand_in_key
+    from award.store.models import CheckResult, CheckRun
+
+    with session_scope(desk.url) as s:
+        app = s.scalar(select(Application).where(Application.submission_no == desk.seeded.incomplete))
+        app.applicant.key = stand_in_key("ab" * 32)
+        run = CheckRun(application_id=app.id, checked_at=now(), outcome="review", input_hash="1" * 64,
+                       problems_hash="1" * 64)
+        s.add(run)
+        s.flush()
+        s.add(CheckResult(check_run_id=run.id, rule_id="fields.required", severity="review", passed=False,
+                          message="申报表中未找到“统一社会信用代码”一栏", details={"kind": "not_found"}))
+        category = app.category
+    html = staff.get(f"/applications/{desk.seeded.incomplete}").text
+    label = "身份证号码" if category == "individual" else "统一社会信用代码"
+    assert f"待核实（表内未读到{label}）" in html and "pending:" not in html
+    assert "（待人工核对）申报表中未找到" in html and ">待人工核对</span>" in html
+    listing = staff.get("/applications", params={"q": desk.seeded.incomplete}).text
+    assert f"待核实（表内未读到{label}）" in listing and "pending:" not in listing
+
+
 def test_documents_page_and_report_download(staff: TestClient, desk: Desk) -> None:
     desk.shared.write(f"reports/{desk.season.season_id}/形式审查情况-20230511-090000.html", b"<p>report</p>")
     html = staff.get("/documents").text

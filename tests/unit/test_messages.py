@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "include" / "award"
 # catalogue (templates/<catalogue>/messages.yaml) -> {module: the message group its ``_text`` helper reads}
 CATALOGUES = {
     "intake": {"archives.py": "archive.", "filetypes.py": "filetype.", "intake.py": "intake.", "active.py": "active.",
-               "convert.py": "convert."},
+               "convert.py": "convert.", "keyentry.py": "intake.key."},
     "recommendation": {"package.py": "package.", "ranking.py": "ranking.", "alerts.py": "alerts."},
     "opinions": {"opinions.py": "opinions."},
     "publicity": {"publicity.py": "publicity."},
