@@ -11,9 +11,9 @@ from award.blobs import LocalBlobStore
 from award.clock import now
 from award.config import Season
 from award.runtime import Runtime
-from award.states import State, create_application_state, transition
+from award.states import State
 from award.storage import LocalStorage
-from award.store.models import Applicant, Application
+from tests.factories import make_application
 
 OFFICE = "zlfzc@scjg.example.gov.cn"
 
@@ -52,13 +52,8 @@ def make_complete(session, season: Season, specs: list[Spec] = SPECS) -> list[in
     """Create the applications and move them RECEIVED -> COMPLETE; returns their ids."""
     ids = []
     for spec in specs:
-        applicant = Applicant(kind=spec.kind, key=spec.key, name=spec.name, city=spec.city, email=spec.email,
-                              contact_name="联系人")
-        app = Application(season=season.season_id, applicant=applicant, category=spec.category,
-                          submission_no=spec.no, channel="mail", city=spec.city, received_at=now())
-        session.add(app)
-        create_application_state(session, app, State.RECEIVED, actor="test", reason="测试数据")
-        transition(session, app, State.COMPLETE, actor="test", reason="形式审查通过")
+        app = make_application(session, season, State.COMPLETE, spec.category, name=spec.name, key=spec.key,
+                               city=spec.city, email=spec.email, submission_no=spec.no, received_at=now())
         ids.append(app.id)
     return ids
 
