@@ -6,30 +6,28 @@ import io
 import json
 import mailbox
 import zipfile
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.demo.setup import build_message
 from award.intake import kind_by_name, process_pending
 from award.runtime import Runtime
 from award.sources import MaildirSource, fetch_mail, fetch_storage
-from award.storage import LocalStorage
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
+from tests.fixtures import build_raw_mail
 
 IN_PERIOD = "2023-05-20T10:00:00+08:00"
 AFTER = "2023-05-26T09:00:00+08:00"
 
 
 @pytest.fixture()
-def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
+def rt(make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
     """Every intake test runs on SQLite and on PostgreSQL."""
     monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
-    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    return make_rt(db_url)
 
 
 @pytest.fixture()
@@ -62,12 +60,7 @@ def _run(tmp_path: Path, rt: Runtime):  # type: ignore[no-untyped-def]
 
 
 def _raw(subject: str, files: dict[str, bytes], sender: str = "a@example.com") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "zlfzc@scjg.example.gov.cn", subject
-    msg.set_content("材料见附件")
-    for name, data in files.items():
-        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return msg.as_bytes()
+    return build_raw_mail(subject, "材料见附件", sender=sender, attachments=files)
 
 
 def test_kind_by_name() -> None:
@@ -322,14 +315,14 @@ def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
         assert s.scalar(select(Application)).state == "received"
 
 
-def test_city_batch_from_s3_over_http(tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
+def test_city_batch_from_s3_over_http(make_rt, tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
     from award.demo.generator import generate
     from award.storage import S3Storage
 
     monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
     client, bucket = s3_bucket
     shared = S3Storage(client, bucket, "shared/")
-    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    rt = make_rt(sqlite_url, shared=shared)
     generate(tmp_path / "gen", 2, 21, season=season, defect_share=0.0, channels=("city",))
     for path in sorted((tmp_path / "gen" / "city").rglob("*")):
         if path.is_file():

@@ -10,22 +10,20 @@ import mailbox
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.clock import now
 from award.demo.setup import build_message
 from award.intake import Intake, process_pending
 from award.runtime import Runtime
 from award.sources import MaildirSource, fetch_mail
-from award.storage import LocalStorage
 from award.store.db import session_scope
 from award.store.models import Applicant, Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
 from tests.factories import make_application
 
 
 @pytest.fixture()
-def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
+def rt(make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    return make_rt(db_url)
 
 
 def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tmp_path, rt, season,
@@ -146,14 +144,14 @@ def test_the_same_applicant_twice_in_one_batch_joins_one_application(tmp_path, r
         assert len(keys) == 2 and all(k.startswith(f"intake:ack:{app.id}:") for k in keys)
 
 
-def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(tmp_path, season, pg_url,
+def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(make_rt, tmp_path, season, pg_url,
                                                                                   monkeypatch, caplog) -> None:
     """Two intake runs at once (a manual run beside a scheduled one, on PostgreSQL): the other run commits the
     submission number this batch chose; the batch's flush hits the unique constraint, the batch is rolled back
     and applied item by item, which reads the numbers again. Nothing fails, no number is given twice."""
 
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    rt = Runtime(season, pg_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    rt = make_rt(pg_url)
     gen, box, metas = _mailbox(tmp_path, season, 3, 13)
     for app, meta in zip(gen.applications, metas, strict=True):
         box.add(build_message(meta, tmp_path / "gen" / app.folder, now()))

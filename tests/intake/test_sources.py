@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from award.blobs import LocalBlobStore
 from award.runtime import Runtime
 from award.sources import (
     ImapSettings,
@@ -24,20 +22,16 @@ from award.sources import (
 from award.storage import LocalStorage, S3Storage
 from award.store.db import session_scope
 from award.store.models import InboundItem, MailboxCursor
+from tests.fixtures import build_raw_mail
 
 
 def _raw(subject: str, sender: str = "张三 <zs@example.com>", body: str = "正文") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "zlfzc@scjg.example.gov.cn"
-    msg["Subject"] = subject
-    msg.set_content(body)
-    return msg.as_bytes()
+    return build_raw_mail(subject, body, sender=sender)
 
 
 @pytest.fixture()
-def rt(tmp_path, season, sqlite_url) -> Runtime:
-    return Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+def rt(make_rt, tmp_path, season, sqlite_url) -> Runtime:
+    return make_rt(sqlite_url)
 
 
 def _items(url: str) -> list[InboundItem]:
@@ -148,10 +142,10 @@ def test_local_storage_key_and_etag(tmp_path, rt) -> None:
     assert rt.blobs.get_bytes(items[-1].sha256) == b"version 2"
 
 
-def test_s3_storage_over_http(s3_bucket, tmp_path, season, sqlite_url) -> None:
+def test_s3_storage_over_http(make_rt, s3_bucket, tmp_path, season, sqlite_url) -> None:
     client, bucket = s3_bucket
     shared = S3Storage(client, bucket, "shared/")
-    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    rt = make_rt(sqlite_url, shared=shared)
     shared.write("incoming/宁波市/乙公司/证实性材料1.pdf", b"%PDF-1.4 one")
     with session_scope(rt.db_url) as s:
         assert len(fetch_storage(s, rt)) == 1

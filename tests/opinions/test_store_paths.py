@@ -9,11 +9,11 @@ from sqlalchemy import select
 from award import opinions
 from award.store.db import session_scope
 from award.store.models import Application, Opinion, OpinionRequest
-from tests.opinions.helpers import SPECS, make_complete, make_runtime
+from tests.opinions.helpers import SPECS, make_complete
 
 
-def test_supersede_default_reopen(db_url, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    rt = make_runtime(season, db_url, tmp_path)
+def test_supersede_default_reopen(make_rt, db_url, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(db_url)
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-09-27T09:00:00+08:00")  # before National Day (9/29-10/6)
     with session_scope(db_url) as s:
         (app_id,) = make_complete(s, season, [SPECS[2]])  # education: env and tax are asked

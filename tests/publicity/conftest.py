@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from award.blobs import LocalBlobStore
 from award.identity import make_credit_code, make_id_number
 from award.runtime import Runtime
 from award.states import State
-from award.storage import LocalStorage
 from award.store import session_scope
 from award.store.models import Applicant
 from tests.factories import make_application
@@ -60,10 +58,9 @@ def make_applications(db_url: str, season_id: str = "cqa-5-2023", seed: int = 7)
 
 
 @pytest.fixture()
-def rt(db_url: str, season, tmp_path) -> Runtime:
+def rt(make_rt, db_url: str, season, tmp_path) -> Runtime:
     """A runtime on a fresh store with local blob and shared storage."""
-    return Runtime(season=season, db_url=db_url, blobs=LocalBlobStore(tmp_path / "blobs"),
-                   shared=LocalStorage(tmp_path / "shared"))
+    return make_rt(db_url)
 
 
 @pytest.fixture()

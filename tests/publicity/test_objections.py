@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,11 @@ from award.runtime import Runtime
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, InboundItem, Objection, OutboxEmail
+from tests.fixtures import build_raw_mail
 
 
 def _mail(subject: str, body: str, sender: str = "赵六 <zhao@example.org>") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "gsyy@scjg.example.gov.cn"
-    msg["Subject"] = subject
-    msg.set_content(body)
-    return msg.as_bytes()
+    return build_raw_mail(subject, body, sender=sender, to="gsyy@scjg.example.gov.cn")
 
 
 def _deliver(root: Path, raw: bytes) -> None:

@@ -112,12 +112,12 @@ def test_open_window_publishes_notice_without_personal_data(rt: Runtime, apps, m
     assert "2023年5月6日" in mails[0].body_text
 
 
-def test_publish_to_s3(db_url: str, season, tmp_path, s3_bucket, monkeypatch) -> None:
+def test_publish_to_s3(make_rt, db_url: str, season, tmp_path, s3_bucket, monkeypatch) -> None:
     from award.blobs import S3BlobStore
     from tests.publicity.conftest import make_applications
 
     client, bucket = s3_bucket
-    rt = Runtime(season=season, db_url=db_url, blobs=S3BlobStore(client, bucket, "blobs/"),
+    rt = make_rt(db_url, blobs=S3BlobStore(client, bucket, "blobs/"),
                  shared=S3Storage(client, bucket, "shared/"))
     made = make_applications(db_url)
     monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-02T15:30:00")
