@@ -25,8 +25,8 @@ PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R
 
 
 @pytest.fixture()
-def rt(make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
+    fake_now("2023-05-20T10:00:00+08:00")
     return make_rt(db_url)
 
 
@@ -439,14 +439,14 @@ def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, seaso
     assert all(stored[f"证实性材料{i}-证明.pdf"] > 200_000 for i in range(5))
 
 
-def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(tmp_path, rt, season, monkeypatch) -> None:
+def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(fake_now, tmp_path, rt, season, monkeypatch) -> None:
     city = season.province.cities[0]
     _put(rt, f"incoming/{city}/某公司/证实性材料1-证书.pdf", PDF)
     result = _run(tmp_path, rt)
     assert result.waiting == 1
     with session_scope(rt.db_url) as s:
         assert s.scalars(select(OutboxEmail)).all() == []  # within the grace period: nothing yet
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T11:00:00+08:00")  # 49 hours later
+    fake_now("2023-05-22T11:00:00+08:00")  # 49 hours later
     _run(tmp_path, rt)
     _run(tmp_path, rt)  # told once
     with session_scope(rt.db_url) as s:

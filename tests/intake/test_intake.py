@@ -24,9 +24,9 @@ AFTER = "2023-05-26T09:00:00+08:00"
 
 
 @pytest.fixture()
-def rt(make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
     """Every intake test runs on SQLite and on PostgreSQL."""
-    monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
+    fake_now(IN_PERIOD)
     return make_rt(db_url)
 
 
@@ -119,7 +119,7 @@ def test_ack_numbers_reupload_supersedes_and_rerun_is_quiet(tmp_path, rt, gen) -
     assert _run(tmp_path, rt).materials_added == 0
 
 
-def test_late_and_defence_industry(tmp_path, rt, gen, monkeypatch, season) -> None:
+def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, season) -> None:
     from award.forms import fill_form_bytes
 
     box = _box(tmp_path)
@@ -127,7 +127,7 @@ def test_late_and_defence_industry(tmp_path, rt, gen, monkeypatch, season) -> No
     fields = dict(org.fields, defence="是")
     box.add(_raw("申报材料", {"申报表.docx": fill_form_bytes(org.form_id, fields)}, sender="mil@example.com"))
     _run(tmp_path, rt)
-    monkeypatch.setenv("AWARD_FAKE_NOW", AFTER)
+    fake_now(AFTER)
     late = next(a for a in gen.applications if a is not org)
     box.add(_mail_of(tmp_path, late))
     result = _run(tmp_path, rt)
@@ -291,7 +291,7 @@ def test_chinese_client_mime_and_gbk_zip(tmp_path, rt, gen) -> None:
     assert all(n in mail.body_text for n in (*mailcases.FWD_INNER_FILES, mailcases.FWD_B64_FILE))
 
 
-def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
+def test_correction_after_deadline(fake_now, tmp_path, rt, gen, monkeypatch) -> None:
     """After the deadline, materials for an existing application are taken until its correction_due date."""
     from datetime import date
 
@@ -302,10 +302,10 @@ def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
     with session_scope(rt.db_url) as s:
         app = s.scalar(select(Application))
         app.correction_due = date(2023, 5, 31)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-29T10:00:00+08:00")
+    fake_now("2023-05-29T10:00:00+08:00")
     box.add(_raw("补正材料 GS-2023-0001", {"补充证明.pdf": b"%PDF-1.4 new proof" * 10}, sender=first.sender))
     assert _run(tmp_path, rt).materials_added == 1
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-02T10:00:00+08:00")
+    fake_now("2023-06-02T10:00:00+08:00")
     box.add(_raw("补正材料 GS-2023-0001", {"再补充.pdf": b"%PDF-1.4 too late" * 10}, sender=first.sender))
     result = _run(tmp_path, rt)
     assert result.materials_added == 0 and result.late == 1
@@ -315,11 +315,11 @@ def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
         assert s.scalar(select(Application)).state == "received"
 
 
-def test_city_batch_from_s3_over_http(make_rt, tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
+def test_city_batch_from_s3_over_http(fake_now, make_rt, tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
     from award.demo.generator import generate
     from award.storage import S3Storage
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
+    fake_now(IN_PERIOD)
     client, bucket = s3_bucket
     shared = S3Storage(client, bucket, "shared/")
     rt = make_rt(sqlite_url, shared=shared)

@@ -21,8 +21,8 @@ from tests.factories import make_application
 
 
 @pytest.fixture()
-def rt(make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
+    fake_now("2023-05-20T10:00:00+08:00")
     return make_rt(db_url)
 
 
@@ -144,13 +144,13 @@ def test_the_same_applicant_twice_in_one_batch_joins_one_application(tmp_path, r
         assert len(keys) == 2 and all(k.startswith(f"intake:ack:{app.id}:") for k in keys)
 
 
-def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(make_rt, tmp_path, season, pg_url,
+def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(fake_now, make_rt, tmp_path, season, pg_url,
                                                                                   monkeypatch, caplog) -> None:
     """Two intake runs at once (a manual run beside a scheduled one, on PostgreSQL): the other run commits the
     submission number this batch chose; the batch's flush hits the unique constraint, the batch is rolled back
     and applied item by item, which reads the numbers again. Nothing fails, no number is given twice."""
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    fake_now("2023-05-20T10:00:00+08:00")
     rt = make_rt(pg_url)
     gen, box, metas = _mailbox(tmp_path, season, 3, 13)
     for app, meta in zip(gen.applications, metas, strict=True):

@@ -158,7 +158,7 @@ def test_s3_storage_over_http(make_rt, s3_bucket, tmp_path, season, sqlite_url) 
     assert items[0].source_key != items[1].source_key
 
 
-def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -> None:
+def test_arrival_in_the_mailbox_is_the_receipt_time(fake_now, tmp_path, rt, monkeypatch) -> None:
     """A message that reached the mailbox at 16:59 on deadline day is not late when it is polled at 17:10."""
     import os
     from datetime import datetime
@@ -170,7 +170,7 @@ def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -
     key = box.add(_raw("申报材料"))
     arrived = datetime(2023, 5, 25, 16, 59, tzinfo=TZ)
     os.utime(tmp_path / "mail" / "office" / box._lookup(key), (arrived.timestamp(), arrived.timestamp()))  # noqa: SLF001
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-25T17:10:00+08:00")
+    fake_now("2023-05-25T17:10:00+08:00")
     with session_scope(rt.db_url) as session:
         fetch_mail(session, rt, MaildirSource(tmp_path / "mail", "office"))
     (item,) = _items(rt.db_url)
@@ -178,10 +178,10 @@ def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -
     assert item.received_at <= rt.season.dates.provincial_deadline
 
 
-def test_imap_internaldate_is_the_receipt_time(dovecot, rt, monkeypatch) -> None:
+def test_imap_internaldate_is_the_receipt_time(fake_now, dovecot, rt, monkeypatch) -> None:
     """IMAP: INTERNALDATE (arrival at the server) is kept; our polling time is only the upper bound."""
     dovecot.append(_raw("申报材料"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2099-01-01T00:00:00+08:00")
+    fake_now("2099-01-01T00:00:00+08:00")
     settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
                             use_ssl=False)
     source = ImapSource(settings)

@@ -27,14 +27,14 @@ def _force_insert_error(url: str) -> None:
                                  "FOR EACH ROW EXECUTE FUNCTION refuse()"))
 
 
-def test_db_error_in_intake_logs_no_personal_data(make_rt, tmp_path: Path, db_url: str, season, monkeypatch,
+def test_db_error_in_intake_logs_no_personal_data(fake_now, make_rt, tmp_path: Path, db_url: str, season, monkeypatch,
                                                     caplog) -> None:
     from award.demo.generator import generate
     from award.demo.setup import deliver
     from award.intake import process_pending
     from award.sources import MaildirSource, fetch_mail, fetch_storage
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    fake_now("2023-05-20T10:00:00+08:00")
     gen = generate(tmp_path / "gen", 12, 3, season=season, defect_share=0.0, channels=("mail",))
     people = [a for a in gen.applications if a.category == "individual"]
     assert people, "the generated set must hold an individual (ID number)"
