@@ -29,7 +29,7 @@ for path in (ROOT, ROOT / "dags", ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.append(str(path))
 
-pytest_plugins = ["tests.servers", "tests.storefixtures", "tests.airflowfixtures"]
+pytest_plugins = ["tests.servers", "tests.storefixtures", "tests.airflowfixtures", "tests.fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,3 @@ def clean_set(tmp_path_factory) -> dict:  # type: ignore[type-arg]
         out.setdefault(entry["category"], (root, entry))
     assert set(out) == {"organization", "education", "sme", "team", "individual"}
     return out
-
-
-@pytest.fixture()
-def fake_now(monkeypatch):  # type: ignore[no-untyped-def]
-    """Set the domain clock: fake_now("2023-05-10T10:00")."""
-
-    def set_now(value: str | date) -> None:
-        monkeypatch.setenv("AWARD_FAKE_NOW", value if isinstance(value, str) else f"{value.isoformat()}T09:00:00")
-
-    set_now("2023-05-10T10:00:00")
-    return set_now

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from award.clock import now
 from award.forms import parse_form
 from award.forms.spec import form_for_category
-from award.states import State, create_application_state
+from award.states import State
 from award.store.models import Applicant, Application, Material
+from tests.factories import make_application
 
 KINDS = (
     ("-申报表.docx", "form_docx"),
@@ -119,14 +120,14 @@ def load_generated(session: Session, blobs: Any, season: Any, root: Path) -> dic
                                   city=parsed.fields.get("city"), email=parsed.fields.get("email"))
             session.add(applicant)
             session.flush()
-            app = Application(season=season.season_id, applicant=applicant, category=parsed.category,
-                              submission_no=f"{season.submission_prefix}-{season.year}-{number:04d}",
-                              channel=channel, channels=[channel], city=parsed.fields.get("city"),
-                              fields=parsed.fields, received_at=now(), changed_at=now())
             late = "late" in entry["defects"]
             defence = parsed.fields.get("defence") == "是"  # intake answers defence-industry applicants itself
             state = State.LATE if late else State.INELIGIBLE if defence else State.RECEIVED
-            create_application_state(session, app, state, actor="test-intake", reason=f"intake: {state.value}")
+            app = make_application(session, season, state, parsed.category, applicant=applicant,
+                                   submission_no=f"{season.submission_prefix}-{season.year}-{number:04d}",
+                                   channel=channel, city=parsed.fields.get("city"), fields=parsed.fields,
+                                   received_at=now(), changed_at=now(), actor="test-intake",
+                                   reason=f"intake: {state.value}")
             by_key[parsed.key] = app
         else:
             app.channels = sorted({*app.channels, channel})

@@ -33,7 +33,7 @@ def test_schedule_is_the_intake_asset_or_working_days(completeness_dag) -> None:
     assert completeness_dag.task_dict["sweep_deadlines"].trigger_rule == "none_failed"  # runs after an empty plan
 
 
-def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqlite_url, season, fake_now,
+def test_dag_run_checks_sweeps_and_reports(dag_env, airflow_db, clean_set, tmp_path, sqlite_url, season, fake_now,
                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import json
     import shutil
@@ -60,9 +60,7 @@ def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqli
     with session_scope(sqlite_url) as session:
         load_generated(session, LocalBlobStore(blob_dir), season, sub)
 
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(blob_dir))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(shared_dir))
+    dag_env(sqlite_url)
     fake_now("2023-05-10T11:00:00")
     dag = DagBag(dag_folder=str(DAGS / "completeness.py")).dags["completeness"]
     run = dag.test()
@@ -82,15 +80,13 @@ def test_dag_run_checks_sweeps_and_reports(airflow_db, clean_set, tmp_path, sqli
                                            ("sweep_deadlines", -1, "success"), ("write_report", -1, "success")]
 
 
-def test_empty_plan_still_sweeps_and_reports(airflow_db, tmp_path, sqlite_url, fake_now,  # type: ignore[no-untyped-def]
+def test_empty_plan_still_sweeps_and_reports(dag_env, airflow_db, tmp_path, sqlite_url, fake_now,  # type: ignore[no-untyped-def]
                                              monkeypatch) -> None:
     """Nothing to check: the mapped check_batch has no instance (skipped); sweep and report still run."""
     from airflow.dag_processing.dagbag import DagBag
 
     shared_dir = tmp_path / "shared"
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(shared_dir))
+    dag_env(sqlite_url)
     run = DagBag(dag_folder=str(DAGS / "completeness.py")).dags["completeness"].test()
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert _task_instances(run.run_id) == [("check_batch", -1, "skipped"), ("plan_checks", -1, "success"),

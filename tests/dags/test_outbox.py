@@ -9,8 +9,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.airflowfixtures import set_dag_environment
-
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 MAILS = 120  # 50 + 50 + 20: three batches
 
@@ -43,13 +41,13 @@ def test_dag_shape() -> None:
     assert dag.task_dict["plan"].pool != "smtp"  # planning sends nothing
 
 
-def test_each_batch_is_one_mapped_task_and_each_mail_is_sent_once(airflow_db, sqlite_url, season, smtp_server,
+def test_each_batch_is_one_mapped_task_and_each_mail_is_sent_once(dag_env, airflow_db, sqlite_url, season, smtp_server,
                                                                    tmp_path, monkeypatch) -> None:
     from award.mail.outbox import enqueue_many, prepare
     from award.store import session_scope
     from award.store.models import OutboxEmail
 
-    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
+    dag_env(sqlite_url, smtp_server)
     context = {"greeting": "王经理", "unit": season.recommending_unit, "season_label": "第五届中国质量奖",
                "title": "材料已收到", "text": "您的申报材料已收到。", "items": []}
     with session_scope(sqlite_url) as session:

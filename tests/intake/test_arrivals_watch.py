@@ -8,21 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures import build_raw_mail
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def _mail(n: int) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"applicant{n}@example.com"
-    msg["To"] = "office@example.gov.cn"
-    msg["Subject"] = f"申报材料 {n}"
-    msg.set_content("附件是申报材料。")
-    return msg.as_bytes()
+    return build_raw_mail(f"申报材料 {n}", "附件是申报材料。", sender=f"applicant{n}@example.com", to="office@example.gov.cn")
 
 
 def _take(root: Path, key: str) -> None:
@@ -56,9 +52,7 @@ def test_maildir_probe_announces_each_arrival_once(tmp_path: Path) -> None:
     assert watch.check() == frozenset()
 
 
-def test_local_folder_waits_for_a_settled_file_and_forgets_archived_ones(tmp_path: Path, sqlite_url: str) -> None:
-    from award.config import load_season
-    from award.runtime import Runtime, blob_store
+def test_local_folder_waits_for_a_settled_file_and_forgets_archived_ones(make_rt, tmp_path: Path, sqlite_url: str) -> None:
     from award.sources import fetch_storage
     from award.storage import LocalStorage
     from award.store.db import session_scope
@@ -74,15 +68,13 @@ def test_local_folder_waits_for_a_settled_file_and_forgets_archived_ones(tmp_pat
     assert announced.startswith("incoming/lanzhou/a.pdf@")
     assert watch.check() == frozenset()
 
-    rt = Runtime(season=load_season(), db_url=sqlite_url, blobs=blob_store(str(tmp_path / "blobs")), shared=storage)
+    rt = make_rt(sqlite_url, shared=storage)
     with session_scope(sqlite_url) as session:
         assert len(fetch_storage(session, rt, "incoming/")) == 1
     assert StorageProbe(storage, sqlite_url).waiting() == frozenset()  # archived: no longer waiting
 
 
-def test_s3_listing_against_archived_keys(s3_bucket, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from award.config import load_season
-    from award.runtime import Runtime, blob_store
+def test_s3_listing_against_archived_keys(make_rt, s3_bucket, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from award.sources import fetch_storage
     from award.storage import S3Storage
     from award.store.db import session_scope
@@ -95,7 +87,7 @@ def test_s3_listing_against_archived_keys(s3_bucket, sqlite_url: str, tmp_path: 
     storage.write("incoming/tianshui/form.docx", b"PK\x03\x04 form")
     [key] = watch.check()
     assert key.startswith("incoming/tianshui/form.docx@")
-    rt = Runtime(season=load_season(), db_url=sqlite_url, blobs=blob_store(str(tmp_path / "blobs")), shared=storage)
+    rt = make_rt(sqlite_url, shared=storage)
     with session_scope(sqlite_url) as session:
         fetch_storage(session, rt, "incoming/")
     assert StorageProbe(storage, sqlite_url).waiting() == frozenset()
@@ -110,17 +102,14 @@ def _imap_settings(dovecot):  # type: ignore[no-untyped-def]
                         use_ssl=False)
 
 
-def test_imap_status_uidnext_against_the_cursor(dovecot, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from award.config import load_season
-    from award.runtime import Runtime, blob_store, shared_storage
+def test_imap_status_uidnext_against_the_cursor(make_rt, dovecot, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from award.sources import ImapSource, fetch_mail
     from award.store.db import session_scope
     from award.watch import ArrivalWatch, ImapProbe
 
     settings = _imap_settings(dovecot)
     dovecot.append(_mail(0))  # creates INBOX
-    rt = Runtime(season=load_season(), db_url=sqlite_url, blobs=blob_store(str(tmp_path / "blobs")),
-                 shared=shared_storage(str(tmp_path / "shared")))
+    rt = make_rt(sqlite_url)
     source = ImapSource(settings)
     with session_scope(sqlite_url) as session:
         fetch_mail(session, rt, source)
@@ -262,7 +251,7 @@ def test_intake_runs_on_the_watchers_and_every_15_minutes_and_the_outbox_on_inta
     assert {key.uri for key, _ in outbox.asset_condition.iter_assets()} == emitted
 
 
-def test_watcher_and_schedule_both_fire_nothing_twice(airflow_db, tmp_path: Path, sqlite_url: str, smtp_server,  # type: ignore[no-untyped-def]
+def test_watcher_and_schedule_both_fire_nothing_twice(dag_env, airflow_db, tmp_path: Path, sqlite_url: str, smtp_server,  # type: ignore[no-untyped-def]
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The watcher's run and the scheduled run both take the same arrivals: one item, one acknowledgment each."""
     from functools import partial
@@ -278,10 +267,7 @@ def test_watcher_and_schedule_both_fire_nothing_twice(airflow_db, tmp_path: Path
     from award.store.models import InboundItem, OutboxEmail
     from award.watch import ArrivalWatch, MaildirProbe
 
-    for name, value in (("AWARD_DB_URL", sqlite_url), ("AWARD_BLOB_URL", str(tmp_path / "blobs")),
-                        ("AWARD_SHARED_URL", str(tmp_path / "shared")), ("AWARD_MAILDIR", str(tmp_path / "maildir")),
-                        ("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")):
-        monkeypatch.setenv(name, value)
+    dag_env(sqlite_url, maildir=tmp_path / "maildir", AWARD_FAKE_NOW="2023-05-20T10:00:00+08:00")
     generate(tmp_path / "gen", 3, 7, season=load_season(), defect_share=0.0, channels=("mail",))
     deliver(tmp_path / "gen", tmp_path / "maildir", tmp_path / "shared")
     watch = ArrivalWatch(MaildirProbe(tmp_path / "maildir", "office"))

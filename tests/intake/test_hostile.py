@@ -4,31 +4,30 @@ never reaches another's file, active and broken content is refused or flagged an
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.clock import now
 from award.demo.setup import build_message
 from award.intake import process_pending
 from award.runtime import Runtime
 from award.sources import MaildirSource, fetch_mail, fetch_storage
-from award.storage import LocalStorage
 from award.store.db import session_scope
 from award.store.models import Application, InboundItem, Material, OutboxEmail, Problem
+from tests.fixtures import build_raw_mail
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 @pytest.fixture()
-def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
+    fake_now("2023-05-20T10:00:00+08:00")
+    return make_rt(db_url)
 
 
 def _gen(tmp_path: Path, season, count: int = 3, channels: tuple[str, ...] = ("mail",)):  # type: ignore[no-untyped-def]
@@ -48,16 +47,7 @@ def _files(tmp_path: Path, app) -> dict[str, bytes]:  # type: ignore[no-untyped-
 
 
 def _raw(subject: str | None, files: dict[str, bytes], sender: str | None = "a@example.com") -> bytes:
-    msg = EmailMessage()
-    if sender is not None:
-        msg["From"] = sender
-    msg["To"] = "zlfzc@scjg.example.gov.cn"
-    if subject is not None:
-        msg["Subject"] = subject
-    msg.set_content("材料见附件")
-    for name, data in files.items():
-        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return msg.as_bytes()
+    return build_raw_mail(subject, "材料见附件", sender=sender, attachments=files)
 
 
 def _mail_of(tmp_path: Path, app, **changes) -> bytes:  # type: ignore[no-untyped-def]
@@ -283,7 +273,7 @@ def test_a_mail_without_from_is_answered_at_the_form_address(tmp_path, rt, seaso
 
 def _limited(rt: Runtime, **limits: int) -> Runtime:
     season = rt.season.model_copy(update={"limits": rt.season.limits.model_copy(update=limits)})
-    return Runtime(season, rt.db_url, rt.blobs, rt.shared)
+    return dataclasses.replace(rt, season=season)
 
 
 def test_a_thousand_attachments_are_refused_with_one_short_reason(tmp_path, rt) -> None:
@@ -471,14 +461,14 @@ def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, seaso
     assert all(stored[f"证实性材料{i}-证明.pdf"] > 200_000 for i in range(5))
 
 
-def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(tmp_path, rt, season, monkeypatch) -> None:
+def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(fake_now, tmp_path, rt, season, monkeypatch) -> None:
     city = season.province.cities[0]
     _put(rt, f"incoming/{city}/某公司/证实性材料1-证书.pdf", PDF)
     result = _run(tmp_path, rt)
     assert result.waiting == 1
     with session_scope(rt.db_url) as s:
         assert s.scalars(select(OutboxEmail)).all() == []  # within the grace period: nothing yet
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T11:00:00+08:00")  # 49 hours later
+    fake_now("2023-05-22T11:00:00+08:00")  # 49 hours later
     _run(tmp_path, rt)
     _run(tmp_path, rt)  # told once
     with session_scope(rt.db_url) as s:

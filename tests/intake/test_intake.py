@@ -6,30 +6,28 @@ import io
 import json
 import mailbox
 import zipfile
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.demo.setup import build_message
 from award.intake import kind_by_name, process_pending
 from award.runtime import Runtime
 from award.sources import MaildirSource, fetch_mail, fetch_storage
-from award.storage import LocalStorage
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
+from tests.fixtures import build_raw_mail
 
 IN_PERIOD = "2023-05-20T10:00:00+08:00"
 AFTER = "2023-05-26T09:00:00+08:00"
 
 
 @pytest.fixture()
-def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
     """Every intake test runs on SQLite and on PostgreSQL."""
-    monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
-    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    fake_now(IN_PERIOD)
+    return make_rt(db_url)
 
 
 @pytest.fixture()
@@ -62,12 +60,7 @@ def _run(tmp_path: Path, rt: Runtime):  # type: ignore[no-untyped-def]
 
 
 def _raw(subject: str, files: dict[str, bytes], sender: str = "a@example.com") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "zlfzc@scjg.example.gov.cn", subject
-    msg.set_content("材料见附件")
-    for name, data in files.items():
-        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return msg.as_bytes()
+    return build_raw_mail(subject, "材料见附件", sender=sender, attachments=files)
 
 
 def test_kind_by_name() -> None:
@@ -134,7 +127,7 @@ def _person(tmp_path, season):  # type: ignore[no-untyped-def]
     return next(a for a in people.applications if a.category == "individual")
 
 
-def test_late_and_defence_industry(tmp_path, rt, gen, monkeypatch, season) -> None:
+def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, season) -> None:
     from award.forms import fill_form_bytes
 
     box = _box(tmp_path)
@@ -145,7 +138,7 @@ def test_late_and_defence_industry(tmp_path, rt, gen, monkeypatch, season) -> No
     box.add(_raw("申报材料", {"推荐表.docx": fill_form_bytes(person.form_id, dict(person.fields, defence="是"))},
                  sender="mil-person@example.com"))
     _run(tmp_path, rt)
-    monkeypatch.setenv("AWARD_FAKE_NOW", AFTER)
+    fake_now(AFTER)
     late = next(a for a in gen.applications if a is not org)
     box.add(_mail_of(tmp_path, late))
     result = _run(tmp_path, rt)
@@ -315,7 +308,7 @@ def test_chinese_client_mime_and_gbk_zip(tmp_path, rt, gen) -> None:
     assert all(n in mail.body_text for n in (*mailcases.FWD_INNER_FILES, mailcases.FWD_B64_FILE))
 
 
-def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
+def test_correction_after_deadline(fake_now, tmp_path, rt, gen, monkeypatch) -> None:
     """After the deadline, materials for an existing application are taken until its correction_due date."""
     from datetime import date
 
@@ -326,10 +319,10 @@ def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
     with session_scope(rt.db_url) as s:
         app = s.scalar(select(Application))
         app.correction_due = date(2023, 5, 31)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-29T10:00:00+08:00")
+    fake_now("2023-05-29T10:00:00+08:00")
     box.add(_raw("补正材料 GS-2023-0001", {"补充证明.pdf": b"%PDF-1.4 new proof" * 10}, sender=first.sender))
     assert _run(tmp_path, rt).materials_added == 1
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-02T10:00:00+08:00")
+    fake_now("2023-06-02T10:00:00+08:00")
     box.add(_raw("补正材料 GS-2023-0001", {"再补充.pdf": b"%PDF-1.4 too late" * 10}, sender=first.sender))
     result = _run(tmp_path, rt)
     assert result.materials_added == 0 and result.late == 1
@@ -339,14 +332,14 @@ def test_correction_after_deadline(tmp_path, rt, gen, monkeypatch) -> None:
         assert s.scalar(select(Application)).state == "received"
 
 
-def test_city_batch_from_s3_over_http(tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
+def test_city_batch_from_s3_over_http(fake_now, make_rt, tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
     from award.demo.generator import generate
     from award.storage import S3Storage
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", IN_PERIOD)
+    fake_now(IN_PERIOD)
     client, bucket = s3_bucket
     shared = S3Storage(client, bucket, "shared/")
-    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    rt = make_rt(sqlite_url, shared=shared)
     generate(tmp_path / "gen", 2, 21, season=season, defect_share=0.0, channels=("city",))
     for path in sorted((tmp_path / "gen" / "city").rglob("*")):
         if path.is_file():

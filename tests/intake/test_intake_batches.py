@@ -10,21 +10,20 @@ import mailbox
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.clock import now
 from award.demo.setup import build_message
 from award.intake import Intake, process_pending
 from award.runtime import Runtime
 from award.sources import MaildirSource, fetch_mail
-from award.storage import LocalStorage
 from award.store.db import session_scope
 from award.store.models import Applicant, Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
+from tests.factories import make_application
 
 
 @pytest.fixture()
-def rt(tmp_path, season, db_url, monkeypatch) -> Runtime:
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    return Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+def rt(fake_now, make_rt, tmp_path, season, db_url, monkeypatch) -> Runtime:
+    fake_now("2023-05-20T10:00:00+08:00")
+    return make_rt(db_url)
 
 
 def test_failed_submission_rolls_back_and_the_same_applicant_is_created_later(tmp_path, rt, season,
@@ -145,15 +144,14 @@ def test_the_same_applicant_twice_in_one_batch_joins_one_application(tmp_path, r
         assert len(keys) == 2 and all(k.startswith(f"intake:ack:{app.id}:") for k in keys)
 
 
-def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(tmp_path, season, pg_url,
+def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item(fake_now, make_rt, tmp_path, season, pg_url,
                                                                                   monkeypatch, caplog) -> None:
     """Two intake runs at once (a manual run beside a scheduled one, on PostgreSQL): the other run commits the
     submission number this batch chose; the batch's flush hits the unique constraint, the batch is rolled back
     and applied item by item, which reads the numbers again. Nothing fails, no number is given twice."""
-    from award.states import State, create_application_state
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    rt = Runtime(season, pg_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    fake_now("2023-05-20T10:00:00+08:00")
+    rt = make_rt(pg_url)
     gen, box, metas = _mailbox(tmp_path, season, 3, 13)
     for app, meta in zip(gen.applications, metas, strict=True):
         box.add(build_message(meta, tmp_path / "gen" / app.folder, now()))
@@ -168,13 +166,9 @@ def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item
         if not taken:  # the other run commits the first number this batch chose
             taken.append(no)
             with session_scope(pg_url) as other:
-                applicant = Applicant(kind="organization", key="91330100MA0000001X", name="另一批次单位",
-                                      created_at=now())
-                other.add(applicant)
-                app = Application(season=season.season_id, category="organization", submission_no=no,
-                                  channel="city", channels=["city"], fields={}, received_at=now(), changed_at=now(),
-                                  applicant=applicant)
-                create_application_state(other, app, State.RECEIVED, actor="other-run", reason="并发测试")
+                make_application(other, season, category="organization", key="91330100MA0000001X",
+                                 name="另一批次单位", submission_no=no, channel="city", fields={}, received_at=now(),
+                                 changed_at=now(), actor="other-run", reason="并发测试")
         return no
 
     monkeypatch.setattr(Intake, "_submission_no", other_run_takes_it)

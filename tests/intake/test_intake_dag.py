@@ -34,15 +34,8 @@ def test_dag_shape_and_schedule() -> None:
 
 
 @pytest.fixture()
-def env(tmp_path, sqlite_url, smtp_server, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
-    monkeypatch.setenv("AWARD_MAILDIR", str(tmp_path / "maildir"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
-        "extra": {"disable_ssl": True, "disable_tls": True}}))
+def env(dag_env, tmp_path, sqlite_url, smtp_server, monkeypatch):  # type: ignore[no-untyped-def]
+    dag_env(sqlite_url, smtp_server, maildir=tmp_path / "maildir", AWARD_FAKE_NOW="2023-05-20T10:00:00+08:00")
     return tmp_path
 
 

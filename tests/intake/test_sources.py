@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from award.blobs import LocalBlobStore
 from award.runtime import Runtime
 from award.sources import (
     ImapSettings,
@@ -24,20 +22,16 @@ from award.sources import (
 from award.storage import LocalStorage, S3Storage
 from award.store.db import session_scope
 from award.store.models import InboundItem, MailboxCursor
+from tests.fixtures import build_raw_mail
 
 
 def _raw(subject: str, sender: str = "张三 <zs@example.com>", body: str = "正文") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "zlfzc@scjg.example.gov.cn"
-    msg["Subject"] = subject
-    msg.set_content(body)
-    return msg.as_bytes()
+    return build_raw_mail(subject, body, sender=sender)
 
 
 @pytest.fixture()
-def rt(tmp_path, season, sqlite_url) -> Runtime:
-    return Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+def rt(make_rt, tmp_path, season, sqlite_url) -> Runtime:
+    return make_rt(sqlite_url)
 
 
 def _items(url: str) -> list[InboundItem]:
@@ -148,10 +142,10 @@ def test_local_storage_key_and_etag(tmp_path, rt) -> None:
     assert rt.blobs.get_bytes(items[-1].sha256) == b"version 2"
 
 
-def test_s3_storage_over_http(s3_bucket, tmp_path, season, sqlite_url) -> None:
+def test_s3_storage_over_http(make_rt, s3_bucket, tmp_path, season, sqlite_url) -> None:
     client, bucket = s3_bucket
     shared = S3Storage(client, bucket, "shared/")
-    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), shared)
+    rt = make_rt(sqlite_url, shared=shared)
     shared.write("incoming/宁波市/乙公司/证实性材料1.pdf", b"%PDF-1.4 one")
     with session_scope(rt.db_url) as s:
         assert len(fetch_storage(s, rt)) == 1
@@ -164,7 +158,7 @@ def test_s3_storage_over_http(s3_bucket, tmp_path, season, sqlite_url) -> None:
     assert items[0].source_key != items[1].source_key
 
 
-def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -> None:
+def test_arrival_in_the_mailbox_is_the_receipt_time(fake_now, tmp_path, rt, monkeypatch) -> None:
     """A message that reached the mailbox at 16:59 on deadline day is not late when it is polled at 17:10."""
     import os
     from datetime import datetime
@@ -176,7 +170,7 @@ def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -
     key = box.add(_raw("申报材料"))
     arrived = datetime(2023, 5, 25, 16, 59, tzinfo=TZ)
     os.utime(tmp_path / "mail" / "office" / box._lookup(key), (arrived.timestamp(), arrived.timestamp()))  # noqa: SLF001
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-25T17:10:00+08:00")
+    fake_now("2023-05-25T17:10:00+08:00")
     with session_scope(rt.db_url) as session:
         fetch_mail(session, rt, MaildirSource(tmp_path / "mail", "office"))
     (item,) = _items(rt.db_url)
@@ -184,10 +178,10 @@ def test_arrival_in_the_mailbox_is_the_receipt_time(tmp_path, rt, monkeypatch) -
     assert item.received_at <= rt.season.dates.provincial_deadline
 
 
-def test_imap_internaldate_is_the_receipt_time(dovecot, rt, monkeypatch) -> None:
+def test_imap_internaldate_is_the_receipt_time(fake_now, dovecot, rt, monkeypatch) -> None:
     """IMAP: INTERNALDATE (arrival at the server) is kept; our polling time is only the upper bound."""
     dovecot.append(_raw("申报材料"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2099-01-01T00:00:00+08:00")
+    fake_now("2099-01-01T00:00:00+08:00")
     settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
                             use_ssl=False)
     source = ImapSource(settings)

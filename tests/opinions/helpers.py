@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
-from award.blobs import LocalBlobStore
 from award.clock import now
 from award.config import Season
-from award.runtime import Runtime
-from award.states import State, create_application_state, transition
-from award.storage import LocalStorage
-from award.store.models import Applicant, Application
+from award.states import State
+from tests.factories import make_application
+from tests.fixtures import build_raw_mail
 
 OFFICE = "zlfzc@scjg.example.gov.cn"
 
@@ -42,23 +37,12 @@ SPECS = [
 ]
 
 
-def make_runtime(season: Season, db_url: str, tmp_path: Path) -> Runtime:
-    """A runtime on a local blob store and local shared storage under ``tmp_path``."""
-    return Runtime(season=season, db_url=db_url, blobs=LocalBlobStore(tmp_path / "blobs"),
-                   shared=LocalStorage(tmp_path / "shared"))
-
-
 def make_complete(session, season: Season, specs: list[Spec] = SPECS) -> list[int]:  # type: ignore[no-untyped-def]
     """Create the applications and move them RECEIVED -> COMPLETE; returns their ids."""
     ids = []
     for spec in specs:
-        applicant = Applicant(kind=spec.kind, key=spec.key, name=spec.name, city=spec.city, email=spec.email,
-                              contact_name="联系人")
-        app = Application(season=season.season_id, applicant=applicant, category=spec.category,
-                          submission_no=spec.no, channel="mail", city=spec.city, received_at=now())
-        session.add(app)
-        create_application_state(session, app, State.RECEIVED, actor="test", reason="测试数据")
-        transition(session, app, State.COMPLETE, actor="test", reason="形式审查通过")
+        app = make_application(session, season, State.COMPLETE, spec.category, name=spec.name, key=spec.key,
+                               city=spec.city, email=spec.email, submission_no=spec.no, received_at=now())
         ids.append(app.id)
     return ids
 
@@ -66,15 +50,7 @@ def make_complete(session, season: Season, specs: list[Spec] = SPECS) -> list[in
 def reply_mail(sender: str, subject: str, body: str, attachments: dict[str, bytes] | None = None,
                quoted: str = "") -> bytes:
     """A department's reply as raw RFC 5322 bytes (UTF-8, attachments with Chinese names)."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = OFFICE
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now())
-    msg["Message-ID"] = make_msgid(domain="dept.example.gov.cn")
     text = body + ("\n\n-----原始邮件-----\n" + quoted if quoted else "")
-    msg.set_content(text)
-    for name, data in (attachments or {}).items():
-        msg.add_attachment(data, maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=name)
-    return msg.as_bytes()
+    return build_raw_mail(subject, text, sender=sender, to=OFFICE, attachments=attachments, dated=now(),
+                          attachment_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          msgid_domain="dept.example.gov.cn")

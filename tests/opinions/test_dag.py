@@ -20,9 +20,8 @@ from award import opinions
 from award.states import State
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, OpinionRequest
-from tests.airflowfixtures import set_dag_environment
 from tests.hitl import Parked, run_answering
-from tests.opinions.helpers import SPECS, make_complete, make_runtime
+from tests.opinions.helpers import SPECS, make_complete
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,15 +44,15 @@ def test_dag_shape() -> None:
     assert dag.task_dict["solicit"].downstream_task_ids == {"ingest_replies"}
 
 
-def test_decision_answered_in_airflow(airflow_db, sqlite_url, season, tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
+def test_decision_answered_in_airflow(fake_now, dag_env, make_rt, airflow_db, sqlite_url, season, tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
                                       smtp_server) -> None:
-    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
-    rt = make_runtime(season, sqlite_url, tmp_path)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00+08:00")
+    dag_env(sqlite_url, smtp_server)
+    rt = make_rt(sqlite_url)
+    fake_now("2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
         a_id, d_id = make_complete(s, season, [SPECS[0], SPECS[3]])
         opinions.solicit(s, rt)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00+08:00")
+    fake_now("2023-05-04T10:00:00+08:00")
     with session_scope(sqlite_url) as s:  # every department answers; two objections
         reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
         a, d = s.get(Application, a_id), s.get(Application, d_id)
@@ -66,7 +65,7 @@ def test_decision_answered_in_airflow(airflow_db, sqlite_url, season, tmp_path, 
     with session_scope(sqlite_url) as s:
         assert {s.get(Application, i).state for i in (a_id, d_id)} == {State.DEPT_OBJECTION.value}
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-05T09:00:00+08:00")
+    fake_now("2023-05-05T09:00:00+08:00")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "wang.ke:admin")
     dag = _dag()
     decisions = {SPECS[0].no: ("继续推荐", "事故已整改，经研究继续推荐"), SPECS[3].no: ("取消推荐", "欠税未缴清")}
@@ -110,20 +109,20 @@ def test_choice_labels(label: str, expected: str) -> None:
     assert opinions.choice_from_label(label) == expected
 
 
-def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(  # type: ignore[no-untyped-def]
+def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(fake_now, dag_env, make_rt,   # type: ignore[no-untyped-def]
         airflow_db, sqlite_url, season, tmp_path, monkeypatch, smtp_server) -> None:
     """The schema requires a non-blank reason; a blank one given through the API puts the question again."""
     dag = _dag()
     schema = dag.task_dict["decision.ask"].serialized_params["reason"]["schema"]  # what the form shows
     assert schema["type"] == "string" and schema["minLength"] == 1 and schema["pattern"] == r"\S"
 
-    set_dag_environment(monkeypatch, smtp_server, sqlite_url, tmp_path)
-    rt = make_runtime(season, sqlite_url, tmp_path)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00+08:00")
+    dag_env(sqlite_url, smtp_server)
+    rt = make_rt(sqlite_url)
+    fake_now("2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
         (a_id,) = make_complete(s, season, [SPECS[0]])
         opinions.solicit(s, rt)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00+08:00")
+    fake_now("2023-05-04T10:00:00+08:00")
     with session_scope(sqlite_url) as s:
         reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
         for dept, verdict, reason in (("env", "no_objection", None), ("tax", "no_objection", None),
@@ -132,7 +131,7 @@ def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(  #
                                     source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
     with session_scope(sqlite_url) as s:
         assert s.get(Application, a_id).state == State.DEPT_OBJECTION.value
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-05T09:00:00+08:00")
+    fake_now("2023-05-05T09:00:00+08:00")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "wang.ke:admin")
     answers = iter([{"chosen_options": ["继续推荐"], "params_input": {"reason": "   "}},
                     {"chosen_options": ["继续推荐"], "params_input": {"reason": "事故已整改"}}])

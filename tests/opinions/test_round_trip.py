@@ -22,17 +22,7 @@ from award import opinions
 from award.sources import ImapSettings, ImapSource, fetch_mail
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Opinion, OpinionRequest, Problem
-from tests.opinions.helpers import SPECS, make_complete, make_runtime, reply_mail
-
-
-@pytest.fixture()
-def clock(monkeypatch):  # type: ignore[no-untyped-def]
-    """Set the domain clock: clock("2023-05-05") -> 09:00 that day."""
-
-    def set_day(day: str, at: str = "09:00") -> None:
-        monkeypatch.setenv("AWARD_FAKE_NOW", f"{day}T{at}:00+08:00")
-
-    return set_day
+from tests.opinions.helpers import SPECS, make_complete, reply_mail
 
 
 def _drain(url: str, smtp, rt) -> None:  # type: ignore[no-untyped-def]
@@ -114,10 +104,10 @@ def _check_sheet(data: bytes, token: str, numbers: list[str]) -> None:
     assert dv.type == "list" and dv.formula1 == '"无异议,有异议"' and str(dv.sqref) == f"F7:F{6 + len(numbers)}"
 
 
-def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot, fake_now) -> None:  # type: ignore[no-untyped-def]
     url = sqlite_url
-    rt = make_runtime(season, url, tmp_path)
-    clock("2023-04-27")
+    rt = make_rt(url)
+    fake_now("2023-04-27")
     with session_scope(url) as s:
         make_complete(s, season)
     with session_scope(url) as s:
@@ -150,7 +140,7 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
     _check_sheet(sheets["env"], tokens["env"], [s.no for s in SPECS[:3]])
 
     # 4/28: env answers in the body "无异议" (token in the subject), the quoted letter below is ignored
-    clock("2023-04-28")
+    fake_now("2023-04-28")
     env_subject = smtp_server.to("hbt@env.example.gov.cn")[0].subject
     dovecot.append(reply_mail("hbt@env.example.gov.cn", f"回复：{env_subject}", "经核查，以上单位均无异议。",
                               quoted=smtp_server.to("hbt@env.example.gov.cn")[0].text() + "\n某单位有异议"))
@@ -165,11 +155,11 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
     (notice,) = smtp_server.messages
     assert notice.rcpt_tos == ["ops@scjg.example.gov.cn"] and "YJ-2023-env-000000" in notice.text()
     # 5/4: still no reminder (first working day after the holiday)
-    clock("2023-05-04")
+    fake_now("2023-05-04")
     with session_scope(url) as s:
         assert opinions.send_reminders(s, rt) == []
     # 5/5: safety and tax reminded (2 working days before the due date); env has answered
-    clock("2023-05-05")
+    fake_now("2023-05-05")
     with session_scope(url) as s:
         assert len(opinions.send_reminders(s, rt)) == 2
         assert opinions.send_reminders(s, rt) == []  # idempotent
@@ -178,7 +168,7 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["sw@tax.example.gov.cn", "yjt@safety.example.gov.cn"]
     assert all("催办" in m.subject and len(m.attachments()) == 2 for m in smtp_server.messages)
     # 5/6 (Saturday, adjusted working day): tax's second reminder only
-    clock("2023-05-06")
+    fake_now("2023-05-06")
     with session_scope(url) as s:
         assert len(opinions.send_reminders(s, rt)) == 1
     smtp_server.messages.clear()
@@ -223,10 +213,10 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
         assert safety_b.reason == "2022年发生一般生产安全事故。"
 
     # 5/8 (due date): no default yet; 5/9: tax's default (follow_up) on D, which goes to an ops decision
-    clock("2023-05-08")
+    fake_now("2023-05-08")
     with session_scope(url) as s:
         assert opinions.apply_defaults(s, rt) == []
-    clock("2023-05-09")
+    fake_now("2023-05-09")
     with session_scope(url) as s:
         (default_id,) = opinions.apply_defaults(s, rt)
         default = s.get(Opinion, default_id)
@@ -237,7 +227,7 @@ def test_round_trip(sqlite_url, season, tmp_path, smtp_server, dovecot, clock) -
     assert _states(url)["GS-2023-0004"] == "dept_objection"
 
     # 5/10: a late objection from safety on A reopens the decision
-    clock("2023-05-10")
+    fake_now("2023-05-10")
     dovecot.append(reply_mail("yjt@safety.example.gov.cn", f"补充意见（{tokens['safety']}）",
                               "GS-2023-0001 有异议：2023年5月发现重大事故隐患未整改。"))
     (late,) = _imap_ingest(url, rt, dovecot)

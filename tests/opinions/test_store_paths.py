@@ -9,12 +9,12 @@ from sqlalchemy import select
 from award import opinions
 from award.store.db import session_scope
 from award.store.models import Application, Opinion, OpinionRequest
-from tests.opinions.helpers import SPECS, make_complete, make_runtime
+from tests.opinions.helpers import SPECS, make_complete
 
 
-def test_supersede_default_reopen(db_url, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    rt = make_runtime(season, db_url, tmp_path)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-09-27T09:00:00+08:00")  # before National Day (9/29-10/6)
+def test_supersede_default_reopen(fake_now, make_rt, db_url, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(db_url)
+    fake_now("2023-09-27T09:00:00+08:00")  # before National Day (9/29-10/6)
     with session_scope(db_url) as s:
         (app_id,) = make_complete(s, season, [SPECS[2]])  # education: env and tax are asked
         opinions.solicit(s, rt)
@@ -34,7 +34,7 @@ def test_supersede_default_reopen(db_url, season, tmp_path, monkeypatch) -> None
         second = opinions.record_opinion(s, rt, reqs["env"], app, "no_objection", None, source="reply",
                                          source_sha256="b" * 64, received_at=at)
         assert s.get(Opinion, first.id).superseded_by_id == second.id
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-10-11T09:00:00+08:00")
+    fake_now("2023-10-11T09:00:00+08:00")
     with session_scope(db_url) as s:
         assert len(opinions.apply_defaults(s, rt)) == 1  # tax silent: follow_up
         assert s.get(Application, app_id).state == "dept_objection"

@@ -7,15 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from award.blobs import LocalBlobStore
 from award.identity import make_credit_code, make_id_number
 from award.runtime import Runtime
-from award.states import State, create_application_state, transition
-from award.storage import LocalStorage
+from award.states import State
 from award.store import session_scope
-from award.store.models import Applicant, Application
-
-PATH_TO_CLEARED = (State.COMPLETE, State.DEPT_REVIEW, State.DEPT_CLEARED)
+from award.store.models import Applicant
+from tests.factories import make_application
 
 
 @dataclass(frozen=True)
@@ -53,21 +50,17 @@ def make_applications(db_url: str, season_id: str = "cqa-5-2023", seed: int = 7)
             session.flush()
             fields = {"contact_phone": phone, "email": email, "id_number" if kind == "person" else "credit_code": key,
                       **extra}
-            app = Application(season=season_id, applicant_id=applicant.id, category=category,
-                              submission_no=f"GS-2023-{i:04d}", channel="mail", city=city, fields=fields)
-            app.applicant = applicant
-            create_application_state(session, app, State.RECEIVED, actor="test", reason="测试")
-            for target in PATH_TO_CLEARED:
-                transition(session, app, target, actor="test", reason="测试")
+            app = make_application(session, season_id, State.DEPT_CLEARED, category, applicant=applicant,
+                                   submission_no=f"GS-2023-{i:04d}", city=city, channels=[], fields=fields,
+                                   reason="测试")
             made.append(Made(app.id, app.submission_no, name, key, phone, email))
     return made
 
 
 @pytest.fixture()
-def rt(db_url: str, season, tmp_path) -> Runtime:
+def rt(make_rt, db_url: str, season, tmp_path) -> Runtime:
     """A runtime on a fresh store with local blob and shared storage."""
-    return Runtime(season=season, db_url=db_url, blobs=LocalBlobStore(tmp_path / "blobs"),
-                   shared=LocalStorage(tmp_path / "shared"))
+    return make_rt(db_url)
 
 
 @pytest.fixture()

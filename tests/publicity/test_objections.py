@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,11 @@ from award.runtime import Runtime
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, InboundItem, Objection, OutboxEmail
+from tests.fixtures import build_raw_mail
 
 
 def _mail(subject: str, body: str, sender: str = "赵六 <zhao@example.org>") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "gsyy@scjg.example.gov.cn"
-    msg["Subject"] = subject
-    msg.set_content(body)
-    return msg.as_bytes()
+    return build_raw_mail(subject, body, sender=sender, to="gsyy@scjg.example.gov.cn")
 
 
 def _deliver(root: Path, raw: bytes) -> None:
@@ -48,11 +43,11 @@ def _mails(rt: Runtime, template: str) -> list[OutboxEmail]:
         return list(session.scalars(select(OutboxEmail).where(OutboxEmail.template == template)))
 
 
-def test_mail_objection_matched_by_code_and_acknowledged(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+def test_mail_objection_matched_by_code_and_acknowledged(fake_now, rt: Runtime, apps, monkeypatch, tmp_path) -> None:
     window_id = _open(rt, apps, monkeypatch)
     org = apps[0]
     _deliver(tmp_path / "mail", _mail("关于公示对象的异议", f"统一社会信用代码 {org.key} 的单位去年发生质量事故。"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
+    fake_now("2023-05-04T10:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
     with session_scope(rt.db_url) as session:  # the message moved to the processed folder: nothing twice
@@ -68,17 +63,17 @@ def test_mail_objection_matched_by_code_and_acknowledged(rt: Runtime, apps, monk
         assert rt.blobs.get_bytes(item.sha256).startswith(b"From:") or b"Subject" in rt.blobs.get_bytes(item.sha256)
     (ack,) = _mails(rt, "objection_ack")
     assert ack.to_addrs == ["zhao@example.org"] and f"YY-{result.inbound_item_id}" in ack.subject
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T09:00:00")
+    fake_now("2023-05-08T09:00:00")
     with session_scope(rt.db_url) as session:
         closed = close_window(session, rt, window_id)
     assert closed.pending == [org.id]
 
 
-def test_paper_objection_matched_by_name_in_file_name(rt: Runtime, apps, monkeypatch) -> None:
+def test_paper_objection_matched_by_name_in_file_name(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     _open(rt, apps, monkeypatch)
     rt.shared.write("objections/2023-05-05-关于张伟明的异议.pdf", b"%PDF-1.4 scanned image only")
     rt.shared.write("objections/2023-05-05-关于张伟明的异议.txt", "来访人口头补充：涉嫌学术不端。".encode())
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-05T11:00:00")
+    fake_now("2023-05-05T11:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root="/nonexistent")
         obj = session.get(Objection, result.objection_ids[0])
@@ -87,26 +82,26 @@ def test_paper_objection_matched_by_name_in_file_name(rt: Runtime, apps, monkeyp
     assert not _mails(rt, "objection_ack")  # nobody to acknowledge to by mail
 
 
-def test_longest_name_wins(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+def test_longest_name_wins(fake_now, rt: Runtime, apps, monkeypatch, tmp_path) -> None:
     _open(rt, apps, monkeypatch)
     # "嘉兴示例化纤有限公司" is the team's unit; the team itself is named: the team is matched
     _deliver(tmp_path / "mail", _mail("异议", "嘉兴示例化纤有限公司纺丝车间甲班材料造假"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
+    fake_now("2023-05-04T10:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
     assert result.matched == [apps[3].id]
 
 
-def test_unmatched_objection_asks_staff_and_holds_the_close(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+def test_unmatched_objection_asks_staff_and_holds_the_close(fake_now, rt: Runtime, apps, monkeypatch, tmp_path) -> None:
     window_id = _open(rt, apps, monkeypatch)
     _deliver(tmp_path / "mail", _mail("举报", "某公司存在问题，请核查。"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
+    fake_now("2023-05-04T10:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
     assert result.unmatched and not result.matched
     (staff,) = _mails(rt, "objection_staff")
     assert staff.to_addrs == [str(rt.season.recommending_unit.ops_email)] and "人工指定" in staff.subject
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T09:00:00")
+    fake_now("2023-05-08T09:00:00")
     with pytest.raises(UnmatchedObjectionsError), session_scope(rt.db_url) as session:
         close_window(session, rt, window_id)
     with session_scope(rt.db_url) as session:  # staff name the application and dismiss it in one decision
@@ -116,10 +111,10 @@ def test_unmatched_objection_asks_staff_and_holds_the_close(rt: Runtime, apps, m
     assert sorted(closed.passed) == sorted(a.id for a in apps)
 
 
-def test_late_objection_is_recorded_and_forwarded(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+def test_late_objection_is_recorded_and_forwarded(fake_now, rt: Runtime, apps, monkeypatch, tmp_path) -> None:
     window_id = _open(rt, apps, monkeypatch)
     _deliver(tmp_path / "mail", _mail("异议：温州示例职业技术学院", "公示结束后才看到，特此反映。"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T08:30:00")  # the window ended 2023-05-06 24:00
+    fake_now("2023-05-08T08:30:00")  # the window ended 2023-05-06 24:00
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
         closed = close_window(session, rt, window_id)
@@ -136,7 +131,7 @@ def test_late_objection_is_recorded_and_forwarded(rt: Runtime, apps, monkeypatch
     assert "逾期异议" in ack.body_text
 
 
-def test_staff_assign_an_unmatched_objection_from_the_command_line(rt: Runtime, apps, monkeypatch, tmp_path) -> None:
+def test_staff_assign_an_unmatched_objection_from_the_command_line(fake_now, rt: Runtime, apps, monkeypatch, tmp_path) -> None:
     """`award publicity objections` lists it; `award publicity assign ID NO --actor` matches it (audited)."""
     import json
     import os
@@ -145,7 +140,7 @@ def test_staff_assign_an_unmatched_objection_from_the_command_line(rt: Runtime, 
 
     _open(rt, apps, monkeypatch)
     _deliver(tmp_path / "mail", _mail("举报", "某公司存在问题，请核查。"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-04T10:00:00")
+    fake_now("2023-05-04T10:00:00")
     with session_scope(rt.db_url) as session:
         (result,) = scan_objections(session, rt, maildir_root=str(tmp_path / "mail"))
     env = {**os.environ, "AWARD_DB_URL": rt.db_url, "AWARD_DATA_DIR": str(tmp_path)}

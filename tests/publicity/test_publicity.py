@@ -81,8 +81,8 @@ def _docx_text(data: bytes) -> str:
     return "\n".join(parts)
 
 
-def test_open_window_publishes_notice_without_personal_data(rt: Runtime, apps, monkeypatch) -> None:
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00")
+def test_open_window_publishes_notice_without_personal_data(fake_now, rt: Runtime, apps, monkeypatch) -> None:
+    fake_now("2023-04-27T09:00:00")
     with session_scope(rt.db_url) as session:
         ids = eligible_application_ids(session, rt.season, "provincial")
         window_id = open_window(session, rt, ids, "provincial")
@@ -112,15 +112,15 @@ def test_open_window_publishes_notice_without_personal_data(rt: Runtime, apps, m
     assert "2023年5月6日" in mails[0].body_text
 
 
-def test_publish_to_s3(db_url: str, season, tmp_path, s3_bucket, monkeypatch) -> None:
+def test_publish_to_s3(fake_now, make_rt, db_url: str, season, tmp_path, s3_bucket, monkeypatch) -> None:
     from award.blobs import S3BlobStore
     from tests.publicity.conftest import make_applications
 
     client, bucket = s3_bucket
-    rt = Runtime(season=season, db_url=db_url, blobs=S3BlobStore(client, bucket, "blobs/"),
+    rt = make_rt(db_url, blobs=S3BlobStore(client, bucket, "blobs/"),
                  shared=S3Storage(client, bucket, "shared/"))
     made = make_applications(db_url)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-02T15:30:00")
+    fake_now("2023-06-02T15:30:00")
     with session_scope(db_url) as session:
         window_id = open_window(session, rt, [m.id for m in made], "provincial")
         window = session.get(PublicityWindow, window_id)
@@ -158,16 +158,16 @@ def _state(rt: Runtime, app_id: int) -> str:
         return session.get(Application, app_id).state
 
 
-def test_close_before_end_is_refused(rt: Runtime, apps, monkeypatch) -> None:
+def test_close_before_end_is_refused(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     window_id = _open(rt, apps, monkeypatch)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-06T20:00:00")  # the last working day is not over
+    fake_now("2023-05-06T20:00:00")  # the last working day is not over
     with pytest.raises(PublicityError, match="runs until 2023-05-06T23:59:59"), session_scope(rt.db_url) as s:
         close_window(s, rt, window_id)
 
 
-def test_close_without_objections_everyone_passes(rt: Runtime, apps, monkeypatch) -> None:
+def test_close_without_objections_everyone_passes(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     window_id = _open(rt, apps, monkeypatch)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-07T00:00:01")
+    fake_now("2023-05-07T00:00:01")
     with session_scope(rt.db_url) as session:
         result = close_window(session, rt, window_id)
         again = close_window(session, rt, window_id)
@@ -176,12 +176,12 @@ def test_close_without_objections_everyone_passes(rt: Runtime, apps, monkeypatch
     assert {_state(rt, a.id) for a in apps} == {State.PUBLICITY_PASSED.value}
 
 
-def test_nobody_passes_while_an_objection_is_open(rt: Runtime, apps, monkeypatch) -> None:
+def test_nobody_passes_while_an_objection_is_open(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     window_id = _open(rt, apps, monkeypatch)
     target, other = apps[0], apps[1]
     first = _object(rt, target.id, window_id)
     second = _object(rt, target.id, window_id, "2023-05-05T16:00")
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T09:00:00")
+    fake_now("2023-05-08T09:00:00")
     with session_scope(rt.db_url) as session:
         result = close_window(session, rt, window_id)
     assert result.pending == [target.id] and sorted(result.objection_ids) == [first, second]
@@ -207,10 +207,10 @@ def test_nobody_passes_while_an_objection_is_open(rt: Runtime, apps, monkeypatch
         "objection_outcome_objector"] * 2
 
 
-def test_upheld_objection_removes_and_is_final(rt: Runtime, apps, monkeypatch) -> None:
+def test_upheld_objection_removes_and_is_final(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     window_id = _open(rt, apps, monkeypatch)
     obj = _object(rt, apps[4].id, window_id)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T09:00:00")
+    fake_now("2023-05-08T09:00:00")
     with session_scope(rt.db_url) as session:
         close_window(session, rt, window_id)
         resolve_objection(session, rt, obj, "upheld", "存在违法违纪情况", "王明")
@@ -226,21 +226,21 @@ def test_upheld_objection_removes_and_is_final(rt: Runtime, apps, monkeypatch) -
         assert row.decided_at == at("2023-05-08T09:00")
 
 
-def test_late_objection_is_recorded_but_does_not_block(rt: Runtime, apps, monkeypatch) -> None:
+def test_late_objection_is_recorded_but_does_not_block(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     window_id = _open(rt, apps, monkeypatch)
     with session_scope(rt.db_url) as session:
         obj = Objection(window_id=window_id, application_id=apps[0].id, text="逾期", late=True, status="open",
                         received_at=at("2023-05-07T08:00"))
         session.add(obj)
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-08T09:00:00")
+    fake_now("2023-05-08T09:00:00")
     with session_scope(rt.db_url) as session:
         result = close_window(session, rt, window_id)
     assert apps[0].id in result.passed and _state(rt, apps[0].id) == State.PUBLICITY_PASSED.value
 
 
-def test_personal_data_typed_into_public_fields_is_masked(rt: Runtime, apps, monkeypatch) -> None:
+def test_personal_data_typed_into_public_fields_is_masked(fake_now, rt: Runtime, apps, monkeypatch) -> None:
     """An applicant put a phone, an ID number and an e-mail into fields that the notice shows."""
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-04-27T09:00:00")
+    fake_now("2023-04-27T09:00:00")
     person = next(a for a in apps if a.name == "张伟明")
     team = next(a for a in apps if a.name == "嘉兴示例化纤有限公司")
     with session_scope(rt.db_url) as session:

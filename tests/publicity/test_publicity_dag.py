@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, Objection, OutboxEmail, PublicityWindow
+from tests.fixtures import build_raw_mail
 from tests.hitl import Parked, run_answering
 from tests.publicity.conftest import make_applications
 
@@ -31,28 +31,16 @@ ANSWERS = {  # task id -> (option, params)
 
 
 def _mail(root: Path, subject: str, body: str, delivered: float) -> None:
-    msg = EmailMessage()
-    msg["From"] = "赵六 <zhao@example.org>"
-    msg["To"] = "gsyy@scjg.example.gov.cn"
-    msg["Subject"] = subject
-    msg.set_content(body)
+    raw = build_raw_mail(subject, body, sender="赵六 <zhao@example.org>", to="gsyy@scjg.example.gov.cn")
     box = mailbox.Maildir(root / "objections", create=True)
-    key = box.add(mailbox.MaildirMessage(msg.as_bytes()))
+    key = box.add(mailbox.MaildirMessage(raw))
     path = root / "objections" / box._lookup(key)  # noqa: SLF001 - set the delivery time (file mtime)
     os.utime(path, (delivered, delivered))
 
 
-def test_publicity_dag_with_objections(airflow_db, season, tmp_path, monkeypatch) -> None:
-    db_url = f"sqlite:///{tmp_path / 'award.db'}"
-    from award.store.db import migrate
-
-    migrate(db_url)
-    for name, value in {
-        "AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"), "AWARD_BLOB_URL": str(tmp_path / "blobs"),
-        "AWARD_MAILDIR": str(tmp_path / "mail"), "AWARD_FAKE_NOW": "2023-05-08T09:00:00",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "李娜:admin",
-    }.items():
-        monkeypatch.setenv(name, value)
+def test_publicity_dag_with_objections(sqlite_url, dag_env, airflow_db, season, tmp_path, monkeypatch) -> None:
+    db_url = dag_env(sqlite_url, maildir=tmp_path / "mail", AWARD_FAKE_NOW="2023-05-08T09:00:00",
+                     AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="李娜:admin")
     made = make_applications(db_url)
     (tmp_path / "mail").mkdir()
     delivered = 1683165600.0  # 2023-05-04T10:00:00+08:00: inside the window

@@ -11,11 +11,10 @@ from award.clock import TZ
 from award.config import Season
 from award.forms import fill_form_bytes, render_pdf_copy_bytes
 from award.forms.pdf import text_pdf_bytes
-from award.states import State, create_application_state, transition
+from award.states import State
 from award.store.models import Applicant, Application, Material, ReviewScore
+from tests.factories import make_application
 
-PATH = [State.COMPLETE, State.DEPT_REVIEW, State.DEPT_CLEARED, State.IN_PUBLICITY, State.PUBLICITY_PASSED,
-        State.REVIEWED, State.CANDIDATE, State.CANDIDATE_PUBLICITY, State.CANDIDATE_CONFIRMED]
 BASE_TIME = datetime(2023, 5, 10, 9, 0, tzinfo=TZ)
 
 
@@ -56,7 +55,7 @@ def make_app(
     evidence_bytes: bytes | None = None,
     email: str | None = None,
 ) -> Made:
-    """An application of the season moved along the normal path up to ``state``."""
+    """An application of the season moved along the shortest path up to ``state`` (tests.factories)."""
     person = category == "individual"
     name = name or (f"测试人员{n:03d}" if person else f"测试单位{n:03d}有限公司")
     key = key or (f"33010619800101{n:03d}X" if person else f"91330100MA{n:07d}X")
@@ -64,16 +63,10 @@ def make_app(
     applicant = Applicant(kind="person" if person else "organization", key=key, name=name, city=city,
                           email=email or f"app{n}@example.com", phone="13900001111",
                           contact_name=None if person else "钱七")
-    session.add(applicant)
-    session.flush()
     at = BASE_TIME + timedelta(minutes=complete_minutes)
-    app = Application(season=season.season_id, applicant_id=applicant.id, category=category,
-                      submission_no=f"GS2023{n:04d}", channel="mail", channels=["mail"], city=city,
-                      fields={}, received_at=at, changed_at=at)
-    create_application_state(session, app, State.RECEIVED, actor="test", reason="test")
-    for target in PATH:
-        if State(app.state) == state:
-            break
+
+    def leave_behind(app: Application, target: State) -> None:
+        """What the scores stage leaves before REVIEWED and the ranking before CANDIDATE."""
         if target == State.REVIEWED:
             session.add(ReviewScore(season=season.season_id, application_id=app.id,
                                     group=season.category(category).group, score=score or 0.0,
@@ -81,7 +74,9 @@ def make_app(
         if target == State.CANDIDATE:
             row = session.query(ReviewScore).filter_by(application_id=app.id).one()
             row.rank, row.placement = n, "award"
-        transition(session, app, target, actor="test", reason="test")
+
+    app = make_application(session, season, state, category, n=n, applicant=applicant, on_enter=leave_behind,
+                           submission_no=f"GS2023{n:04d}", city=city, fields={}, received_at=at, changed_at=at)
     if materials:
         form, values = form_values(category, name, key, city)
         docs = [("form_docx", f"{name}申报表.docx", fill_form_bytes(form, values)),

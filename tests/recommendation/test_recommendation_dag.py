@@ -50,19 +50,9 @@ ANSWER = {"chosen_options": ["同意推荐"],
                            "audit_doc_number": "市监审〔2023〕7号"}}
 
 
-def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_path, monkeypatch, smtp_server) -> None:  # type: ignore[no-untyped-def]
-    db_url = f"sqlite:///{tmp_path / 'award.db'}"
-    from award.store.db import migrate
-
-    migrate(db_url)
-    for name, value in {
-        "AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"), "AWARD_BLOB_URL": str(tmp_path / "blobs"),
-        "AWARD_FAKE_NOW": "2023-06-12T10:00:00+08:00", "AWARD_SEASON_FILE": _season_file(tmp_path),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "办公室:admin",
-        "AIRFLOW_CONN_SMTP_DEFAULT": (f'{{"conn_type": "smtp", "host": "{smtp_server.host}", "port": {smtp_server.port},'
-                                      ' "extra": {"disable_ssl": true, "disable_tls": true}}'),
-    }.items():
-        monkeypatch.setenv(name, value)
+def test_recommendation_dag_with_leadership_approval(sqlite_url, dag_env, airflow_db, season, tmp_path, monkeypatch, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    db_url = dag_env(sqlite_url, smtp_server, AWARD_FAKE_NOW="2023-06-12T10:00:00+08:00",
+                     AWARD_SEASON_FILE=_season_file(tmp_path), AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="办公室:admin")
     blobs = LocalBlobStore(tmp_path / "blobs")
     with session_scope(db_url) as s:
         made = [make_app(s, season, blobs, n=1, state=State.CANDIDATE_CONFIRMED, score=90),
@@ -99,19 +89,7 @@ def test_recommendation_dag_with_leadership_approval(airflow_db, season, tmp_pat
     assert "file://" not in national[0].text()
 
 
-def _env(monkeypatch, tmp_path, smtp_server=None) -> str:  # type: ignore[no-untyped-def]
-    db_url = f"sqlite:///{tmp_path / 'award.db'}"
-    from award.store.db import migrate
-
-    migrate(db_url)
-    values = {"AWARD_DB_URL": db_url, "AWARD_SHARED_URL": str(tmp_path / "shared"),
-              "AWARD_BLOB_URL": str(tmp_path / "blobs"), "AWARD_FAKE_NOW": "2023-06-05T10:00:00+08:00"}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return db_url
-
-
-def test_a_refused_score_file_fails_the_run_with_the_reason(airflow_db, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_score_file_fails_the_run_with_the_reason(sqlite_url, dag_env, airflow_db, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Issue 15 §3: a refused score file is a visible failure (run failed, reason, ops mail), not a green run."""
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -120,7 +98,7 @@ def test_a_refused_score_file_fails_the_run_with_the_reason(airflow_db, season, 
     from award.storage import LocalStorage
     from award.store.models import Problem
 
-    db_url = _env(monkeypatch, tmp_path)
+    db_url = dag_env(sqlite_url, AWARD_FAKE_NOW="2023-06-05T10:00:00+08:00")
     blobs = LocalBlobStore(tmp_path / "blobs")
     with session_scope(db_url) as s:
         made = make_app(s, season, blobs, n=1, state=State.PUBLICITY_PASSED, materials=False)
@@ -148,7 +126,7 @@ def test_a_refused_score_file_fails_the_run_with_the_reason(airflow_db, season, 
     assert len(sheet) == 1  # the template for the agency is there, with the one application awaiting a score
 
 
-def test_deadline_alert_configuration_and_callback(season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_deadline_alert_configuration_and_callback(sqlite_url, dag_env, season, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """FIXED_DATETIME(national deadline) with a negative interval to 09:00, 5 working days earlier; the callback
     (imported by path, as the triggerer does) queues one staff notice to ops while the export is not done."""
     import asyncio
@@ -158,14 +136,7 @@ def test_deadline_alert_configuration_and_callback(season, tmp_path, monkeypatch
 
     from award.clock import TZ
 
-    db_url = f"sqlite:///{tmp_path / 'award.db'}"
-    from award.store.db import migrate
-
-    migrate(db_url)
-    monkeypatch.setenv("AWARD_DB_URL", db_url)
-    monkeypatch.setenv("AWARD_BLOB_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-06-12T09:00:00+08:00")
+    db_url = dag_env(sqlite_url, AWARD_FAKE_NOW="2023-06-12T09:00:00+08:00")
     import importlib
 
     import recommendation

@@ -15,26 +15,18 @@ from award.cli import main as award_main
 from award.clock import TZ
 from award.config import load_season
 from award.paper import PaperError, missing_on_paper, paper_state, record_receipt
-from award.states import State, create_application_state
+from award.states import State
 from award.store import session_scope
-from award.store.models import Applicant, Application, AuditEvent
+from award.store.models import Application, AuditEvent
+from tests.factories import make_application
 
 SEASON = load_season()
 
 
-def _app(session, n: int = 1) -> Application:  # type: ignore[no-untyped-def]
-    applicant = Applicant(kind="organization", key=f"91620100MA{n:07d}X", name=f"兰州示例{n}有限公司", city="兰州市")
-    app = Application(season=SEASON.season_id, applicant=applicant, category="organization",
-                      submission_no=f"GS-2023-{n:04d}", channel="mail")
-    session.add(app)
-    create_application_state(session, app, State.RECEIVED, actor="intake", reason="test")
-    return app
-
-
 def test_record_receipt_paper_and_usb(db_url: str) -> None:
     with session_scope(db_url) as s:
-        _app(s, 1)
-        _app(s, 2)
+        make_application(s, SEASON, n=1, city="兰州市")
+        make_application(s, SEASON, n=2, city="兰州市")
     with session_scope(db_url) as s:
         assert [p.submission_no for p in missing_on_paper(s, SEASON)] == ["GS-2023-0001", "GS-2023-0002"]
         state = record_receipt(s, SEASON, "GS-2023-0001", actor="李四", copies=2,
@@ -53,7 +45,7 @@ def test_record_receipt_paper_and_usb(db_url: str) -> None:
 
 def test_paper_after_the_deadline_is_late(db_url: str) -> None:
     with session_scope(db_url) as s:
-        _app(s, 1)
+        make_application(s, SEASON, n=1, city="兰州市")
     with session_scope(db_url) as s:
         state = record_receipt(s, SEASON, "GS-2023-0001", actor="李四", copies=3, usb=True,
                                received_at=datetime(2023, 5, 26, 9, 0, tzinfo=TZ))
@@ -63,7 +55,7 @@ def test_paper_after_the_deadline_is_late(db_url: str) -> None:
 
 def test_bad_receipts_are_refused(sqlite_url: str) -> None:
     with session_scope(sqlite_url) as s:
-        _app(s, 1)
+        make_application(s, SEASON, n=1, city="兰州市")
     with session_scope(sqlite_url) as s:
         with pytest.raises(PaperError, match="no application"):
             record_receipt(s, SEASON, "GS-2023-9999", actor="李四", copies=3)
@@ -77,8 +69,8 @@ def test_report_lists_what_is_missing_on_paper(sqlite_url: str) -> None:
     from award.reports import report_frame
 
     with session_scope(sqlite_url) as s:
-        _app(s, 1)
-        _app(s, 2)
+        make_application(s, SEASON, n=1, city="兰州市")
+        make_application(s, SEASON, n=2, city="兰州市")
     with session_scope(sqlite_url) as s:
         record_receipt(s, SEASON, "GS-2023-0001", actor="李四", copies=3, usb=True,
                        received_at=datetime(2023, 5, 24, 15, 0, tzinfo=TZ))
@@ -94,7 +86,7 @@ def test_cli_paper_record_show_missing(sqlite_url: str, monkeypatch: pytest.Monk
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
     with session_scope(sqlite_url) as s:
-        _app(s, 1)
+        make_application(s, SEASON, n=1, city="兰州市")
     rc = award_main(["paper", "record", "GS-2023-0001", "--copies", "3", "--usb", "--at", "2023-05-24T10:30",
                      "--actor", "李四", "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -192,7 +184,7 @@ def test_proven_first_round_goes_on_to_the_scores_after_the_deadline(db_url: str
     from tests.seasons import ZHEJIANG
 
     with session_scope(db_url) as s:
-        app = _app(s, 1)
+        app = make_application(s, SEASON, n=1, city="兰州市")
         transition(s, app, State.COMPLETE, actor="checks", reason="test")
     with session_scope(db_url) as s:
         assert advance_proven(s, SEASON, today=date(2023, 5, 25)) == []  # the window is still open

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from award.blobs import LocalBlobStore
-from award.runtime import Runtime
-from award.storage import LocalStorage
 from award.store import session_scope
 from award.store.models import InboundItem, Problem
 
@@ -30,19 +27,19 @@ def _force_insert_error(url: str) -> None:
                                  "FOR EACH ROW EXECUTE FUNCTION refuse()"))
 
 
-def test_db_error_in_intake_logs_no_personal_data(tmp_path: Path, db_url: str, season, monkeypatch,
+def test_db_error_in_intake_logs_no_personal_data(fake_now, make_rt, tmp_path: Path, db_url: str, season, monkeypatch,
                                                     caplog) -> None:
     from award.demo.generator import generate
     from award.demo.setup import deliver
     from award.intake import process_pending
     from award.sources import MaildirSource, fetch_mail, fetch_storage
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    fake_now("2023-05-20T10:00:00+08:00")
     gen = generate(tmp_path / "gen", 12, 3, season=season, defect_share=0.0, channels=("mail",))
     people = [a for a in gen.applications if a.category == "individual"]
     assert people, "the generated set must hold an individual (ID number)"
     deliver(tmp_path / "gen", tmp_path / "maildir", tmp_path / "shared")
-    rt = Runtime(season, db_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    rt = make_rt(db_url)
     _force_insert_error(db_url)
 
     caplog.set_level(logging.DEBUG)

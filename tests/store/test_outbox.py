@@ -69,13 +69,13 @@ def _queue(url: str, season, n: int) -> list[int]:  # type: ignore[no-untyped-de
                         context=_ctx(season))[0].id for i in range(n)]
 
 
-def test_plan_batches_marks_stale_sends_unknown_and_chunks_due_ids(sqlite_url: str, season, monkeypatch) -> None:
+def test_plan_batches_marks_stale_sends_unknown_and_chunks_due_ids(fake_now, sqlite_url: str, season, monkeypatch) -> None:
     from datetime import timedelta
 
     from award.clock import now
     from award.mail.outbox import STALE_SENDING, plan_batches
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-10T10:00:00+08:00")
+    fake_now("2023-05-10T10:00:00+08:00")
     ids = _queue(sqlite_url, season, 5)
     with session_scope(sqlite_url) as session:
         stale, fresh, later = (session.get(OutboxEmail, i) for i in ids[:3])

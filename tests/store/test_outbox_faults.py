@@ -32,14 +32,10 @@ OPS = "ops@scjg.example.gov.cn"
 
 
 @pytest.fixture()
-def clock(monkeypatch):  # type: ignore[no-untyped-def]
-    """Set the frozen time: ``clock(datetime)``."""
-    def set_to(at: datetime) -> datetime:
-        monkeypatch.setenv("AWARD_FAKE_NOW", at.isoformat())
-        return at
-
-    set_to(T0)
-    return set_to
+def clock(fake_now):  # type: ignore[no-untyped-def]
+    """The shared frozen clock (tests.fixtures.fake_now), at T0 until moved: ``clock(datetime)``."""
+    fake_now(T0)
+    return fake_now
 
 
 def _ctx(season, text: str = "您的申报材料已收到。") -> dict:  # type: ignore[no-untyped-def]

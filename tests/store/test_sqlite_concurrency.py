@@ -12,9 +12,6 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from award.blobs import LocalBlobStore
-from award.runtime import Runtime
-from award.storage import LocalStorage
 from award.store import session_scope
 from award.store.models import Application, InboundItem, OutboxEmail
 
@@ -46,17 +43,17 @@ def test_a_transaction_holds_the_write_lock_from_its_start(sqlite_url: str) -> N
             other.close()
 
 
-def test_two_concurrent_intake_runs(tmp_path: Path, sqlite_url: str, season, monkeypatch) -> None:
+def test_two_concurrent_intake_runs(fake_now, make_rt, tmp_path: Path, sqlite_url: str, season, monkeypatch) -> None:
     """Two intake runs over the same mailbox and shared folder at once: both finish, each application once."""
     from award.demo.generator import generate
     from award.demo.setup import deliver
     from award.intake import process_pending
     from award.sources import MaildirSource, fetch_mail, fetch_storage
 
-    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-20T10:00:00+08:00")
+    fake_now("2023-05-20T10:00:00+08:00")
     gen = generate(tmp_path / "gen", 6, 5, season=season, defect_share=0.0)
     deliver(tmp_path / "gen", tmp_path / "maildir", tmp_path / "shared")
-    rt = Runtime(season, sqlite_url, LocalBlobStore(tmp_path / "blobs"), LocalStorage(tmp_path / "shared"))
+    rt = make_rt(sqlite_url)
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 

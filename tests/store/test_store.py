@@ -9,18 +9,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from award.clock import TZ
-from award.states import State, create_application_state, transition
+from award.states import State, transition
 from award.store import session_scope
 from award.store.models import AppendOnlyError, Applicant, Application, AuditEvent, Material
-
-
-def _app(session, key: str = "91330100MA27XXXX00", n: int = 1) -> Application:
-    applicant = Applicant(kind="organization", key=key, name="杭州示例科技有限公司", city="杭州市")
-    app = Application(season="cqa-5-2023", applicant=applicant, category="organization",
-                      submission_no=f"GS-2023-{n:04d}", channel="mail")
-    session.add(app)
-    create_application_state(session, app, State.RECEIVED, actor="intake", reason="test")
-    return app
+from tests.factories import make_application
 
 
 def test_migration_is_idempotent(db_url: str) -> None:
@@ -33,7 +25,7 @@ def test_migration_is_idempotent(db_url: str) -> None:
 
 def test_natural_keys_are_unique(db_url: str) -> None:
     with session_scope(db_url) as session:
-        _app(session)
+        make_application(session, "cqa-5-2023", key="91330100MA27XXXX00", actor="intake")
     with pytest.raises(IntegrityError):
         with session_scope(db_url) as session:
             session.add(Applicant(kind="organization", key="91330100MA27XXXX00", name="重复"))
@@ -41,7 +33,7 @@ def test_natural_keys_are_unique(db_url: str) -> None:
 
 def test_material_same_content_recorded_once(db_url: str) -> None:
     with session_scope(db_url) as session:
-        app = _app(session)
+        app = make_application(session, "cqa-5-2023", actor="intake")
         session.add(Material(application_id=app.id, kind="evidence", filename="a.pdf", sha256="a" * 64, size=1,
                              source_channel="mail", storage_uri="file:///x"))
     with pytest.raises(IntegrityError):
@@ -53,7 +45,7 @@ def test_material_same_content_recorded_once(db_url: str) -> None:
 def test_datetimes_come_back_aware_in_shanghai(db_url: str) -> None:
     moment = datetime(2023, 5, 25, 16, 59, tzinfo=TZ)
     with session_scope(db_url) as session:
-        app = _app(session)
+        app = make_application(session, "cqa-5-2023", actor="intake")
         app.received_at = moment
     with session_scope(db_url) as session:
         got = session.scalars(select(Application)).one().received_at
@@ -63,14 +55,14 @@ def test_datetimes_come_back_aware_in_shanghai(db_url: str) -> None:
 def test_naive_datetime_is_refused(db_url: str) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         with session_scope(db_url) as session:
-            app = _app(session)
+            app = make_application(session, "cqa-5-2023", actor="intake")
             app.received_at = datetime(2023, 5, 25, 12, 0)
             session.flush()
 
 
 def test_transitions_are_audited(db_url: str) -> None:
     with session_scope(db_url) as session:
-        app = _app(session)
+        app = make_application(session, "cqa-5-2023", actor="intake")
         transition(session, app, State.INCOMPLETE, actor="checks", reason="缺少公示证明")
         transition(session, app, State.COMPLETE, actor="checks", reason="补正完成")
     with session_scope(db_url) as session:
@@ -85,7 +77,7 @@ def test_transitions_are_audited(db_url: str) -> None:
 
 def test_audit_log_is_append_only_in_the_orm(db_url: str) -> None:
     with session_scope(db_url) as session:
-        _app(session)
+        make_application(session, "cqa-5-2023", actor="intake")
     with pytest.raises(AppendOnlyError):
         with session_scope(db_url) as session:
             event = session.scalars(select(AuditEvent)).first()
@@ -98,7 +90,7 @@ def test_audit_log_is_append_only_in_the_orm(db_url: str) -> None:
 @pytest.mark.parametrize("statement", ["UPDATE audit_event SET reason = 'x'", "DELETE FROM audit_event"])
 def test_audit_log_is_append_only_in_the_database(db_url: str, statement: str) -> None:
     with session_scope(db_url) as session:
-        _app(session)
+        make_application(session, "cqa-5-2023", actor="intake")
     with pytest.raises(Exception, match="append-only"):
         with session_scope(db_url) as session:
             session.execute(text(statement))

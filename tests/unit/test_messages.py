@@ -16,21 +16,40 @@ from award.filetypes import type_label
 from award.templating import message, message_catalogue
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "award"
+TEMPLATES = PACKAGE / "templates"
+# Catalogues read another way than award.templating.message: the completeness rules' findings (award.checks reads
+# templates/checks/messages.yaml itself; tests/checks/test_rules.py renders every finding).
+OWN_READERS = {"checks"}
+
+
+def _catalogue_readers() -> dict[str, dict[str, str]]:
+    """catalogue -> {module: the message group its ``_text`` helper reads}, derived from the code: every module of
+    the package calling ``message_group("<catalogue>", "<group>")`` or ``message("<catalogue>", ...)``. So a new
+    stage's catalogue and modules are checked without editing this test."""
+    found: dict[str, dict[str, str]] = {path.parent.name: {} for path in TEMPLATES.glob("*/messages.yaml")}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                continue
+            catalogue = node.args[0].value
+            if node.func.id == "message_group" and len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
+                group = f"{node.args[1].value}."
+                readers = found.setdefault(catalogue, {})
+                assert readers.get(module, group) == group, (
+                    f"{module}: one message group per module ({readers.get(module)} and {group})")
+                readers[module] = group
+            elif node.func.id == "message" and catalogue in found:
+                found[catalogue].setdefault(module, "")
+    return found
+
+
 # catalogue (templates/<catalogue>/messages.yaml) -> {module: the message group its ``_text`` helper reads}
-CATALOGUES = {
-    "intake": {"archives.py": "archive.", "filetypes.py": "filetype.", "intake.py": "intake.", "active.py": "active.",
-               "convert.py": "convert.", "keyentry.py": "intake.key."},
-    "recommendation": {"package.py": "package.", "ranking.py": "ranking.", "alerts.py": "alerts."},
-    "opinions": {"opinions.py": "opinions."},
-    "publicity": {"publicity.py": "publicity."},
-    "correction": {"correction.py": "correction."},
-    "cli": {"cli/status.py": "status.", "cli/check.py": "check.", "cli/common.py": "status."},
-    "ops": {"failures.py": "failure."},
-    "process": {"process.py": "process."},
-    "outbox": {"mail/outbox.py": "outbox.", "cli/outbox.py": "cli.", "cli/blobs.py": "blobs."},
-}
-# message groups whose keys the code builds at run time (each group's completeness is tested where it is used:
-# test_filetypes for the type labels, tests/unit/test_failures.py for the failure kinds)
+CATALOGUES = {catalogue: readers for catalogue, readers in _catalogue_readers().items() if catalogue not in OWN_READERS}
+# message groups whose keys the code builds at run time without ``_text(f"group.{...}")`` (each group's completeness
+# is tested where it is used: test_filetypes for the type labels, tests/unit/test_failures.py for the failure kinds);
+# the f-string ones are found by _dynamic_prefixes
 DYNAMIC_GROUPS = {"intake": ("filetype.type_labels.",), "ops": ("failure.what.", "failure.next.", "failure.rerun.")}
 MODULES = {module: catalogue for catalogue, modules in CATALOGUES.items() for module in modules}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -61,6 +80,18 @@ def _calls(catalogue: str) -> list[tuple[str, str, set[str], bool]]:
     return found
 
 
+def _dynamic_prefixes(catalogue: str) -> set[str]:
+    """Key prefixes of ``_text(f"group.{value}")`` calls: the code picks the key at run time (e.g. a channel label)."""
+    found = set(DYNAMIC_GROUPS.get(catalogue, ()))
+    for module, prefix in CATALOGUES[catalogue].items():
+        for node in ast.walk(ast.parse((PACKAGE / module).read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_text"
+                    and node.args and isinstance(node.args[0], ast.JoinedStr) and node.args[0].values
+                    and isinstance(lead := node.args[0].values[0], ast.Constant) and str(lead.value).endswith(".")):
+                found.add(prefix + str(lead.value))
+    return found
+
+
 def _messages(node: object, prefix: str = "") -> dict[str, str]:
     if isinstance(node, str):
         return {prefix: node}
@@ -79,7 +110,10 @@ def _placeholders(text: str) -> set[str]:
 def test_every_key_used_in_code_exists_with_its_placeholders(catalogue: str) -> None:
     calls = _calls(catalogue)
     messages = _messages(message_catalogue(catalogue))
-    static = [k for k in messages if not k.startswith(DYNAMIC_GROUPS.get(catalogue, ()))]
+    dynamic = tuple(_dynamic_prefixes(catalogue))
+    static = [k for k in messages if not k.startswith(dynamic)]
+    for prefix in dynamic:
+        assert any(k.startswith(prefix) for k in messages), f"templates/{catalogue}/messages.yaml: no {prefix}* keys"
     assert len(calls) >= min(6, len(static)), f"{catalogue}: the scan found too few calls: did the helpers change name?"
     for module, key, names, spread in calls:
         assert key in messages, f"{module}: {key} is not in templates/{catalogue}/messages.yaml"
@@ -94,7 +128,7 @@ def test_every_key_used_in_code_exists_with_its_placeholders(catalogue: str) -> 
 def test_every_message_is_used(catalogue: str) -> None:
     used = {key for _module, key, _names, _spread in _calls(catalogue)}
     messages = _messages(message_catalogue(catalogue))
-    unused = {k for k in messages if not k.startswith(DYNAMIC_GROUPS.get(catalogue, ()))} - used
+    unused = {k for k in messages if not k.startswith(tuple(_dynamic_prefixes(catalogue)))} - used
     assert not unused, f"templates/{catalogue}/messages.yaml: messages no code uses: {sorted(unused)}"
 
 
@@ -119,6 +153,16 @@ def test_no_chinese_messages_left_in_code(module: str) -> None:
     allowed = ALLOWED_LITERALS.get(module, set())
     for lineno, text in _chinese_literals(module):
         assert text in allowed, f"{module}:{lineno}: {text!r}"
+
+
+def test_every_catalogue_is_found_and_read() -> None:
+    """The derivation above finds the shipped catalogues, and every catalogue has code reading it."""
+    assert {"intake", "recommendation", "opinions", "publicity", "correction", "cli", "ops", "process", "outbox",
+            "desk", "withdrawal"} <= set(CATALOGUES)
+    assert CATALOGUES["intake"]["archives.py"] == "archive." and "alerts.py" in CATALOGUES["recommendation"]
+    for catalogue, readers in CATALOGUES.items():
+        assert (TEMPLATES / catalogue / "messages.yaml").exists(), f"{catalogue}: read by {sorted(readers)}, no file"
+        assert readers, f"templates/{catalogue}/messages.yaml: no module reads it through award.templating"
 
 
 def test_report_words_come_from_their_yaml() -> None:
