@@ -114,7 +114,8 @@ def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     tags=[*TAGS, "publicity"],
     params={
         "purpose": Param("provincial", enum=["provincial", "candidate"], title="公示类型",
-                         description="provincial：拟推荐申报对象；candidate：拟推荐候选对象"),
+                         values_display={"provincial": "拟推荐申报对象公示", "candidate": "拟推荐候选对象公示"},
+                         description="拟推荐申报对象公示（形式审查后）或拟推荐候选对象公示（评审排序后）"),
         # optional fields admit null, so the trigger form does not mark them required
         "submission_nos": Param(None, type=["null", "array"], items={"type": "string"}, title="申报编号（可选）",
                                 description="留空则公示所有符合条件的申报"),
