@@ -22,7 +22,7 @@ from typing import Any
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from beijing_cron import BeijingCronTimetable
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args
 from reasking_hitl import ReaskingHITLOperator
 
@@ -218,7 +218,7 @@ publicity_dag = publicity()
 @dag(
     dag_id="publicity_objections",
     description="公示异议收取：每30分钟读取异议邮箱和书面异议扫描件目录，登记、匹配并回执",
-    schedule=CronTriggerTimetable("*/30 * * * *", timezone=TZ),
+    schedule=BeijingCronTimetable("*/30 * * * *", timezone=TZ),
     start_date=pendulum.datetime(2023, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,

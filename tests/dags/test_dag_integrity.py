@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,19 @@ def test_trigger_forms_can_be_submitted_with_their_defaults(dagbag) -> None:  # 
                 assert not _ui_requires(param.schema), f"{dag_id}: {name} is optional but the form requires it"
 
 
+def test_schedules_read_as_beijing_times(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 §6: every time schedule (alone or beside an asset) says it is Beijing time, in Chinese."""
+    timed = 0
+    for dag_id, dag in dagbag.dags.items():
+        timetable = getattr(dag.timetable, "timetable", dag.timetable)  # asset-or-time: the time part
+        if not getattr(timetable, "periodic", False):
+            continue
+        timed += 1
+        for text in (timetable.summary, timetable.description):
+            assert "北京时间" in text and not re.search(r"[A-Za-z]{3,}", text), f"{dag_id}: {text!r}"
+    assert timed >= 5
+
+
 # ASCII words a form may show: the names of Airflow's own buttons and formats the clerk sees in the UI
 ASCII_WORDS_ALLOWED = {"ISO", "Airflow", "Trigger", "Clear", "DAG"}
 
@@ -149,7 +163,6 @@ ASCII_WORDS_ALLOWED = {"ISO", "Airflow", "Trigger", "Clear", "DAG"}
 def test_forms_show_no_english(dagbag) -> None:  # type: ignore[no-untyped-def]
     """Issue 15 §6: trigger and HITL forms in Chinese: an enum shows Chinese labels (values_display) for its
     values, and no title, description or option is an English text."""
-    import re
 
     def english(text: str) -> set[str]:
         return set(re.findall(r"[A-Za-z]{3,}", text)) - ASCII_WORDS_ALLOWED
