@@ -272,10 +272,11 @@ def _confirm_candidates(cluster: CeleryCluster) -> None:
     from award.states import State, transition
     from award.store.db import session_scope
     from award.store.models import Application, ReviewScore
-    from tests.recommendation.factory import PATH
+    from tests.factories import shortest_path
 
     season = load_season()
-    path = PATH[PATH.index(State.REVIEWED):]  # the normal path from scores to a confirmed candidate
+    # the normal path from scores to a confirmed candidate
+    path = [State.REVIEWED, *shortest_path(State.REVIEWED, State.CANDIDATE_CONFIRMED)]
     with cluster.domain_env(), session_scope(cluster.domain_url) as session:
         apps = list(session.scalars(select(Application).where(Application.state == "publicity_passed")
                                     .order_by(Application.id)))
