@@ -27,7 +27,7 @@ def data_dir() -> Path:
 
 def s3_client(endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client from the environment (the DAG layer passes S3Hook's client instead)."""
-    import boto3
+    import boto3  # noqa: PLC0415 - boto3 loads only when S3 is configured (the embedded default never needs it)
 
     return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWARD_S3_ENDPOINT_URL"))
 
