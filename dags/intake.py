@@ -27,8 +27,8 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
-from airflow.timetables.trigger import CronTriggerTimetable
 from arrivals_trigger import ArrivalsTrigger
+from beijing_cron import BeijingCronTimetable
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, facts, local_dt
 
 APPLICATIONS_ASSET = Asset(name="applications")  # a plain name: no URI scheme, no provider handlers to load
@@ -45,7 +45,7 @@ GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
     dag_id="intake",
     description="收件：从申报邮箱和市州共享目录收取申报材料，存档、解析、登记申报并发送回执",
     # at once when the watchers announce arrivals; every 15 minutes (Beijing time) as the safety net
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone=TZ), assets=[ARRIVALS_ASSET]),
+    schedule=AssetOrTimeSchedule(timetable=BeijingCronTimetable("*/15 * * * *", timezone=TZ), assets=[ARRIVALS_ASSET]),
     start_date=local_dt(facts().dates.application_open),
     catchup=False,
     max_active_runs=1,

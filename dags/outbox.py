@@ -20,7 +20,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
-from airflow.timetables.trigger import CronTriggerTimetable
+from beijing_cron import BeijingCronTimetable
 from pipeline_common import SMTP_POOL, TAGS, TZ, default_args
 
 try:  # the intake DAG owns the asset; the same URI is the same asset
@@ -35,7 +35,7 @@ SEND_BATCH_SIZE = 50  # e-mails per mapped send_batch task
     dag_id="outbox",
     description="发送待发邮件（发件箱）",
     # at once after intake queued replies (its asset event), and every 5 minutes (Beijing time) for everything else
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/5 * * * *", timezone=TZ), assets=[APPLICATIONS_ASSET]),
+    schedule=AssetOrTimeSchedule(timetable=BeijingCronTimetable("*/5 * * * *", timezone=TZ), assets=[APPLICATIONS_ASSET]),
     start_date=pendulum.datetime(2023, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,

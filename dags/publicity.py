@@ -22,7 +22,7 @@ from typing import Any
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from beijing_cron import BeijingCronTimetable
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args
 from reasking_hitl import ReaskingHITLOperator
 
@@ -114,7 +114,8 @@ def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     tags=[*TAGS, "publicity"],
     params={
         "purpose": Param("provincial", enum=["provincial", "candidate"], title="公示类型",
-                         description="provincial：拟推荐申报对象；candidate：拟推荐候选对象"),
+                         values_display={"provincial": "拟推荐申报对象公示", "candidate": "拟推荐候选对象公示"},
+                         description="拟推荐申报对象公示（形式审查后）或拟推荐候选对象公示（评审排序后）"),
         # optional fields admit null, so the trigger form does not mark them required
         "submission_nos": Param(None, type=["null", "array"], items={"type": "string"}, title="申报编号（可选）",
                                 description="留空则公示所有符合条件的申报"),
@@ -217,7 +218,7 @@ publicity_dag = publicity()
 @dag(
     dag_id="publicity_objections",
     description="公示异议收取：每30分钟读取异议邮箱和书面异议扫描件目录，登记、匹配并回执",
-    schedule=CronTriggerTimetable("*/30 * * * *", timezone=TZ),
+    schedule=BeijingCronTimetable("*/30 * * * *", timezone=TZ),
     start_date=pendulum.datetime(2023, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,

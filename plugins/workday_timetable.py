@@ -75,17 +75,20 @@ class WorkdayTimetable(Timetable):
         self.at = at
         self.timezone = timezone
         self.overrides = [str(p) for p in overrides or ()]
-        self.description = f"每个中国工作日 {self._at_text()}（{timezone}），法定节假日不运行，调休上班日运行"
+        self.description = f"每个中国工作日 {self._at_text()}（{self._zone_text()}），法定节假日不运行，调休上班日运行"
 
     # --- identity / serialisation --------------------------------------------------------------
 
     def _at_text(self) -> str:
         return self.at.strftime("%H:%M:%S" if self.at.second or self.at.microsecond else "%H:%M")
 
+    def _zone_text(self) -> str:
+        return "北京时间" if self.timezone == DEFAULT_TIMEZONE else self.timezone
+
     @property
     def summary(self) -> str:
         """Short text for the UI."""
-        return f"工作日 {self._at_text()}"
+        return f"工作日 {self._at_text()}（{self._zone_text()}）"
 
     def serialize(self) -> dict[str, Any]:
         """JSON-compatible form stored in the serialised DAG."""

@@ -201,6 +201,9 @@ PY
 done
 say "    [$((SECONDS - began)) s] all components healthy"
 
+# the award command finds the demo by itself in the checkout (award.cli.environment); elsewhere it is told
+STATUS_CMD=".venv/bin/award status"
+[ "$RUN_HOME" = "$ROOT" ] || STATUS_CMD="AWARD_DATA_DIR=$DEMO AWARD_SEASON_FILE=$AWARD_SEASON_FILE $STATUS_CMD"
 cat <<MSG
 
   Airflow is running:   http://$HOST:$PORT/zh    (opens the UI in Chinese, with Beijing times)
@@ -209,7 +212,7 @@ cat <<MSG
   Applicants' mailbox:  $AWARD_MAILDIR/office   (Maildir; a new mail is acknowledged within a minute)
   Shared storage:       $DEMO/shared            (cities' batches in incoming/, reports/, publicity/, national/)
   Sent e-mails:         $DEMO/sent-mail         (Maildir of the local mail catcher)
-  Where things stand:   AWARD_DATA_DIR=$DEMO AWARD_SEASON_FILE=$AWARD_SEASON_FILE .venv/bin/award status
+  Where things stand:   $STATUS_CMD
 
   Press Ctrl-C to stop everything.
 MSG

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from award.convert import find_soffice
+from award.convert import find_soffice, office_env
 
 SOFFICE = find_soffice()
 needs_soffice = pytest.mark.skipif(
@@ -33,7 +33,7 @@ def soffice(files: dict[str, bytes], fmt: str, tmp: Path) -> dict[str, bytes]:
     subprocess.run(
         [SOFFICE, profile, "--headless", "--norestore", "--convert-to", fmt, "--outdir", str(outdir),
          *[str(indir / n) for n in files]],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "HOME": str(tmp)},
+        check=True, capture_output=True, timeout=300, env=office_env(tmp),
     )
     out = {}
     for name in files:

@@ -234,6 +234,18 @@ class CheckContext:
             return frozenset()
         return frozenset(parsed.missing) if parsed.category == self.category else frozenset()
 
+    @cached_property
+    def pending_key_fields(self) -> frozenset[str]:
+        """The key fields (credit code or ID number, a team's name) of an application registered under a stand-in
+        key: blank, they go to staff review, never to a correction demand."""
+        from award.keyentry import is_pending
+
+        applicant = self.application.applicant
+        if applicant is None or not is_pending(applicant.key):
+            return frozenset()
+        keys = {self.form.code_field} | ({"team_name"} if self.category == "team" else set())
+        return frozenset(keys)
+
     def keys_of_type(self, *types: str) -> list[str]:
         return [f.key for f in self.form.fields if f.type in types]
 
@@ -312,9 +324,15 @@ def _fields_required(ctx: CheckContext) -> list[Finding]:
     out = []
     for fs in ctx.form.fields:
         value = ctx.fields.get(fs.key, "")
+        if value and fs.key == ctx.form.code_field and fs.key in ctx.pending_key_fields:
+            # a later form brought the key: staff still enter it (award review --key), it is not taken silently
+            out.append(Finding("key_pending", {"key": fs.key, "label": fs.label}))
+            continue
         if not value:
             if fs.required:
                 kind = "not_found" if fs.key in ctx.form_missing else "empty"
+                if kind == "empty" and fs.key in ctx.pending_key_fields:
+                    kind = "unread"  # the key of a stand-in application: staff enter it (award.keyentry)
                 out.append(Finding(kind, {"key": fs.key, "label": fs.label}))
         elif fs.type == "choice" and value not in ctx.options(fs.key):
             if _own_rule_reports(ctx, fs.key, value):

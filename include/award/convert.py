@@ -35,6 +35,9 @@ CONVERTIBLE = frozenset({"doc", "ole2", "rtf", "odt"})
 DOCX_FILTER = "docx:MS Word 2007 XML"
 TIMEOUT_PER_DOCUMENT = 60.0  # seconds, on top of the start
 MEMORY_LIMIT = 1536 * 1024 * 1024  # address space of soffice (RLIMIT_AS), bytes
+# fontconfig file mapping the office's fonts (仿宋_GB2312, 方正小标宋简体, 黑体, 楷体_GB2312, 宋体) to Debian's CJK fonts
+FONTS_CONF = Path(__file__).resolve().parent / "fonts" / "fonts.conf"
+_PROXIES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 # The profile's settings: no link is updated or followed, no macro runs (officecfg paths and values)
 _SETTINGS = (
@@ -97,6 +100,16 @@ def write_profile(profile: Path) -> None:
 
 def _limit_memory() -> None:  # pragma: no cover - runs in the child
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def office_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every ``soffice`` run: ``home`` as HOME and TMPDIR, no proxies, and ``FONTCONFIG_FILE``
+    set to the shipped fonts.conf, so the office's font names are laid out in the installed CJK fonts."""
+    env = {**(os.environ if base is None else base), "HOME": str(home), "TMPDIR": str(home),
+           "FONTCONFIG_FILE": str(FONTS_CONF)}
+    for proxy in _PROXIES:
+        env.pop(proxy, None)
+    return env
 
 
 def find_soffice() -> str | None:
@@ -174,9 +187,7 @@ def _run_soffice(soffice: str, inputs: list[Path], outdir: Path, root: Path, tim
     """Run one headless conversion; returns "" on a clean exit, "timeout", or a short error detail."""
     write_profile(root / "profile")
     profile = (root / "profile").as_uri()
-    env = {**os.environ, "HOME": str(root), "TMPDIR": str(root)}
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        env.pop(proxy, None)
+    env = office_env(root)
     cmd = [
         *sandbox_prefix(),
         soffice,

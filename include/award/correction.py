@@ -42,6 +42,7 @@ from award.blobs import BlobCorrupt
 from award.checks import CheckContext, Evaluation, evaluate
 from award.clock import now
 from award.identity import validate_email
+from award.keyentry import is_pending
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
 from award.store.models import Application, AuditEvent, CheckResult, CheckRun, OutboxEmail
@@ -251,6 +252,8 @@ def confirm_review(session: Session, app: Application, season: Season, *, actor:
         raise ReviewError(f"{app.submission_no}: state is {app.state}, not {State.NEEDS_REVIEW.value}")
     if not actor or not note:
         raise ReviewError("a review needs the reviewer (actor) and a note")
+    if is_pending(app.applicant.key):
+        raise ReviewError(f"{app.submission_no}: its key is not known yet: enter it with --key (award review NO --key CODE)")
     run = latest_run(session, app.id)
     if run is None or run.outcome != "review":
         raise ReviewError(f"{app.submission_no}: its latest check did not ask for a review")

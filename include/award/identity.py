@@ -252,6 +252,16 @@ def mask_id_number(s: str) -> str:
     return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
+def listed_code(kind: str, key: str) -> str:
+    """The code an applicant is listed under in the office's letters and sheets: a person's ID number masked, a
+    team's unit credit code alone (a team's key is ``code/名称``; its name has its own column), an organisation's
+    credit code as it is."""
+    key = (key or "").strip()
+    if kind == "person":
+        return mask_id_number(key)
+    return key.split("/", 1)[0].strip()
+
+
 def mask_phone(s: str) -> str:
     """Mask a phone: mobile ``138****5678``; landline keeps area code and last 4 digits."""
     v = validate_phone(s or "")

@@ -50,6 +50,7 @@ from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
+from award.keyentry import is_pending, key_problem, pending_text, stand_in_application, stand_in_key
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.seasonfile import yaml_load
@@ -182,6 +183,8 @@ class Submission:
     form_file: FileIn | None = None  # the form chosen by ``Intake.prepare``
     form: ParsedForm | None = None
     whole: Refused | None = None  # the whole submission is refused (too large, too many files): nothing is added
+    stand_in: str | None = None  # ``pending:<sha256>`` when the form's key cannot be read (award.keyentry)
+    key_problem: tuple[str, str] | None = None  # (key_not_found | key_unread, the key's label)
 
     def refuse_whole(self, code: str, reason: str) -> None:
         """Refuse the whole submission with one reason; its files are dropped."""
@@ -570,7 +573,7 @@ class Intake:
 
     def _prefetch(self, subs: list[Submission]) -> None:
         """Load the applicants of the batch's forms, and their applications of this season, in two queries."""
-        keys = {k for sub in subs if sub.form is not None and (k := _applicant_key(sub.form)) not in self._applicants}
+        keys = {k for sub in subs if sub.form is not None and (k := _sub_key(sub)) not in self._applicants}
         if not keys:
             return
         found: list[Applicant] = []
@@ -690,11 +693,15 @@ class Intake:
     # ---------------------------------------------------------------- matching and applying
     def _find_application(self, sub: Submission, form: ParsedForm | None) -> Application | None:
         s = self.session
-        if form is not None and form.key:
-            applicant = self._applicant(*_applicant_key(form))  # prefetched for the batch
+        if sub.stand_in is not None and sub.form_file is not None:  # the same form file: the same application
+            app = stand_in_application(s, self.season.season_id, sub.form_file.sha256)
+            if app is not None:
+                return app
+        if form is not None and (form.key or sub.stand_in):
+            applicant = self._applicant(*_sub_key(sub))  # prefetched for the batch
             if applicant is not None:
                 app = self._season_app(applicant)
-                if app is not None:
+                if app is not None and app.state != State.WITHDRAWN.value:
                     return app
         numbers = self.number_re.findall(sub.subject or "")
         if numbers:
@@ -728,11 +735,9 @@ class Intake:
                     "several_applicants", name=PurePosixPath(extra.name).name,
                     form_name=PurePosixPath(form_file.name).name), extra.item))  # type: ignore[union-attr]
                 sub.files.remove(extra)
-        if form is not None and not _norm_key(form.key).strip("/"):
-            sub.note = _text("no_key")
-            sub.files = [f for f in sub.files if f is not form_file]
-            sub.refused.append(Refused(form_file.name, "no_key", sub.note + "。", form_file.item))  # type: ignore[union-attr]
-            form = None
+        if form is not None and form_file is not None and (problem := key_problem(form)) is not None:
+            # registered under a stand-in key and sent to staff review, neither refused nor completed
+            sub.stand_in, sub.key_problem = stand_in_key(form_file.sha256), problem
         sub.form_file, sub.form = form_file, form
 
     def submit(self, sub: Submission) -> None:
@@ -784,6 +789,12 @@ class Intake:
         if form is not None and form_file in added and not created:
             app.fields = clean_fields(form.fields)
         self._record_findings(app, added)
+        if form_file is not None and (problem := _key_review(app, sub, added)) is not None:
+            code, label = problem
+            record_problem(self.session, code=code, inbound_item=form_file.item, application_id=app.id,
+                           filename=form_file.name, status=None,
+                           message=_text("problem.key_not_found", label=label) if code == "key_not_found"
+                           else _text("problem.key_unread", label=label))
         self._note_channel(app, sub, added)
         for item in sub.items:
             item.status = "parsed"
@@ -839,7 +850,7 @@ class Intake:
 
     def _create(self, sub: Submission, form: ParsedForm, late: bool) -> Application:
         s = self.session
-        kind, key = _applicant_key(form)
+        kind, key = _sub_key(sub)
         fields = clean_fields(form.fields)
         contact = fields.get("contact") or fields.get("name") or None
         phone = fields.get("contact_phone") or fields.get("phone") or None
@@ -855,7 +866,8 @@ class Intake:
         applicant = self._applicant(kind, key)
         for _attempt in range(50):
             if applicant is None:
-                applicant = Applicant(kind=kind, key=key, name=fit(Applicant.name, form.name or key), created_at=now())
+                name = form.name or (pending_text(form.category) if is_pending(key) else key)
+                applicant = Applicant(kind=kind, key=key, name=fit(Applicant.name, name), created_at=now())
             applicant.name = fit(Applicant.name, form.name) or applicant.name
             applicant.email = mail_address(fields.get("email")) or applicant.email or sub.reply_to
             applicant.phone = fit(Applicant.phone, phone) or applicant.phone
@@ -1015,6 +1027,7 @@ class Intake:
                 materials=[{"filename": f.name, "kind_label": _kind_label(f.kind), "size_text": size_text(f.size)}
                            for f in added],
                 findings=[{"filename": f.name, "labels": active_labels(f.findings)} for f in added if f.findings],
+                key_review=problem[1] if (problem := _key_review(app, sub, added)) else None,
                 refused_count=len(sub.refused), **ctx,
             )
         self._refused_mail(sub, app)
@@ -1145,6 +1158,21 @@ class Intake:
 def _applicant_key(form: ParsedForm) -> tuple[str, str]:
     """(Applicant.kind, Applicant.key) of a parsed form."""
     return ("person" if form.category == "individual" else "organization"), fit(Applicant.key, _norm_key(form.key)) or ""
+
+
+def _key_review(app: Application, sub: Submission, added: list[FileIn]) -> tuple[str, str] | None:
+    """The key problem of a form just added to an application registered under its stand-in key, else None (a
+    keyless form matched to a known applicant by its submission number is the check's to report)."""
+    if sub.key_problem is None or sub.form_file not in added or not is_pending(app.applicant.key):
+        return None
+    return sub.key_problem
+
+
+def _sub_key(sub: Submission) -> tuple[str, str]:
+    """(Applicant.kind, Applicant.key) of a submission's form: its stand-in key when the key cannot be read."""
+    assert sub.form is not None
+    kind, key = _applicant_key(sub.form)
+    return (kind, sub.stand_in) if sub.stand_in is not None else (kind, key)
 
 
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")

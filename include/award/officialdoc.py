@@ -17,7 +17,9 @@ Every document the office issues goes through :class:`OfficialDocument`, so they
   pages one character from the left — section 7.5.
 
 Fonts are named as the office's Word installs have them (方正小标宋简体, 仿宋_GB2312, 宋体, 黑体); a reader
-without them substitutes, and the exact line pitch keeps the page breaks where they are. python-docx is
+without them substitutes (LibreOffice here: Debian's CJK fonts through award/fonts/fonts.conf, set by
+award.convert.office_env), and the exact line pitch, in table cells too, keeps the page breaks where they are.
+Codes and numbers in tables stay on one line (``table(one_line=...)``), the issuer's mark too. python-docx is
 imported inside the class, so importing this module stays cheap.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ PAGE_NUMBER_GAP_MM = 7  # from the bottom of the type area to the page number li
 SIGNATURE_DATE_RIGHT_CHARS = 4  # 成文日期右空四字
 ALIGN = ("left", "center", "right", "justify")
 CELL_MARGIN_MM = 1.0
+CELL_LINE_PITCH = 1.2  # exact line pitch in table cells, times the font size
 
 
 def _twips(mm: float) -> int:
@@ -51,6 +54,39 @@ def _twips(mm: float) -> int:
 def text_width(text: str) -> float:
     """Width of ``text`` in body characters: CJK and full-width characters 1, others (digits, Latin) 1/2."""
     return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.5 for ch in text)
+
+
+# widths of Latin characters in em of the widest serif a reader substitutes (DejaVu Serif), rounded up
+_LATIN_EM = {"digit": 0.64, "upper": 0.78, "lower": 0.62, "narrow": 0.36, "other": 0.64}
+FIT_SLACK_MM = 0.6  # kept free in a one-line cell: renderers round widths differently
+
+
+def print_width_em(text: str) -> float:
+    """Width of ``text`` in em, estimated on the wide side: CJK and full-width 1, Latin by kind (``_LATIN_EM``)."""
+    total = 0.0
+    for ch in text:
+        if unicodedata.east_asian_width(ch) in "WF":
+            total += 1.0
+        elif ch.isdigit():
+            total += _LATIN_EM["digit"]
+        elif ch.isupper():
+            total += _LATIN_EM["upper"]
+        elif ch.islower():
+            total += _LATIN_EM["lower"]
+        elif ch in "-/.,:;()[]|!'*":
+            total += _LATIN_EM["narrow"]
+        else:
+            total += _LATIN_EM["other"]
+    return total
+
+
+def fitting_size(text: str, width_mm: float) -> float:
+    """The largest font size (pt, in half points) at which ``text`` fits on one line ``width_mm`` wide."""
+    width_em = print_width_em(text)
+    if width_em <= 0:
+        return 72.0
+    points = (width_mm - FIT_SLACK_MM) / 25.4 * 72 / width_em
+    return max(5.0, int(points * 2) / 2)
 
 
 def set_run_font(run: Any, role_or_name: str, size: float | None = None, *, bold: bool = False,
@@ -133,7 +169,10 @@ class OfficialDocument:
         from docx.oxml import OxmlElement
         from docx.oxml.ns import qn
 
-        self.paragraph(issuer, role="mark", align="center", color=RED)
+        # the mark on one line: a long issuer's name is set smaller than 26 pt rather than wrapped (7.2.2 leaves
+        # the size to the office, "醒目、美观、庄重")
+        size = min(SIZES["mark"], fitting_size(issuer, TYPE_AREA_MM[0]))
+        self.paragraph(issuer, role="mark", align="center", color=RED, size=size)
         self.blank()
         number = self.paragraph(doc_number, align="center")
         borders = OxmlElement("w:pBdr")
@@ -158,13 +197,17 @@ class OfficialDocument:
         for text in paragraphs:
             self.paragraph(text, indent_chars=2)
 
-    def table(self, rows: Sequence[Sequence[Any]], *, widths_mm: Sequence[float], size: float | None = None) -> Any:
+    def table(self, rows: Sequence[Sequence[Any]], *, widths_mm: Sequence[float], size: float | None = None,
+              one_line: Collection[int] = ()) -> Any:
         """A grid table, the first row a header in 黑体 repeated on every page; ``rows`` include the header row.
 
         ``widths_mm`` are the column widths (summing to the type area's width); rows never break across pages.
+        The body cells of the ``one_line`` columns (codes, numbers) never wrap: marked no-wrap, and set smaller
+        when the text would not fit the column at the table's size in the widest font a reader may substitute.
+        Lines in cells have an exact pitch (``CELL_LINE_PITCH`` x the size), so a fallback font moves no page break.
         """
         from docx.enum.table import WD_TABLE_ALIGNMENT
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
         from docx.oxml import OxmlElement
         from docx.oxml.ns import qn
         from docx.shared import Mm, Pt
@@ -193,8 +236,14 @@ class OfficialDocument:
                 para.alignment = WD_ALIGN_PARAGRAPH.CENTER
                 para.paragraph_format.space_after = Pt(0)
                 role = "table_head" if r_idx == 0 else "table"
-                set_run_font(para.add_run("" if value is None else str(value)), role,
-                             size if size is not None else SIZES[role], bold=r_idx == 0)
+                text = "" if value is None else str(value)
+                cell_size = size if size is not None else SIZES[role]
+                if r_idx > 0 and c_idx in one_line:
+                    cell_size = min(cell_size, fitting_size(text, widths_mm[c_idx] - 2 * CELL_MARGIN_MM))
+                    cell._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))
+                para.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+                para.paragraph_format.line_spacing = Pt(round(cell_size * CELL_LINE_PITCH, 1))
+                set_run_font(para.add_run(text), role, cell_size, bold=r_idx == 0)
         tbl_pr = table._tbl.tblPr
         for el in tbl_pr.findall(qn("w:tblW")):
             el.set(qn("w:type"), "dxa")

@@ -51,7 +51,7 @@ from award.archive import record_problem
 from award.calendar import WorkCalendar, default_calendar
 from award.clock import now
 from award.config import Department, Season
-from award.identity import mask_id_number
+from award.identity import listed_code
 from award.mail.outbox import enqueue
 from award.seasonfile import yaml_load
 from award.states import LABELS_ZH, State, audit, transition
@@ -180,7 +180,7 @@ class Row:
 
 def _row(season: Season, app: Application) -> Row:
     applicant = app.applicant
-    code = applicant.key if applicant.kind != "person" else mask_id_number(applicant.key)
+    code = listed_code(applicant.kind, applicant.key)
     try:
         label = season.category(app.category).label
     except KeyError:
@@ -197,7 +197,8 @@ def _rows(session: Session, season: Season, request: OpinionRequest) -> list[Row
 # ------------------------------------------------------------------------------------------ documents
 
 
-LETTER_TABLE_WIDTHS_MM = (10, 30, 34, 44, 16, 22)  # 156 mm: the type area of A4 (award.officialdoc)
+LETTER_TABLE_WIDTHS_MM = (9, 29, 34, 46, 16, 22)  # 156 mm: the type area of A4 (award.officialdoc)
+LETTER_ONE_LINE_COLUMNS = (0, 1, 3)  # 序号, 申报编号 and the code never wrap
 
 
 def build_letter(season: Season, dept: Department, request: OpinionRequest, rows: Sequence[Row], *,
@@ -220,7 +221,7 @@ def build_letter(season: Season, dept: Department, request: OpinionRequest, rows
                 date=blocks["date"], note=blocks["contact"] or None)
     doc.annex(1, blocks["list_title"])
     values = [[str(i), r.submission_no, r.name, r.code, r.city, r.category] for i, r in enumerate(rows, 1)]
-    doc.table([texts["letter_columns"], *values], widths_mm=LETTER_TABLE_WIDTHS_MM)
+    doc.table([texts["letter_columns"], *values], widths_mm=LETTER_TABLE_WIDTHS_MM, one_line=LETTER_ONE_LINE_COLUMNS)
     return doc.to_bytes()
 
 

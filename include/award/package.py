@@ -427,6 +427,7 @@ def _summary_rows(season: Season, candidates: list[Candidate]) -> list[list[Any]
 SUMMARY_BASE_WIDTHS_MM = {"nn": 12, "name": 52, "category": 30, "city": 22, "work_unit": 40,
                           "recommending_unit": 36, "contact": 18, "phone": 33, "code": 48, "submission_no": 28}
 SUMMARY_TYPE_AREA_MM = 243
+SUMMARY_ONE_LINE = frozenset({"nn", "phone", "code", "submission_no"})  # codes and numbers never wrap in a cell
 XLSX_WIDTHS = {"nn": 6, "name": 36, "category": 24, "city": 12, "work_unit": 28, "recommending_unit": 26,
                "contact": 10, "phone": 16, "code": 24, "submission_no": 16}
 
@@ -452,7 +453,9 @@ def write_summary_docx(path: Path, season: Season, candidates: list[Candidate], 
     doc.paragraph(title, role="title", align="center")
     doc.paragraph(texts["unit_line"].format(**fmt) + "　　" + texts["date_line"].format(**fmt), align="left",
                   size=14)
-    doc.table([summary_header(season), *_summary_rows(season, candidates)], widths_mm=summary_widths_mm(season))
+    one_line = [i for i, c in enumerate(season.national.summary_columns) if c.field in SUMMARY_ONE_LINE]
+    doc.table([summary_header(season), *_summary_rows(season, candidates)], widths_mm=summary_widths_mm(season),
+              one_line=one_line)
     doc.save(path)
 
 

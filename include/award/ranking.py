@@ -114,14 +114,11 @@ def _code_of(app: Application) -> str:
 
 
 def sent_code(app: Application) -> str:
-    """The code as the office sends it out (score sheet template, lists): a team as ``code/名称``, an
-    individual's ID number masked, an organisation's credit code as is."""
-    key = app.applicant.key.strip()
-    if app.applicant.kind == "person":
-        from award.identity import mask_id_number
+    """The code as the office sends it out (score sheet template, lists): a team's unit credit code alone, an
+    individual's ID number masked, an organisation's credit code as is (``award.identity.listed_code``)."""
+    from award.identity import listed_code
 
-        return mask_id_number(key)
-    return key
+    return listed_code(app.applicant.kind, app.applicant.key)
 
 
 def _norm(text: str) -> str:
@@ -133,7 +130,7 @@ def _norm(text: str) -> str:
 
 def code_matches(app: Application, given: str) -> bool:
     """Whether a score file's code agrees with the application: its bare code, its full key (team
-    ``code/名称``), or the masked form the office sent out (``sent_code``)."""
+    ``code/名称``, as older templates listed teams), or the masked form the office sent out (``sent_code``)."""
     wanted = _norm(given)
     return wanted in {_norm(_code_of(app)), _norm(app.applicant.key), _norm(sent_code(app))}
 
@@ -602,7 +599,7 @@ def priority_winner(season: Season, key: str) -> PriorityWinner | None:
 
 
 def priority_label(winner: PriorityWinner | None) -> str:
-    """“2021年浙江省人民政府质量奖” for the internal ranking sheet and the approval step; empty when none."""
+    """“2021年某省人民政府质量奖” (year and award from the season) for the internal ranking sheet and the approval step; empty when none."""
     return _text("priority_label", year=winner.year, award=winner.award) if winner else ""
 
 

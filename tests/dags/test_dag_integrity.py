@@ -153,6 +153,52 @@ def test_trigger_forms_can_be_submitted_with_their_defaults(dagbag) -> None:  # 
                 assert not _ui_requires(param.schema), f"{dag_id}: {name} is optional but the form requires it"
 
 
+def test_schedules_read_as_beijing_times(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 §6: every time schedule (alone or beside an asset) says it is Beijing time, in Chinese."""
+    timed = 0
+    for dag_id, dag in dagbag.dags.items():
+        timetable = getattr(dag.timetable, "timetable", dag.timetable)  # asset-or-time: the time part
+        if not getattr(timetable, "periodic", False):
+            continue
+        timed += 1
+        for text in (timetable.summary, timetable.description):
+            assert "北京时间" in text and not re.search(r"[A-Za-z]{3,}", text), f"{dag_id}: {text!r}"
+    assert timed >= 5
+
+
+# ASCII words a form may show: the names of Airflow's own buttons and formats the clerk sees in the UI
+ASCII_WORDS_ALLOWED = {"ISO", "Airflow", "Trigger", "Clear", "DAG"}
+
+
+def test_forms_show_no_english(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 §6: trigger and HITL forms in Chinese: an enum shows Chinese labels (values_display) for its
+    values, and no title, description or option is an English text."""
+
+    def english(text: str) -> set[str]:
+        return set(re.findall(r"[A-Za-z]{3,}", text)) - ASCII_WORDS_ALLOWED
+
+    checked = 0
+    for dag in dagbag.dags.values():
+        forms = [("trigger", dag.params)] + [(t.task_id, t.params) for t in dag.tasks if t.params]
+        for where, params in forms:
+            for name in params:
+                param = params.get_param(name)
+                schema = param.schema
+                texts = [str(schema.get("title") or ""), str(param.description or "")]
+                if "enum" in schema:
+                    shown = schema.get("values_display") or {}
+                    assert set(shown) >= set(schema["enum"]), f"{dag.dag_id} {where}: {name} shows its raw values"
+                    texts.extend(str(v) for v in shown.values())
+                for text in texts:
+                    assert not english(text), f"{dag.dag_id} {where}: {name}: English in {text!r}"
+                checked += 1
+        for task in dag.tasks:
+            options = (getattr(task, "partial_kwargs", None) or {}).get("options") or getattr(task, "options", None)
+            for option in options or ():
+                assert not english(str(option)), f"{dag.dag_id}.{task.task_id}: option {option!r}"
+    assert checked >= 8
+
+
 def test_required_answers_are_required_in_the_hitl_form(dagbag) -> None:  # type: ignore[no-untyped-def]
     """A HITL field described as 必填 is declared required (ReaskingHITLOperator's required_params)."""
     checked = 0

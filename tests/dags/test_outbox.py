@@ -72,3 +72,32 @@ def test_each_batch_is_one_mapped_task_and_each_mail_is_sent_once(dag_env, airfl
     assert [(t, i, s) for t, i, s, _ in _task_instances(again.run_id)] == [
         ("plan", -1, "success"), ("send_batch", -1, "skipped")]
     assert len(smtp_server.messages) == MAILS
+
+
+def test_a_failed_mail_fails_its_task_and_ops_get_the_failure_notice(airflow_db, sqlite_url, season, faulty_smtp,
+                                                                     tmp_path, monkeypatch) -> None:
+    """Issue 13: a mail refused for good (550) is ``failed``, queues an ops alert, and fails its send_batch task, so
+    the task's SmtpNotifier failure notice goes out to ops as well (the ``award outbox retry --failed`` way out)."""
+    from award.mail.outbox import enqueue
+    from award.store import session_scope
+    from award.store.models import OutboxEmail
+
+    set_dag_environment(monkeypatch, faulty_smtp.catcher, sqlite_url, tmp_path)
+    context = {"greeting": "王经理", "unit": season.recommending_unit, "season_label": "第五届中国质量奖",
+               "title": "材料已收到", "text": "您的申报材料已收到。", "items": []}
+    with session_scope(sqlite_url) as session:
+        email_id = enqueue(session, key="dag-test:refused", template="staff_notice", to=["a@example.com"],
+                           context=context)[0].id
+    faulty_smtp.faults = ["550"]  # the applicant's mail is refused; everything after it goes through
+
+    run = _dag().test()
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert [(t, s) for t, _i, s, _p in _task_instances(run.run_id)] == [("plan", "success"), ("send_batch", "failed")]
+    with session_scope(sqlite_url) as session:
+        row = session.get(OutboxEmail, email_id)
+        assert row.status == "failed" and "550" in row.last_error
+        alerts = session.scalars(select(OutboxEmail).where(OutboxEmail.idempotency_key.like("outbox:ops-alert:%")))
+        assert [a.to_addrs for a in alerts] == [[str(season.recommending_unit.ops_email)]]
+    notices = [m for m in faulty_smtp.messages if str(season.recommending_unit.ops_email) in m.rcpt_tos]
+    assert len(notices) == 1 and "a@example.com" not in [r for m in faulty_smtp.messages for r in m.rcpt_tos]
+    assert "outbox.send_batch" in notices[0].subject

@@ -67,6 +67,20 @@ def _listening(root: int) -> dict[int, set[str]]:
     return out
 
 
+def _assert_gansu_demo(demo: Path) -> None:
+    """Issue 12: `make run` runs on the Gansu season (the shipped one, dates moved, addresses on example domains)."""
+    import re
+
+    from award.config import load_season
+
+    season = load_season(demo / "season.yaml")
+    shipped = load_season()
+    assert season.province.name == shipped.province.name and season.province.cities == shipped.province.cities
+    assert season.recommending_unit.name == shipped.recommending_unit.name
+    addresses = re.findall(r"[\w.+-]+@[\w.-]+", (demo / "season.yaml").read_text(encoding="utf-8"))
+    assert addresses and all(a.rsplit("@", 1)[1].endswith(".example") for a in addresses)
+
+
 @pytest.mark.slow
 def test_make_run_listens_on_loopback_only_and_stops_cleanly(tmp_path: Path) -> None:
     import psutil
@@ -84,6 +98,7 @@ def test_make_run_listens_on_loopback_only_and_stops_cleanly(tmp_path: Path) -> 
         text = log.read_text()
         assert "Airflow is running" in text, text[-3000:]
         assert "ports free on 127.0.0.1" in text and "triggerer started" in text and "all components healthy" in text
+        _assert_gansu_demo(tmp_path / "var" / "demo")
         listening = _listening(proc.pid)
         for var, port in ports.items():
             assert listening.get(port) == {"127.0.0.1"}, (var, port, listening)

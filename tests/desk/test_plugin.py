@@ -169,6 +169,29 @@ def test_application_page_and_download(staff: TestClient, desk: Desk) -> None:
     assert staff.get("/applications/GS-1900-0000").status_code == 404
 
 
+def test_application_page_names_a_pending_key_and_staff_review(staff: TestClient, desk: Desk) -> None:
+    from award.clock import now
+    from award.keyentry import stand_in_key
+    from award.store.models import CheckResult, CheckRun
+
+    with session_scope(desk.url) as s:
+        app = s.scalar(select(Application).where(Application.submission_no == desk.seeded.incomplete))
+        app.applicant.key = stand_in_key("ab" * 32)
+        run = CheckRun(application_id=app.id, checked_at=now(), outcome="review", input_hash="1" * 64,
+                       problems_hash="1" * 64)
+        s.add(run)
+        s.flush()
+        s.add(CheckResult(check_run_id=run.id, rule_id="fields.required", severity="review", passed=False,
+                          message="申报表中未找到“统一社会信用代码”一栏", details={"kind": "not_found"}))
+        category = app.category
+    html = staff.get(f"/applications/{desk.seeded.incomplete}").text
+    label = "身份证号码" if category == "individual" else "统一社会信用代码"
+    assert f"待核实（表内未读到{label}）" in html and "pending:" not in html
+    assert "（待人工核对）申报表中未找到" in html and ">待人工核对</span>" in html
+    listing = staff.get("/applications", params={"q": desk.seeded.incomplete}).text
+    assert f"待核实（表内未读到{label}）" in listing and "pending:" not in listing
+
+
 def test_documents_page_and_report_download(staff: TestClient, desk: Desk) -> None:
     desk.shared.write(f"reports/{desk.season.season_id}/形式审查情况-20230511-090000.html", b"<p>report</p>")
     html = staff.get("/documents").text
@@ -286,3 +309,50 @@ def test_loading_the_plugin_does_not_import_the_app() -> None:
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root / "plugins")
 
+
+
+def test_documents_page_lists_letters_and_packages_with_their_verification(staff: TestClient, desk: Desk) -> None:
+    """Issue 14 'Documents': the letters and the package versions with their verification result, downloadable."""
+    from award.store.models import OpinionRequest, Package
+
+    letter = desk.blobs.put_bytes(b"PK letter docx")
+    package = desk.blobs.put_bytes(b"PK package zip")
+    with session_scope(desk.url) as session:
+        request = session.scalars(select(OpinionRequest)).first()
+        assert request is not None
+        request.letter_sha256 = letter.sha256
+        pkg = Package(season=desk.season.season_id, version=2, status="failed", content_hash="c" * 64,
+                      zip_sha256=package.sha256)
+        session.add(pkg)
+        session.flush()
+        session.add(AuditEvent(entity_type="package", entity_id=pkg.id, action="verify_failed", actor="system",
+                               details={"problems": ["汇总表缺少 GS-2023-0003"]}))
+        request_id, package_id = request.id, pkg.id
+    html = staff.get("/documents").text
+    assert "汇总表缺少 GS-2023-0003" in html
+    for kind, ident, data in (("letter", request_id, b"PK letter docx"), ("package", package_id, b"PK package zip")):
+        assert f'href="/files/{kind}/{ident}"' in html, kind
+        got = staff.get(f"/files/{kind}/{ident}")
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["x-content-sha256"] == hashlib.sha256(data).hexdigest()
+    assert str(desk.blobs.root) not in html
+
+
+def test_an_unknown_mail_is_shown_and_can_be_requeued(staff: TestClient, desk: Desk) -> None:
+    """A mail whose outcome is unknown (issue 13) is on the overview and staff can requeue it (unknown -> pending)."""
+    with session_scope(desk.url) as session:
+        app_id = session.scalar(select(Application.id).where(Application.submission_no == desk.seeded.incomplete))
+        mail = OutboxEmail(idempotency_key="desk:unknown:1", template="ack", application_id=app_id,
+                           to_addrs=["u@example.com"], subject="已收到申报材料", body_text="…", status="unknown",
+                           attempts=1, last_error="SendOutcomeUnknown: no reply after the data")
+        session.add(mail)
+        session.flush()
+        mid = mail.id
+    assert f'action="/mails/{mid}/retry"' in staff.get("/").text  # listed among the mails not delivered
+    r = staff.post(f"/mails/{mid}/retry", data={"csrf_token": csrf_token(FakeUser())})
+    assert r.status_code == 303 and "done=requeued" in r.headers["location"]
+    with session_scope(desk.url) as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "outbox_email",
+                                                        AuditEvent.entity_id == mid))
+        assert session.get(OutboxEmail, mid).status == "pending"
+        assert (event.actor, event.from_state, event.to_state) == ("张科长", "unknown", "pending")

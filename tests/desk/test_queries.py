@@ -69,6 +69,9 @@ def test_list_filters_and_search(desk: Desk) -> None:
         city = list_applications(session, desk.season, ApplicationFilter(unit=unit))
         cat = list_applications(session, desk.season, ApplicationFilter(category="individual", channel="mail"))
         paged = list_applications(session, desk.season, ApplicationFilter(page=2), page_size=5)
+        org = application_view(session, desk.season, s.incomplete, show_pii=True)["applicant"]
+        by_org_code = list_applications(session, desk.season, ApplicationFilter(q=org["key"].lower()))
+        by_name = list_applications(session, desk.season, ApplicationFilter(q=org["name"]))
     assert everything["total"] == 12 and len(everything["items"]) == 12
     assert {i["submission_no"] for i in waiting["items"]} == {s.objection, s.dept_objection}
     assert [i["submission_no"] for i in by_no["items"]] == [s.incomplete]
@@ -78,6 +81,9 @@ def test_list_filters_and_search(desk: Desk) -> None:
     assert city["total"] and all(i["unit"] == unit for i in city["items"])
     assert cat["total"] and all(i["category"] == "individual" and i["channel"] == "mail" for i in cat["items"])
     assert paged["pages"] == 3 and len(paged["items"]) == 5
+    assert s.incomplete in [i["submission_no"] for i in by_org_code["items"]]  # an organisation by its credit code
+    assert s.incomplete in [i["submission_no"] for i in by_name["items"]]  # ... and by its name
+    assert all(i["name"] == org["name"] for i in by_name["items"])
     text = json.dumps(everything, ensure_ascii=False)
     for secret in [*s.id_numbers, *s.phones]:
         assert secret not in text

@@ -380,6 +380,28 @@ def test_a_mail_cut_short_tells_the_sender_which_file_is_incomplete(tmp_path, rt
     assert "另有1个文件未予接收" in ack.body_text
 
 
+def test_a_mail_cut_on_a_base64_line_end_is_not_registered_silently(tmp_path, rt, season) -> None:
+    """A photo cut where a base64 line ends decodes cleanly: only the missing closing boundary shows the cut."""
+    from tests import mailcases as mc
+
+    gen = _gen(tmp_path, season, 1)
+    app = gen.applications[0]
+    photo = mc.JPEG_BYTES[:-2] + bytes(range(256)) * 40 + b"\xff\xd9"
+    raw = _raw("申报材料", {**_files(tmp_path, app), "证实性材料9-证书照片.jpg": photo}, sender=app.sender)
+    closing = raw.rindex(b"\n--")
+    _box(tmp_path).add(raw[: raw.rindex(b"\n", 0, closing - 1000) + 1])
+    result = _run(tmp_path, rt)
+    assert result.applications_created == 1 and result.refused_files == 1
+    with session_scope(rt.db_url) as s:
+        [problem] = s.scalars(select(Problem)).all()
+        assert (problem.code, problem.filename) == ("truncated", "证实性材料9-证书照片.jpg")
+        assert s.scalar(select(Material).where(Material.filename == "证实性材料9-证书照片.jpg")) is None
+        refused = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "refused_file"))
+        ack = s.scalar(select(OutboxEmail).where(OutboxEmail.template == "ack"))
+    assert "证实性材料9-证书照片.jpg" in refused.body_text and "截断" in refused.body_text
+    assert "另有1个文件未予接收" in ack.body_text
+
+
 def _deep(levels: int) -> bytes:
     raw = b"From: deep@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
     for i in range(levels):
@@ -454,3 +476,19 @@ def test_a_city_folder_without_a_form_is_reported_after_the_grace_period(fake_no
         assert s.scalar(select(InboundItem)).status == "waiting"
     assert notice.to_addrs == [str(season.recommending_unit.ops_email)]
     assert f"incoming/{city}/某公司" in notice.subject and "证实性材料1-证书.pdf" in notice.body_text
+
+
+def test_a_city_folder_without_a_form_is_reported_to_the_citys_contact_too(tmp_path, rt, season, monkeypatch) -> None:
+    """When the season names the city bureau's e-mail, the city is told as well as ops, in one notice."""
+    city = season.province.cities[1]
+    units = [u.model_copy(update={"email": "zlk@city.example"}) if u.city == city else u
+             for u in season.recommending_units]
+    told = Runtime(season.model_copy(update={"recommending_units": units}), rt.db_url, rt.blobs, rt.shared)
+    _put(rt, f"incoming/{city}/某公司/证实性材料1-证书.pdf", PDF)
+    _run(tmp_path, told)
+    monkeypatch.setenv("AWARD_FAKE_NOW", "2023-05-22T11:00:00+08:00")  # 49 hours later
+    _run(tmp_path, told)
+    with session_scope(rt.db_url) as s:
+        [notice] = s.scalars(select(OutboxEmail)).all()
+    assert notice.to_addrs == [str(season.recommending_unit.ops_email), "zlk@city.example"]
+    assert f"incoming/{city}/某公司" in notice.subject

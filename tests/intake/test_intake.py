@@ -119,6 +119,14 @@ def test_ack_numbers_reupload_supersedes_and_rerun_is_quiet(tmp_path, rt, gen) -
     assert _run(tmp_path, rt).materials_added == 0
 
 
+def _person(tmp_path, season):  # type: ignore[no-untyped-def]
+    """A generated individual applicant (its own generation: the module's set may hold none)."""
+    from award.demo.generator import generate
+
+    people = generate(tmp_path / "people", 3, 1, season=season, defect_share=0.0, channels=("mail",))
+    return next(a for a in people.applications if a.category == "individual")
+
+
 def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, season) -> None:
     from award.forms import fill_form_bytes
 
@@ -126,6 +134,9 @@ def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, sea
     org = next(a for a in gen.applications if a.category != "individual")
     fields = dict(org.fields, defence="是")
     box.add(_raw("申报材料", {"申报表.docx": fill_form_bytes(org.form_id, fields)}, sender="mil@example.com"))
+    person = _person(tmp_path, rt.season)
+    box.add(_raw("申报材料", {"推荐表.docx": fill_form_bytes(person.form_id, dict(person.fields, defence="是"))},
+                 sender="mil-person@example.com"))
     _run(tmp_path, rt)
     fake_now(AFTER)
     late = next(a for a in gen.applications if a is not org)
@@ -135,9 +146,15 @@ def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, sea
     with session_scope(rt.db_url) as s:
         states = {a.applicant.key: a.state for a in s.scalars(select(Application))}
         mails = {m.template: m for m in s.scalars(select(OutboxEmail))}
-    assert states[org.key] == "ineligible" and states[late.key] == "late"
+        wrong = {m.to_addrs[0]: m for m in s.scalars(select(OutboxEmail).where(OutboxEmail.template == "wrong_channel"))}
+        reasons = [e.reason for e in s.scalars(select(AuditEvent).where(AuditEvent.to_state == "ineligible"))]
+    assert len(reasons) == 2 and all("国家国防科工局" in r and "涉密" not in r for r in reasons)
+    assert states[org.key] == "ineligible" and states[late.key] == "late" and states[person.key] == "ineligible"
     assert "逾期不再受理" in mails["late"].subject and mails["late"].to_addrs == [late.sender]
-    assert "军工" in mails["wrong_channel"].body_text and mails["wrong_channel"].to_addrs == ["mil@example.com"]
+    assert sorted(wrong) == ["mil-person@example.com", "mil@example.com"]  # organisations and individuals
+    for mail in wrong.values():  # the reply names both channels in the notice's words, and is not widened
+        assert "国家国防科工局" in mail.body_text and "中央军委装备发展部" in mail.body_text
+        assert "武器研发制造维修设计" in mail.body_text and "涉密" not in mail.body_text
 
 
 def test_refused_files_archived_recorded_and_told(tmp_path, rt, gen) -> None:

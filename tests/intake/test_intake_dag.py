@@ -30,7 +30,8 @@ def test_dag_shape_and_schedule() -> None:
     from zoneinfo import ZoneInfo
 
     assert dag.start_date.astimezone(ZoneInfo("Asia/Shanghai")).isoformat() == "2023-04-10T00:00:00+08:00"
-    assert "*/15" in str(dag.timetable.summary)
+    assert dag.timetable.timetable.serialize()["expression"] == "*/15 * * * *"
+    assert str(dag.timetable.summary).endswith("每 15 分钟（北京时间）")  # the schedule column in Beijing time
 
 
 @pytest.fixture()

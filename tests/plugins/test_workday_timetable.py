@@ -157,7 +157,8 @@ def test_serialize_round_trip(tmp_path: Path) -> None:
     assert data == {"at": "08:30:00", "timezone": "Asia/Shanghai", "overrides": [str(tmp_path / "x.yaml")]}
     assert WorkdayTimetable.deserialize(data) == tt
     assert WorkdayTimetable.deserialize(WorkdayTimetable().serialize()) == WorkdayTimetable()
-    assert tt.summary == "工作日 08:30"
+    assert tt.summary == "工作日 08:30（北京时间）"
+    assert "北京时间" in tt.description and "Asia" not in tt.description
     assert "08:30" in tt.description
 
 

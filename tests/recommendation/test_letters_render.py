@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from award.config import load_season, parse_season
-from award.convert import find_soffice
+from award.convert import find_soffice, office_env
 from award.package import letter_text, write_letter
 
 SOFFICE = find_soffice()
@@ -44,7 +44,7 @@ def test_both_letters_render_with_libreoffice(tmp_path: Path) -> None:
     profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
     subprocess.run([SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
                     *(str(p) for p, _ in paths.values())],
-                   check=True, capture_output=True, timeout=240, env={**os.environ, "HOME": str(tmp_path)})
+                   check=True, capture_output=True, timeout=240, env=office_env(tmp_path))
     for kind, (path, number) in paths.items():
         pages = [_flat(page.extract_text() or "") for page in PdfReader(str(path.with_suffix(".pdf"))).pages]
         text = letter_text(season, doc_number=number, when=WHEN.date(), org_count=16, person_count=13, kind=kind)
@@ -72,7 +72,7 @@ def test_a_long_season_wording_never_leaves_the_signature_alone(tmp_path: Path) 
     write_letter(path, season, doc_number="甘质强组〔2023〕45号", when=WHEN, org_count=16, person_count=13)
     profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
     subprocess.run([SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
-                   check=True, capture_output=True, timeout=240, env={**os.environ, "HOME": str(tmp_path)})
+                   check=True, capture_output=True, timeout=240, env=office_env(tmp_path))
     pages = [_flat(page.extract_text() or "") for page in PdfReader(str(path.with_suffix(".pdf"))).pages]
     assert len(pages) == 2
     assert "同意推荐16个组织。" in "".join(pages)  # the season's wording, placeholders filled

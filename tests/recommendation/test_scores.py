@@ -148,7 +148,7 @@ def test_score_sheet_template_is_generated_from_the_list_and_imports_once_filled
     by_no = {r[0]: r for r in rows[1:]}
     org, team, person = mixed
     assert by_no[org.submission_no][1:3] == [org.name, org.key]
-    assert by_no[team.submission_no][2] == "91330100MA0000002X/精益质量QC小组"  # teams as code/名称
+    assert by_no[team.submission_no][2] == "91330100MA0000002X"  # a team by its unit's code alone
     assert by_no[person.submission_no][2] == "330***********003X"  # ID numbers go out masked
     assert person.key not in str(rows)
     assert all(r[4] is None for r in rows[1:])  # the agency fills only the scores

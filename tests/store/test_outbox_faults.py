@@ -180,20 +180,20 @@ def test_illegal_moves_are_refused(sqlite_url, season, smtp_server, clock) -> No
         assert resolve_sent(session, [email_id]) == []
 
 
-def test_one_recipients_mails_go_out_in_queue_order(sqlite_url, season, faulty_smtp, clock) -> None:
+def test_one_recipients_mails_go_out_in_queue_order(db_url, season, faulty_smtp, clock) -> None:
     """Issue 15 §4: the ack failed once (451); the correction notice queued after it waited for it."""
-    first = _queue(sqlite_url, season, "ack:a", to="a@example.com", text="第一封：已收到")
-    other = _queue(sqlite_url, season, "ack:b", to="b@example.com", text="别人的")
-    second = _queue(sqlite_url, season, "fix:a", to="A@example.com", text="第二封：补正通知")
-    third = _queue(sqlite_url, season, "pass:a", to="a@example.com", text="第三封：通过")
+    first = _queue(db_url, season, "ack:a", to="a@example.com", text="第一封：已收到")
+    other = _queue(db_url, season, "ack:b", to="b@example.com", text="别人的")
+    second = _queue(db_url, season, "fix:a", to="A@example.com", text="第二封：补正通知")
+    third = _queue(db_url, season, "pass:a", to="a@example.com", text="第三封：通过")
     # all of one recipient's due mails are planned into one batch, in order
-    assert plan_batches(partial(session_scope, sqlite_url), batch_size=1) == [[first, second, third], [other]]
+    assert plan_batches(partial(session_scope, db_url), batch_size=1) == [[first, second, third], [other]]
     faulty_smtp.faults = ["451"]  # the first mail to a@ is refused for now
-    result = _drain(sqlite_url, faulty_smtp, season, ids=[first, second, third, other])
+    result = _drain(db_url, faulty_smtp, season, ids=[first, second, third, other])
     assert result.retried == [first] and result.sent == [other] and result.held == [second, third]
-    assert plan_batches(partial(session_scope, sqlite_url)) == []  # the later ones wait behind the first
+    assert plan_batches(partial(session_scope, db_url)) == []  # the later ones wait behind the first
     clock(T0 + timedelta(minutes=1))
-    assert _drain(sqlite_url, faulty_smtp, season).sent == [first, second, third]
+    assert _drain(db_url, faulty_smtp, season).sent == [first, second, third]
     to_a = [m.text() for m in faulty_smtp.messages if m.rcpt_tos[0].lower() == "a@example.com"]
     assert [t.split("\n")[2][:3] for t in to_a] == ["第一封", "第二封", "第三封"]
 

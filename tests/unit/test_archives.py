@@ -121,6 +121,19 @@ def test_not_a_zip() -> None:
     assert codes(expand(b"PK\x03\x04broken", "y.zip")) == [("y.zip", "corrupt")]
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.99])
+def test_a_zip_cut_short_is_refused_whole_as_corrupt(keep: float) -> None:
+    """Issue 13: a zip cut by a truncated mail (its central directory gone) is refused with a reason, never half read."""
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"证明{i}.pdf", mc.PDF_BYTES + bytes(range(256)) * 40)
+    data = bundle.getvalue()
+    result = expand(data[: int(len(data) * keep)], "材料.zip")
+    assert result.files == [] and codes(result) == [("材料.zip", "corrupt")]
+    assert "已损坏" in result.refusals[0].reason_text_zh
+
+
 def test_standalone_checks() -> None:
     assert check_standalone_file("申报书.docx", mc.docx_bytes()) is None
     assert check_standalone_file("申报书.pdf", mc.PDF_BYTES) is None

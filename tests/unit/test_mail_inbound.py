@@ -112,6 +112,34 @@ def test_malformed_message_never_raises() -> None:
     assert any("Boundary" in p for p in msg.problems)
 
 
+def _cut_mail(last: bytes) -> tuple[bytes, int]:
+    """A mail with a PDF and then ``last`` (a photo), and the offset of the last base64 line end of ``last``."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "a@example.com", "申报材料"
+    msg.set_content("材料见附件")
+    msg.add_attachment(mc.PDF_BYTES, maintype="application", subtype="pdf", filename="申报表.pdf")
+    msg.add_attachment(last, maintype="image", subtype="jpeg", filename="证书照片.jpg")
+    raw = msg.as_bytes()
+    end = raw.rindex(b"\n--")  # the closing boundary
+    return raw, raw.rindex(b"\n", 0, end - 200) + 1  # a line end well inside the photo's base64
+
+
+def test_a_mail_cut_at_a_base64_line_end_marks_its_last_file_truncated() -> None:
+    """A cut on a line end leaves valid base64 (76-character lines): the missing closing boundary tells."""
+    photo = mc.JPEG_BYTES[:-2] + bytes(range(256)) * 20 + b"\xff\xd9"
+    raw, at = _cut_mail(photo)
+    whole = parse_message(raw)
+    assert [a.truncated for a in whole.attachments] == [False, False] and whole.structure is None
+    cut = parse_message(raw[:at])
+    assert [a.filename for a in cut.attachments] == ["申报表.pdf", "证书照片.jpg"]
+    assert cut.structure == "truncated" and [a.truncated for a in cut.attachments] == [False, True]
+    assert cut.attachments[1].size < len(photo)
+    mid = parse_message(raw[: at + 7])  # mid-line: the base64 itself is short
+    assert [a.truncated for a in mid.attachments] == [False, True]
+
+
 @pytest.mark.parametrize("raw", [b"", b"\x00\xff\xfe garbage", b"Subject: =?gbk?B?!!!?=\r\n\r\n", b"--\r\n" * 50])
 def test_garbage_never_raises(raw: bytes) -> None:
     parse_message(raw)

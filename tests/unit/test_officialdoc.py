@@ -19,7 +19,7 @@ from docx.shared import Pt
 from pypdf import PdfReader
 
 from award.config import load_season
-from award.convert import find_soffice
+from award.convert import find_soffice, office_env
 from award.officialdoc import OfficialDocument, text_width
 from award.opinions import Row, build_letter
 from award.package import write_letter
@@ -98,7 +98,7 @@ def test_list_is_attachment_one_on_its_own_page_with_a_repeating_header() -> Non
     assert texts[texts.index("附件1") + 2] == "申报对象名单"  # the title on line 3
     (table,) = doc.tables
     widths = [round(int(c.get(qn("w:w"))) / 1440 * 25.4) for c in table._tbl.tblGrid.findall(qn("w:gridCol"))]
-    assert widths == [10, 30, 34, 44, 16, 22] and sum(widths) == 156  # the type area's width
+    assert widths == [9, 29, 34, 46, 16, 22] and sum(widths) == 156  # the type area's width
     rows = table._tbl.findall(qn("w:tr"))
     assert rows[0].trPr.find(qn("w:tblHeader")) is not None  # the header row repeats on every page
     assert all(r.trPr.find(qn("w:cantSplit")) is not None for r in rows)
@@ -117,7 +117,7 @@ def _pages(path: Path, tmp_path: Path) -> list[str]:
     assert SOFFICE is not None, "soffice must be installed (CI sets CI=1)"
     profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"
     subprocess.run([SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
-                   check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+                   check=True, capture_output=True, timeout=180, env=office_env(tmp_path))
     reader = PdfReader(str(path.with_suffix(".pdf")))
     return [re.sub(r"\s+", "", page.extract_text() or "") for page in reader.pages]
 

@@ -87,8 +87,13 @@ def masked_fields(fields: dict[str, Any], show_pii: bool) -> dict[str, Any]:
             for k, v in fields.items()}
 
 
-def applicant_key(applicant: Applicant, show_pii: bool) -> str:
-    """A person's key is an ID number (masked); an organisation's is its credit code (public)."""
+def applicant_key(applicant: Applicant, show_pii: bool, category: str | None = None) -> str:
+    """A person's key is an ID number (masked); an organisation's is its credit code (public); a stand-in key
+    (the form's key could not be read) is shown as 待核实 naming the field of the application's ``category``."""
+    from award.keyentry import is_pending, pending_text
+
+    if is_pending(applicant.key):
+        return pending_text(category or ("individual" if applicant.kind == "person" else "organization"))
     if show_pii or applicant.kind != "person":
         return applicant.key
     return mask_id_number(applicant.key)
@@ -319,7 +324,7 @@ def list_applications(session: Session, season: Season, flt: ApplicationFilter |
     items = []
     for app, applicant in rows:
         items.append({
-            "submission_no": app.submission_no, "name": applicant.name, "key": applicant_key(applicant, show_pii),
+            "submission_no": app.submission_no, "name": applicant.name, "key": applicant_key(applicant, show_pii, app.category),
             "kind": applicant.kind, "category": app.category, "category_label": _category_label(season, app.category),
             "unit": recommending_unit(season, app), "channel": app.channel, "channels": list(app.channels or []),
             "channel_labels": [channel_label(c) for c in (app.channels or [app.channel])],
@@ -482,7 +487,7 @@ def application_view(session: Session, season: Season, submission_no: str, *,
         "multi_channel": app.multi_channel, "received_at": _iso(app.received_at),
         "state_changed_at": _iso(app.state_changed_at), "correction_due": _iso(app.correction_due),
         "waiting": app.state in WAITING_STATES,
-        "applicant": {"kind": applicant.kind, "name": applicant.name, "key": applicant_key(applicant, show_pii),
+        "applicant": {"kind": applicant.kind, "name": applicant.name, "key": applicant_key(applicant, show_pii, app.category),
                       "email": applicant.email, "contact_name": applicant.contact_name,
                       "phone": (applicant.phone if show_pii else mask_phone(applicant.phone))
                       if applicant.phone else None},

@@ -20,7 +20,7 @@ import hashlib
 import mimetypes
 import quopri
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html.parser import HTMLParser
 from urllib.parse import unquote_to_bytes
@@ -43,7 +43,7 @@ class Attachment:
     sha256: str
     size: int
     origin: str
-    truncated: bool = False  # its base64 body ended early (a mail cut short)
+    truncated: bool = False  # its body ended early (a mail cut short: bad base64, or no closing boundary after it)
 
 
 @dataclass
@@ -313,11 +313,19 @@ class _Walker:
         if ctype.startswith("multipart/"):
             payload = part.get_payload()
             if isinstance(payload, list):
+                before_last = len(self.attachments)
                 for sub in payload:
                     if isinstance(sub, email.message.Message):
+                        before_last = len(self.attachments)
                         self.walk(sub, origin, forwarded_path, depth + 1)
                 if any(type(d).__name__ == "CloseBoundaryNotFoundDefect" for d in part.defects):
                     self.structure = self.structure or "truncated"
+                    last = payload[-1] if payload else None
+                    if (isinstance(last, email.message.Message) and not last.is_multipart()
+                            and len(self.attachments) > before_last):
+                        # the mail ends inside its last part: a cut on a base64 line end still decodes cleanly,
+                        # so the missing closing boundary is what says that this file is incomplete
+                        self.attachments[-1] = replace(self.attachments[-1], truncated=True)
             else:
                 self.problems.append(f"{ctype} without parts (missing boundary?)")
                 self.structure = self.structure or "no_boundary"
