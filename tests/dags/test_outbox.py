@@ -74,15 +74,15 @@ def test_each_batch_is_one_mapped_task_and_each_mail_is_sent_once(dag_env, airfl
     assert len(smtp_server.messages) == MAILS
 
 
-def test_a_failed_mail_fails_its_task_and_ops_get_the_failure_notice(airflow_db, sqlite_url, season, faulty_smtp,
-                                                                     tmp_path, monkeypatch) -> None:
+def test_a_failed_mail_fails_its_task_and_ops_get_the_failure_notice(dag_env, airflow_db, sqlite_url, season,
+                                                                     faulty_smtp, tmp_path, monkeypatch) -> None:
     """Issue 13: a mail refused for good (550) is ``failed``, queues an ops alert, and fails its send_batch task, so
     the task's SmtpNotifier failure notice goes out to ops as well (the ``award outbox retry --failed`` way out)."""
     from award.mail.outbox import enqueue
     from award.store import session_scope
     from award.store.models import OutboxEmail
 
-    set_dag_environment(monkeypatch, faulty_smtp.catcher, sqlite_url, tmp_path)
+    dag_env(sqlite_url, faulty_smtp.catcher)
     context = {"greeting": "王经理", "unit": season.recommending_unit, "season_label": "第五届中国质量奖",
                "title": "材料已收到", "text": "您的申报材料已收到。", "items": []}
     with session_scope(sqlite_url) as session:

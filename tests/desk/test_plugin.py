@@ -356,3 +356,18 @@ def test_an_unknown_mail_is_shown_and_can_be_requeued(staff: TestClient, desk: D
                                                         AuditEvent.entity_id == mid))
         assert session.get(OutboxEmail, mid).status == "pending"
         assert (event.actor, event.from_state, event.to_state) == ("张科长", "unknown", "pending")
+
+
+def test_a_corrupt_file_never_downloads_as_a_complete_file(staff: TestClient, desk: Desk) -> None:
+    """Issue 13: every blob read checks its SHA-256, the desk's streamed downloads too: a corrupt blob aborts the
+    response at its end (the browser sees a failed download), it is never served as a finished file."""
+    from award.blobs import BlobCorrupt
+
+    html = staff.get(f"/applications/{desk.seeded.incomplete}").text
+    link = re.findall(r'href="(/files/material/\d+)"', html)[0]
+    sha = staff.get(link).headers["x-content-sha256"]
+    path = desk.blobs.path(sha)
+    path.chmod(0o644)
+    path.write_bytes(b"%PDF-1.4 damaged on disk")
+    with pytest.raises(BlobCorrupt):
+        staff.get(link)
