@@ -18,10 +18,11 @@ from award.storage import LocalStorage, S3Storage, SharedStorage
 from award.store.db import default_url
 
 
-def data_dir() -> Path:
-    """The embedded default's data folder."""
+def data_dir(*, create: bool = True) -> Path:
+    """The embedded default's data folder (made when missing, unless ``create`` is false)."""
     path = Path(os.environ.get("AWARD_DATA_DIR", "var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -70,6 +70,18 @@ def test_every_store_command_without_a_store_says_so_and_creates_nothing(tmp_pat
     assert not data.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_blobs_verify_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "nowhere"
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify"], capture_output=True, text=True,
+                         env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "找不到存档文件夹" in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
+    (data / "blobs").mkdir(parents=True)  # an empty store is fine: nothing to check
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify", "--json"], capture_output=True,
+                         text=True, env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 0 and json.loads(out.stdout)["checked"] == 0, out.stderr
+
+
 def test_status_finds_the_make_run_demo(tmp_path: Path) -> None:
     demo = tmp_path / "var" / "demo"
     demo.mkdir(parents=True)
