@@ -72,6 +72,11 @@ class FormSpec:
                                                    document=self.document))
 
 
+def default_document() -> str:
+    """What the notice calls a form unless the form says otherwise (``default_document`` in forms.yaml)."""
+    return str(_raw()["default_document"])
+
+
 def normalize_label(text: str) -> str:
     """Normalise a label for matching: NFKC (full-width -> half-width), no whitespace, colons or ``*``, casefold."""
     return _LABEL_JUNK.sub("", unicodedata.normalize("NFKC", text)).casefold()
