@@ -165,6 +165,14 @@ def form_for_category(category: str) -> FormSpec:
     raise KeyError(f"unknown category {category!r}")
 
 
+def document_for(category: str) -> str:
+    """What the notice calls a category's form (申报表; 推荐表 for individuals), the default for an unknown one."""
+    try:
+        return form_for_category(category).document
+    except KeyError:
+        return default_document()
+
+
 def declaration_text() -> tuple[str, str]:
     """The declaration paragraph and the signature line printed under the table."""
     return _raw()["declaration"], _raw()["signature_line"]
