@@ -238,7 +238,7 @@ class S3BlobStore:
         return f"s3://{self.bucket}/{self.key(sha256)}"
 
     def exists(self, sha256: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore only with the S3 backend
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
@@ -281,7 +281,7 @@ class S3BlobStore:
 
     def open(self, sha256: str) -> IO[bytes]:
         """A stream of the object; reading it to its end raises ``BlobCorrupt`` if the content does not match."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore only with the S3 backend
 
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]

@@ -108,6 +108,7 @@ class Rule:
         """Run the check and render each finding's message and fix."""
         out = []
         kinds = _rule_messages(self.id)["findings"]
+        named = _form_word(ctx.form.document)
         for finding in self.check(ctx):
             spec = kinds.get(finding.kind)
             if spec is None:
@@ -119,8 +120,8 @@ class Rule:
                     kind=finding.kind,
                     severity=severity,
                     ineligible=bool(spec.get("ineligible", False)),
-                    message=_render(spec["text"], finding.params),
-                    fix=_render(spec["fix"], finding.params),
+                    message=named(_render(spec["text"], finding.params)),
+                    fix=named(_render(spec["fix"], finding.params)),
                     details={"kind": finding.kind, **_jsonable(finding.params)},
                 )
             )
@@ -152,6 +153,15 @@ def _rule_messages(rule_id: str) -> dict[str, Any]:
 def material_label(kind: str) -> str:
     """The Chinese name of a material kind."""
     return str(messages()["material_labels"].get(kind, kind))
+
+
+def _form_word(document: str) -> Callable[[str], str]:
+    """The check texts call the applicant's form by the default word (申报表); a form the notice names otherwise
+    (附件5, the individuals' 推荐表) is called by its own word in what its applicant is told."""
+    from award.forms.spec import default_document
+
+    default = default_document()
+    return (lambda text: text) if document == default else (lambda text: text.replace(default, document))
 
 
 def _render(text: str, params: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ from award.batching import MAX_MAP_LENGTH, chunk
 from award.blobs import BlobCorrupt
 from award.checks import CheckContext, Evaluation, evaluate
 from award.clock import now
+from award.forms.spec import document_for
 from award.identity import validate_email
 from award.keyentry import is_pending
 from award.mail.outbox import enqueue
@@ -148,6 +149,7 @@ def mail_context(app: Application, season: Season, **extra: Any) -> dict[str, An
         "season_label": f"{season.award.edition}{season.award.name}",
         "submission_no": app.submission_no,
         "category_label": season.category(app.category).label,
+        "document": document_for(app.category),  # 申报表, or the individuals' 推荐表
         "provincial_deadline": season.dates.provincial_deadline,
         **extra,
     }

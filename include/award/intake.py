@@ -50,6 +50,7 @@ from award.clock import now
 from award.config import Season
 from award.filetypes import CONTENT_TYPES, extension, guess_content_type, sniff
 from award.forms import FormError, ParsedForm, parse_document, parse_form
+from award.forms.spec import document_for
 from award.keyentry import is_pending, key_problem, pending_text, stand_in_application, stand_in_key
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
@@ -1011,7 +1012,7 @@ class Intake:
     def _reply(self, app: Application, sub: Submission, added: list[FileIn], created: bool) -> None:
         applicant = app.applicant
         ctx = {"submission_no": app.submission_no, "applicant_name": applicant.name,
-               "received_text": _dt_text(sub.received_at)}
+               "received_text": _dt_text(sub.received_at), "document": document_for(app.category)}
         to = self._recipients(app, sub)
         first = min(i.id for i in sub.items)
         if app.state == State.LATE.value:

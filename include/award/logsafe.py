@@ -24,7 +24,7 @@ def _covered(name: str | None) -> bool:
 
 def scrub(record: logging.LogRecord) -> logging.LogRecord:
     """Mask personal data in a record's message and exception text (in place); returns the record."""
-    from award.identity import mask_pii_text
+    from award.identity import mask_pii_text  # noqa: PLC0415 - `import award` runs at DAG parse time; identity is not in its parse-time set
 
     try:
         message = record.getMessage()

@@ -18,16 +18,17 @@ from award.storage import LocalStorage, S3Storage, SharedStorage
 from award.store.db import default_url
 
 
-def data_dir() -> Path:
-    """The embedded default's data folder."""
+def data_dir(*, create: bool = True) -> Path:
+    """The embedded default's data folder (made when missing, unless ``create`` is false)."""
     path = Path(os.environ.get("AWARD_DATA_DIR", "var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def s3_client(endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client from the environment (the DAG layer passes S3Hook's client instead)."""
-    import boto3
+    import boto3  # noqa: PLC0415 - boto3 loads only when S3 is configured (the embedded default never needs it)
 
     return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWARD_S3_ENDPOINT_URL"))
 

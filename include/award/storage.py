@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -77,8 +78,6 @@ class LocalStorage:
         return path.as_uri()
 
     def write_file(self, key: str, path: Path) -> str:
-        import shutil
-
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)

@@ -152,3 +152,19 @@ def test_a_corrupt_stored_file_is_an_ops_error_not_a_correction(one_app, season,
         assert problem.code == "blob_corrupt" and "award blobs verify" in problem.message
     blobs.put_bytes(files[pdf.filename])  # archiving the original again repairs it; the next run checks normally
     assert run_checks(sessions, season, blobs.get_bytes).checked == 1
+
+
+@pytest.mark.parametrize(("category", "word"), [("individual", "推荐表"), ("organization", "申报表")])
+def test_the_correction_mail_names_the_form_as_the_notice_does(season, category: str, word: str) -> None:
+    """附件5 is the individuals' 推荐表: the correction mail asks for its Word and PDF versions by that name."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from award.correction import mail_context
+    from award.mail.outbox import prepare
+
+    app = SimpleNamespace(applicant=SimpleNamespace(name="张三"), submission_no="GS-2023-0004", category=category)
+    context = mail_context(app, season, problems=[{"message": "缺少材料。", "fix": "请补充。"}], warnings=[],
+                           deadline=date(2023, 5, 30), reply_to="zlfzj@example.com")
+    body = prepare(key="k", template="correction", to=["a@example.com"], context=context).body
+    assert f"如修改{word}，请同时提交 Word 版和 PDF 版" in body

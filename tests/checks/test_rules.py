@@ -210,6 +210,16 @@ def test_id_number_never_shown(clean_set) -> None:
     assert "出生日期" in r.message and number not in r.message
 
 
+def test_an_individuals_form_is_called_a_recommendation_form(clean_set) -> None:
+    """附件5 is the individuals' 推荐表: what an individual is told names it so; organisations keep 申报表."""
+    r = one(build(clean_set, "individual", fields={"email": "zhang@"}), "fields.email", "invalid")
+    assert "推荐表" in r.message + r.fix and "申报表" not in r.message + r.fix
+    r = one(build(clean_set, "individual", drop=("-申报表.pdf",)), "materials.required", "missing")
+    assert "推荐表 PDF 版" in r.message and "申报表" not in r.message + r.fix
+    r = one(build(clean_set, "organization", fields={"contact": ""}), "fields.required", "empty")
+    assert r.message == "申报表“联系人”未填写。"
+
+
 def test_phone_and_email(clean_set) -> None:
     r = one(build(clean_set, "organization", fields={"contact_phone": "1380057"}), "fields.phone", "invalid")
     assert "1380057" not in r.message and "联系人手机" in r.message

@@ -155,6 +155,8 @@ def test_late_and_defence_industry(fake_now, tmp_path, rt, gen, monkeypatch, sea
     for mail in wrong.values():  # the reply names both channels in the notice's words, and is not widened
         assert "国家国防科工局" in mail.body_text and "中央军委装备发展部" in mail.body_text
         assert "武器研发制造维修设计" in mail.body_text and "涉密" not in mail.body_text
+    assert "推荐表中填报" in wrong["mil-person@example.com"].body_text  # 附件5 is the individuals' 推荐表
+    assert "申报表中填报" in wrong["mil@example.com"].body_text
 
 
 def test_refused_files_archived_recorded_and_told(tmp_path, rt, gen) -> None:

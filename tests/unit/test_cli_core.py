@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from award.config import DEFAULT_SEASON_FILE
@@ -52,6 +53,33 @@ def test_status_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> N
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "award db upgrade" in out.stderr and "Traceback" not in out.stderr
     assert not data.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [
+    ["show", "GS-2023-0001"], ["publicity", "objections"], ["publicity", "assign", "1", "GS-2023-0001", "--actor", "a"],
+    ["intake", "release", "1", "--actor", "a"], ["withdraw", "GS-2023-0001", "--actor", "a", "--reference", "r"],
+    ["review", "GS-2023-0001", "--actor", "a", "--note", "n"], ["outbox", "show"], ["paper", "missing"],
+], ids=lambda c: " ".join(c[:2]))
+def test_every_store_command_without_a_store_says_so_and_creates_nothing(tmp_path: Path, command: list[str]) -> None:
+    """Issue 15 §5: no traceback and no empty database made by whichever command runs first."""
+    data = tmp_path / "nowhere"
+    out = subprocess.run([sys.executable, "-m", "award.cli", *command], capture_output=True, text=True,
+                         env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "award db upgrade" in out.stderr and "Traceback" not in out.stderr
+    assert not data.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_blobs_verify_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "nowhere"
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify"], capture_output=True, text=True,
+                         env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "找不到存档文件夹" in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
+    (data / "blobs").mkdir(parents=True)  # an empty store is fine: nothing to check
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify", "--json"], capture_output=True,
+                         text=True, env={**_bare_env(), "AWARD_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert out.returncode == 0 and json.loads(out.stdout)["checked"] == 0, out.stderr
 
 
 def test_status_finds_the_make_run_demo(tmp_path: Path) -> None:

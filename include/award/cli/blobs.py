@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-from award.cli.common import add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,11 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _verify(args: argparse.Namespace) -> int:
     from award.blobs import verify_all
-    from award.runtime import blob_store
-    from award.templating import message_group
+    from award.runtime import blob_store, data_dir
+    from award.templating import message, message_group
 
     _text = message_group("outbox", "blobs")
-    report = verify_all(blob_store(args.url))
+    url = args.url or os.environ.get("AWARD_BLOB_URL") or str(data_dir(create=False) / "blobs")
+    if not url.startswith("s3://") and not Path(url).is_dir():  # a local store that is not there: say so, make none
+        raise CliError(message("cli", "status.no_blobs", where=url))
+    report = verify_all(blob_store(url))
     data = {"checked": report.checked, "corrupt": report.corrupt, "missing": report.missing}
     lines = [_text("summary", checked=report.checked, corrupt=len(report.corrupt))]
     lines += [_text("corrupt", sha256=sha) for sha in report.corrupt]

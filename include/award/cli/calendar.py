@@ -6,10 +6,12 @@ import argparse
 from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from award.calendar import CalendarOverrideError, UnknownYearError, WorkCalendar, env_override_paths
 from award.cli.common import CliError, add_json_flag, emit
+
+if TYPE_CHECKING:  # the calendar (its holiday data) is loaded only by the calendar commands
+    from award.calendar import WorkCalendar
 
 T = TypeVar("T")
 
@@ -42,6 +44,8 @@ def _parse_n(value: str, field: str = "N") -> int:
 
 
 def _calendar(args: argparse.Namespace) -> WorkCalendar:
+    from award.calendar import CalendarOverrideError, WorkCalendar, env_override_paths
+
     try:
         return WorkCalendar([*env_override_paths(), *(Path(p) for p in args.overrides or ())])
     except CalendarOverrideError as exc:
@@ -50,6 +54,8 @@ def _calendar(args: argparse.Namespace) -> WorkCalendar:
 
 def _guard(func: Callable[[], T], field: str) -> T:
     """Turn calendar errors (unknown year) into the CLI's exit-2 error."""
+    from award.calendar import UnknownYearError
+
     try:
         return func()
     except UnknownYearError as exc:

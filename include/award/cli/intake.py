@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,7 +23,7 @@ def _release(args: argparse.Namespace) -> int:
     from award.store import session_scope
 
     try:
-        with session_scope() as session:
+        with session_scope(store_url()) as session:
             item = release_held(session, args.item_id, actor=args.actor)
             result = {"id": item.id, "status": item.status}
     except ReleaseError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +28,7 @@ def _list(args: argparse.Namespace) -> int:
     from award.store import session_scope
     from award.store.models import Application, Objection
 
-    with session_scope() as session:
+    with session_scope(store_url()) as session:
         rows = session.scalars(select(Objection).where(Objection.status.in_(("open", "unmatched")))
                                .order_by(Objection.id)).all()
         out = []
@@ -48,6 +48,7 @@ def _assign(args: argparse.Namespace) -> int:
     from award.runtime import Runtime
     from award.store import session_scope
 
+    store_url()  # no store: one line, exit 2, nothing created
     rt = Runtime.from_env()
     try:
         with session_scope(rt.db_url) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from award.cli.common import CliError, add_json_flag, emit
+from award.cli.common import CliError, add_json_flag, emit, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +30,7 @@ def _withdraw(args: argparse.Namespace) -> int:
             request = (args.request.name, args.request.read_bytes())
         except OSError as exc:
             raise CliError(f"cannot read the request: {exc.strerror}", file=str(args.request)) from None
+    store_url()  # no store: one line, exit 2, nothing created
     rt = Runtime.from_env()
     try:
         with session_scope(rt.db_url) as session:

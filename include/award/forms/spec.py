@@ -72,6 +72,11 @@ class FormSpec:
                                                    document=self.document))
 
 
+def default_document() -> str:
+    """What the notice calls a form unless the form says otherwise (``default_document`` in forms.yaml)."""
+    return str(_raw()["default_document"])
+
+
 def normalize_label(text: str) -> str:
     """Normalise a label for matching: NFKC (full-width -> half-width), no whitespace, colons or ``*``, casefold."""
     return _LABEL_JUNK.sub("", unicodedata.normalize("NFKC", text)).casefold()
@@ -158,6 +163,14 @@ def form_for_category(category: str) -> FormSpec:
         if spec.category == category:
             return spec
     raise KeyError(f"unknown category {category!r}")
+
+
+def document_for(category: str) -> str:
+    """What the notice calls a category's form (申报表; 推荐表 for individuals), the default for an unknown one."""
+    try:
+        return form_for_category(category).document
+    except KeyError:
+        return default_document()
 
 
 def declaration_text() -> tuple[str, str]:

@@ -99,7 +99,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
     """An Alembic Config pointing at the packaged migrations."""
-    from alembic.config import Config
+    from alembic.config import Config  # noqa: PLC0415 - Alembic loads only to migrate, not in every session
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -109,6 +109,6 @@ def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
 
 def migrate(url: str | None = None, revision: str = "heads") -> None:
     """Upgrade the store to ``revision`` (idempotent)."""
-    from alembic import command
+    from alembic import command  # noqa: PLC0415 - Alembic loads only to migrate, not in every session
 
     command.upgrade(alembic_config(url), revision)

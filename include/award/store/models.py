@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from award.clock import TZ
+from award.clock import TZ, now
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -70,8 +70,6 @@ class Base(DeclarativeBase):
 
 
 def _now() -> datetime:
-    from award.clock import now
-
     return now()
 
 
