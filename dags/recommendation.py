@@ -128,8 +128,8 @@ def recommendation() -> None:
         conf={"purpose": "candidate", "submission_nos": [], "opened_at": ""},
         wait_for_completion=True,
         deferrable=True,
-        # every 10 minutes; under make run's demo clock every 15 s (award demo advance ends the publicity at once)
-        poke_interval=15 if os.environ.get("AWARD_DEMO_CLOCK") else 600,
+        # every 10 minutes; under make run's demo clock every 5 s (award demo advance ends the publicity at once)
+        poke_interval=5 if os.environ.get("AWARD_DEMO_CLOCK") else 600,
         allowed_states=["success"],
         failed_states=["failed"],
         skip_when_already_exists=True,
