@@ -103,3 +103,25 @@ def test_the_agency_fills_in_the_office_score_sheet(season) -> None:  # type: ig
     assert count == 2
     assert [[c.value for c in row] for row in ws.iter_rows(min_row=2)] == [
         ["GS-2023-0001", "甲公司", "91620100MA0000001X", "企业", 96.5], ["GS-2023-0002", "乙公司", None, "企业", 95.0]]
+
+
+def test_award_demo_advance_moves_make_runs_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from award.cli import main
+    from award.demo.setup import setup_demo
+    from award.store.db import migrate
+
+    for var in ("AWARD_DATA_DIR", "AWARD_SEASON_FILE", "AWARD_MAILDIR", "AWARD_DEMO_CLOCK"):  # restored afterwards
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    root = tmp_path / "var" / "demo"
+    setup_demo(root, count=2, today=datetime(2026, 5, 20).date())
+    migrate(f"sqlite:///{root / 'award.db'}")
+    assert clock.read_demo_clock(root / "clock.json") == datetime(2026, 5, 20, 10, 0, tzinfo=TZ)
+    assert main(["demo", "advance", "--no-run", "--root", str(root), "--json"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["stage"], moved["runs"]) == ("intake_deadline", [])
+    assert clock.read_demo_clock(root / "clock.json") == datetime.fromisoformat(moved["at"])
+    assert main(["demo", "advance", "--no-run", "--root", str(root), "--to", "2026-05-01"]) == 2  # backwards
