@@ -125,3 +125,5 @@ def test_award_demo_advance_moves_make_runs_clock(tmp_path: Path, monkeypatch: p
     assert (moved["stage"], moved["runs"]) == ("intake_deadline", [])
     assert clock.read_demo_clock(root / "clock.json") == datetime.fromisoformat(moved["at"])
     assert main(["demo", "advance", "--no-run", "--root", str(root), "--to", "2026-05-01"]) == 2  # backwards
+    assert main(["demo", "advance", "--no-run", "--root", str(root), "--to", "correction_end"]) == 0
+    assert "演示时钟：2026-05-28 08:30（correction_end）" in capsys.readouterr().out  # the next working day

@@ -152,8 +152,14 @@ def run_advance(args: argparse.Namespace) -> int:
                          api=None if args.no_run else _api(folder), run=not args.no_run)
     except MilestoneError as exc:
         raise CliError(str(exc), field="to") from None
-    human = f"demo clock: {result['from']} -> {result['at']} ({result['stage'] or 'date'})" + "".join(
-        f"\n  triggered {dag_id} ({run_id})" for dag_id, run_id in result["runs"])
+    from datetime import datetime
+
+    from award.demo.play import texts
+
+    said = texts()["messages"]
+    at = datetime.fromisoformat(result["at"]).strftime("%Y-%m-%d %H:%M")
+    human = "\n".join([said["advanced"].format(at=at, stage=result["stage"] or args.to).strip(), *(
+        said["triggered"].format(dag_id=dag_id, run_id=run_id).strip() for dag_id, run_id in result["runs"])])
     emit(result, as_json=args.json, human=human)
     return 0
 
@@ -161,6 +167,7 @@ def run_advance(args: argparse.Namespace) -> int:
 def run_reply(args: argparse.Namespace) -> int:
     """Let one kind of counterpart answer."""
     from award.demo import counterparts
+    from award.demo.play import texts
     from award.runtime import Runtime
     from award.store import session_scope
 
@@ -179,7 +186,7 @@ def run_reply(args: argparse.Namespace) -> int:
                 no = counterparts.publicity_objection(session, rt, maildir)
                 sent = [no] if no else []
     emit({"root": str(folder), "who": args.who, "sent": sent}, as_json=args.json,
-         human="\n".join(sent) or "nothing to send (not at that stage yet, or answered already)")
+         human="\n".join(sent) or texts()["messages"]["nothing_sent"].strip())
     return 0
 
 
