@@ -43,7 +43,7 @@ class FakeApi:
 
 def _player(api: FakeApi, lines: list[str], auto: bool = True) -> Player:
     return Player(rt=None, api=api, clock_file=Path("clock.json"), maildir=Path("maildir"),  # type: ignore[arg-type]
-                  auto=auto, timeout=60, poll=0, out=lines.append)
+                  auto=auto, timeout=60, poll=0, answer_after=0, out=lines.append)
 
 
 def test_a_failed_run_is_reported_and_retried_once() -> None:

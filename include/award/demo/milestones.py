@@ -44,6 +44,10 @@ class MilestoneError(ValueError):
     """A milestone that cannot be reached (unknown stage, not known yet, or in the demo clock's past)."""
 
 
+class PastMilestoneError(MilestoneError):
+    """The milestone is in the demo clock's past (the clock never goes back)."""
+
+
 @dataclass(frozen=True)
 class Milestone:
     """A stage of the season and the moment it is reached (None: not known yet)."""
@@ -116,11 +120,12 @@ def resolve(session: Session, season: Season, current: datetime, to: str | None)
         if m.at is None:
             raise MilestoneError(f"stage {to}: its date is not known yet (the step before it has not run)")
         if m.at < current:
-            raise MilestoneError(f"stage {to} ({m.at.isoformat()}) is before the demo clock ({current.isoformat()})")
+            raise PastMilestoneError(f"stage {to} ({m.at.isoformat()}) is before the demo clock "
+                                     f"({current.isoformat()})")
         return to, m.at
     target = parse_target(to)
     if target < current:
-        raise MilestoneError(f"{target.isoformat()} is before the demo clock ({current.isoformat()})")
+        raise PastMilestoneError(f"{target.isoformat()} is before the demo clock ({current.isoformat()})")
     return None, target
 
 

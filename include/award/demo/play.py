@@ -8,6 +8,7 @@ counterparts answer (``award.demo.counterparts``), triggers the DAGs and waits f
 (a task in ``awaiting_input``) it tells the newcomer what to answer on the Airflow UI's Required Actions page and
 waits, or, with ``auto``, answers itself through the same API the page calls. A failed run prints its failed tasks
 and the end of their logs, is retried once (its failed tasks cleared), and then stops the play with an error.
+Every step is safe to repeat, so ``play`` started again after a stop walks through what is done and goes on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from award.clock import now, read_demo_clock, write_demo_clock
 from award.demo.airflow_api import FINISHED, AirflowApi
-from award.demo.milestones import reacting_dags, resolve
+from award.demo.milestones import PastMilestoneError, reacting_dags, resolve
 from award.seasonfile import yaml_load
 
 TEXTS_FILE = Path(__file__).resolve().parent / "play.yaml"
@@ -69,9 +70,11 @@ class Player:
     auto: bool = False
     timeout: float = 900.0
     poll: float = 1.0
+    answer_after: float = 5.0  # seconds a question waits before --auto answers it (as a person would)
     out: Callable[[str], None] = print
     _texts: dict[str, Any] = field(default_factory=texts)
     _asked: set[str] = field(default_factory=set)
+    _seen: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
     def say(self, key: str, **values: Any) -> None:
@@ -102,6 +105,11 @@ class Player:
             key = f"{ti['id']}:{ti.get('try_number')}:{q.get('created_at')}"
             policy = self._texts["answers"].get(ti["dag_id"])
             if policy is None or key in self._asked:
+                continue
+            # answer a question only once it has settled: an answer within a second of the task parking itself
+            # raced with the task's own hand-over to the triggerer (the resumed task was then failed by the server)
+            first = self._seen.setdefault(key, time.monotonic())
+            if time.monotonic() - first < self.answer_after:
                 continue
             if sum(k.startswith(f"{ti['id']}:") for k in self._asked) >= MAX_ASKS:
                 raise PlayError(f"{ti['dag_id']}.{ti['task_id']}: the answer was refused {MAX_ASKS} times")
@@ -165,7 +173,11 @@ class Player:
 
     def advance(self, stage: str) -> None:
         """Move the clock to ``stage``; the reacting DAGs are run by the step, one after the other."""
-        moved = advance(self.rt, self.clock_file, stage, run=False)
+        try:
+            moved = advance(self.rt, self.clock_file, stage, run=False)
+        except PastMilestoneError:  # a play started again after a stop: the clock is there already
+            self.say("kept", at=now().strftime("%Y-%m-%d %H:%M"), stage=stage)
+            return
         at = datetime.fromisoformat(moved["at"])
         self.say("advanced", at=at.strftime("%Y-%m-%d %H:%M"), stage=stage)
 
