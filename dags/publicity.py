@@ -2,7 +2,8 @@
 
 ``publicity`` is triggered by ops (params: purpose, optional submission numbers; default every eligible
 application). It opens the window (notice published, applicants e-mailed through the outbox), waits with a
-deferrable DateTimeSensorAsync until the window's ``end_at`` (the triggerer holds the wait, not a worker),
+deferrable DateTimeSensorAsync (``ClockDateTimeSensorAsync``: under ``make run`` the demo
+clock) until the window's ``end_at`` (the triggerer holds the wait, not a worker),
 takes the last objections, asks staff to place objections nobody could match (human-in-the-loop, one per
 objection), closes the window, asks for a decision on every open objection (HITL: 异议成立 / 异议不成立 with a
 required reason) and applies the decisions (audited, applicant and objector e-mailed).
@@ -20,9 +21,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_current_context, task
 from beijing_cron import BeijingCronTimetable
+from demo_clock import ClockDateTimeSensorAsync
 from pipeline_common import IMAP_POOL, TAGS, TZ, default_args
 from reasking_hitl import ReaskingHITLOperator
 
@@ -150,7 +151,7 @@ def publicity() -> None:
 
     opened = open_window()
 
-    wait = DateTimeSensorAsync(
+    wait = ClockDateTimeSensorAsync(  # the wall clock; under make run the demo clock (award demo advance)
         task_id="wait_for_end",
         target_time="{{ ti.xcom_pull(task_ids='open_window')['end_at'] }}",
     )

@@ -82,6 +82,7 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/simple_au
 export AWARD_DATA_DIR=$DEMO
 export AWARD_SEASON_FILE=$DEMO/season.yaml
 export AWARD_MAILDIR=$DEMO/maildir
+export AWARD_DEMO_CLOCK=$DEMO/clock.json  # the demo clock (award demo advance): make run only, see award.clock
 export AIRFLOW_CONN_SMTP_DEFAULT="{\"conn_type\": \"smtp\", \"host\": \"$HOST\", \"port\": $SMTP_PORT, \"extra\": {\"disable_ssl\": true, \"disable_tls\": true, \"from_email\": \"zlfzc@scjg.example.gov.cn\"}}"
 
 mkdir -p "$AIRFLOW_HOME" "$DEMO"
@@ -90,6 +91,8 @@ if [ ! -s "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
     "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
 fi
+printf '{"base_url": "http://%s:%s", "passwords_file": "%s"}\n' "$HOST" "$PORT" \
+  "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" >"$DEMO/airflow-api.json"  # for award demo advance/play
 PASSWORD=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 
 say "==> demo season (dates around today) in $DEMO"
@@ -212,6 +215,7 @@ cat <<MSG
   Applicants' mailbox:  $AWARD_MAILDIR/office   (Maildir; a new mail is acknowledged within a minute)
   Shared storage:       $DEMO/shared            (cities' batches in incoming/, reports/, publicity/, national/)
   Sent e-mails:         $DEMO/sent-mail         (Maildir of the local mail catcher)
+  Play the season:      .venv/bin/award demo play   (step by step; --auto answers the decisions too)
   Where things stand:   $STATUS_CMD
 
   Press Ctrl-C to stop everything.

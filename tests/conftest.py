@@ -25,11 +25,18 @@ os.environ["AWARD_DATA_DIR"] = str(_TMP / "data")
 os.environ["AWARD_TASK_RETRIES"] = "0"  # dag.test() would otherwise wait through retry delays on a failure
 os.environ.pop("AWARD_DB_URL", None)
 os.environ.pop("AWARD_SEASON_FILE", None)
+os.environ.pop("AWARD_DEMO_CLOCK", None)  # the demo clock is make run's only (see _no_demo_clock)
 for path in (ROOT, ROOT / "dags", ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.append(str(path))
 
 pytest_plugins = ["tests.servers", "tests.storefixtures", "tests.airflowfixtures", "tests.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _no_demo_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo clock (``AWARD_DEMO_CLOCK``, make run only) never leaks into a test or from one test to the next."""
+    monkeypatch.delenv("AWARD_DEMO_CLOCK", raising=False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

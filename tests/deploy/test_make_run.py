@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,110 @@ def test_make_run_listens_on_loopback_only_and_stops_cleanly(tmp_path: Path) -> 
     gone, alive = psutil.wait_procs(descendants, timeout=30)
     assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
     assert "==> stopped" in log.read_text() and "stopped; see" not in log.read_text()
+
+
+# ---------------------------------------------------------------- the demo season played to the end (issue 15 §1)
+def _failure_logs(home: Path, chars: int = 2500) -> str:
+    """Failed tasks' log tails (task logs with a Traceback or ERROR) and the scheduler's and triggerer's logs."""
+    parts = []
+    for path in sorted((home / "airflow_home" / "logs").rglob("*.log")):
+        text = path.read_text(errors="replace")
+        if "Traceback" in text or "ERROR" in text:
+            parts.append(f"----- {path.relative_to(home)} -----\n{text[-chars:]}")
+    for name in ("scheduler", "triggerer"):
+        path = home / "airflow_home" / "make-run-logs" / f"{name}.log"
+        if path.exists():
+            parts.append(f"----- {name}.log -----\n{path.read_text(errors='replace')[-chars:]}")
+    return "\n".join(parts[-12:])
+
+
+def _caught(maildir: Path) -> list[Any]:
+    """The messages the local mail catcher received."""
+    import mailbox
+    from email import policy
+    from email.parser import BytesParser
+
+    box = mailbox.Maildir(maildir, create=False)
+    return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(key)) for key in box.keys()]
+
+
+def _season_outcome(demo: Path) -> dict[str, Any]:
+    """What the played season left: applications, their final mails, the package and the national mail."""
+    from sqlalchemy import select
+
+    from award.config import load_season
+    from award.states import TERMINAL
+    from award.store import session_scope
+    from award.store.models import Application, AuditEvent, OutboxEmail
+
+    season = load_season(str(demo / "season.yaml"))
+    caught = _caught(demo / "sent-mail")
+    caught_ids = {str(m["Message-ID"]).strip() for m in caught}
+    url = f"sqlite:///{demo / 'award.db'}"
+    apps: dict[str, dict[str, Any]] = {}
+    with session_scope(url) as session:
+        for app in session.scalars(select(Application).where(Application.season == season.season_id)):
+            last = session.scalars(select(AuditEvent).where(
+                AuditEvent.entity_type == "application", AuditEvent.entity_id == app.id,
+                AuditEvent.to_state == app.state).order_by(AuditEvent.id.desc())).first()
+            final_at = last.at if last is not None else app.state_changed_at
+            mails = session.scalars(select(OutboxEmail).where(
+                OutboxEmail.application_id == app.id, OutboxEmail.status == "sent",
+                OutboxEmail.created_at >= final_at)).all()
+            apps[app.submission_no] = {
+                "state": app.state, "final": app.state in {s.value for s in TERMINAL},
+                "reason": (last.reason or "").strip() if last is not None else "",
+                "final_mails": [m.template for m in mails if (m.message_id or "").strip() in caught_ids],
+            }
+    national = str(season.national.recipient_email)
+    return {
+        "apps": apps,
+        "packages": sorted(p.name for p in (demo / "shared" / "national").rglob("*.zip")),
+        "national_mails": [str(m["Subject"]) for m in caught if national in str(m["To"])],
+    }
+
+
+@pytest.mark.slow
+def test_make_run_plays_the_demo_season_to_the_national_export(tmp_path: Path) -> None:
+    """make run with a small season, then `award demo play --auto`: the package and the national mail exist, every
+    applicant had a final mail, and no application is left in a non-final state without a reason. Deterministic:
+    the demo's dates come from AWARD_FAKE_NOW and the demo clock, never from the wall clock."""
+    import psutil
+
+    ports = {var: free_port() for var in PORT_VARS}
+    env = _env(tmp_path, ports)
+    env.update({"AWARD_DEMO_COUNT": "8", "AWARD_TASK_RETRIES": "0"})
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["bash", str(RUN)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    demo = tmp_path / "var" / "demo"
+    try:
+        deadline = time.monotonic() + 540
+        while "Airflow is running" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(2)
+        assert "Airflow is running" in log.read_text(), log.read_text()[-3000:]
+        try:  # about 4 minutes on a loaded 2-core machine: a hang fails within the CI budget, with the logs
+            play = subprocess.run([str(Path(sys.executable).parent / "award"), "demo", "play", "--auto",
+                                   "--timeout", "240"], env={**env, "AWARD_DATA_DIR": str(demo)},
+                                  capture_output=True, text=True, timeout=540)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout or "")
+            pytest.fail(f"award demo play did not finish in 540 s:\n{out[-4000:]}\n{_failure_logs(tmp_path)}")
+        assert play.returncode == 0, (f"award demo play failed ({play.returncode}):\n{play.stdout[-4000:]}\n"
+                                      f"{play.stderr[-3000:]}\n{_failure_logs(tmp_path)}")
+        outcome = _season_outcome(demo)
+    finally:
+        descendants = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(120)
+        psutil.wait_procs(descendants, timeout=30)
+    context = f"{outcome}\n{play.stdout[-3000:]}\n{_failure_logs(tmp_path)}"
+    assert outcome["packages"], f"no national package\n{context}"
+    assert outcome["national_mails"], f"no national mail at the mail catcher\n{context}"
+    apps = outcome["apps"]
+    assert len(apps) >= 8 and any(a["state"] == "exported" for a in apps.values()), context
+    assert all(a["final_mails"] for a in apps.values() if a["final"]), f"a final mail is missing\n{context}"
+    assert all(a["final"] or a["reason"] for a in apps.values()), f"left without a reason\n{context}"
+    assert "演示申报季已完成" in play.stdout

@@ -138,11 +138,12 @@ def test_cli_demo_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert award_main(["demo", "generate", "--count", "1", "--seed", "1", "--out", str(tmp_path / "y"), "--defects", "1.5", "--json"]) == 2
 
 
-def test_demo_season_moves_dates_and_document_numbers_to_this_year() -> None:
+def test_demo_season_moves_dates_and_document_numbers_to_this_year(tmp_path: Path) -> None:
     from award.config import parse_season
-    from award.demo.setup import demo_season_data
+    from award.demo.setup import demo_calendar_overrides, demo_season_data
 
-    data = demo_season_data(date(2026, 12, 2))
+    # the demo runs the first round itself (award demo play): from December on it reaches the next year
+    data = demo_season_data(date(2026, 12, 2), demo_calendar_overrides(tmp_path / "calendar", date(2026, 12, 2)))
     season = parse_season(data, Path("demo.yaml"))
     assert season.season_id == "demo-2026"
     assert season.recommending_unit.doc_prefix == "甘质强组办〔2026〕"  # letters are numbered in the demo's year

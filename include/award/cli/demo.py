@@ -1,11 +1,18 @@
-"""`award demo generate` (synthetic applications with known defects) and `award demo setup` (make run's demo)."""
+"""`award demo generate` (synthetic applications with known defects), `award demo setup` (make run's demo), and the
+demo season under make run: `award demo advance` (the demo clock), `award demo reply` (the counterparts) and
+`award demo play` (the whole season, step by step)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from award.cli.common import CliError, add_json_flag, emit
+
+if TYPE_CHECKING:
+    from award.demo.airflow_api import AirflowApi
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--reset", action="store_true", help="start the demo again from scratch")
     add_json_flag(s)
     s.set_defaults(func=run_setup)
+    a = actions.add_parser("advance", help="move the demo clock to the next milestone (make run only)")
+    a.add_argument("--to", default=None, metavar="STAGE|DATE",
+                   help="a stage (" + ", ".join(_stages()) + ") or an ISO date/datetime")
+    a.add_argument("--no-run", action="store_true", help="only move the clock; trigger no DAG")
+    a.add_argument("--root", type=Path, default=None, help="demo folder (default: make run's var/demo)")
+    add_json_flag(a)
+    a.set_defaults(func=run_advance)
+    r = actions.add_parser("reply", help="the counterparts answer: departments, scores or objection (make run only)")
+    r.add_argument("who", choices=["departments", "scores", "objection"])
+    r.add_argument("--root", type=Path, default=None, help="demo folder (default: make run's var/demo)")
+    add_json_flag(r)
+    r.set_defaults(func=run_reply)
+    pl = actions.add_parser("play", help="play the demo season to the national export (make run must be running)")
+    pl.add_argument("--auto", action="store_true", help="answer the human decisions too (else: in the Airflow UI)")
+    pl.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one run (default 900)")
+    pl.add_argument("--root", type=Path, default=None, help="demo folder (default: make run's var/demo)")
+    pl.set_defaults(func=run_play)
 
 
 def run_setup(args: argparse.Namespace) -> int:
@@ -77,4 +101,105 @@ def run_generate(args: argparse.Namespace) -> int:
         ]
     )
     emit(summary, as_json=args.json, human=human)
+    return 0
+
+
+def _stages() -> tuple[str, ...]:
+    from award.demo.milestones import STAGES
+
+    return STAGES
+
+
+def demo_environment(root: Path | None) -> Path:
+    """Point the settings at make run's demo (``--root``, $AWARD_DATA_DIR, or var/demo) and turn its clock on."""
+    from award.cli.environment import demo_root
+
+    folder = root or (Path(os.environ["AWARD_DATA_DIR"]) if os.environ.get("AWARD_DATA_DIR") else demo_root())
+    if folder is None or not (folder / "season.yaml").is_file():
+        raise CliError("no demo season found: start make run first (or give --root)", field="root")
+    folder = folder.resolve()
+    os.environ["AWARD_DATA_DIR"] = str(folder)
+    os.environ["AWARD_SEASON_FILE"] = str(folder / "season.yaml")
+    os.environ.setdefault("AWARD_MAILDIR", str(folder / "maildir"))
+    os.environ["AWARD_DEMO_CLOCK"] = str(folder / "clock.json")
+    return folder
+
+
+def _api(folder: Path) -> AirflowApi:
+    """The make run api-server: the address and password file make run wrote to the demo folder."""
+    import json
+
+    from award.demo.airflow_api import AirflowApi
+
+    env = dict(os.environ)
+    where = folder / "airflow-api.json"
+    if where.is_file():
+        info = json.loads(where.read_text(encoding="utf-8"))
+        env.setdefault("AIRFLOW__API__BASE_URL", info["base_url"])
+        env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", info["passwords_file"])
+    return AirflowApi.from_env(env)
+
+
+def run_advance(args: argparse.Namespace) -> int:
+    """Move the demo clock; trigger the DAGs that react."""
+    from award.demo.milestones import MilestoneError
+    from award.demo.play import advance
+    from award.runtime import Runtime
+
+    folder = demo_environment(args.root)
+    try:
+        result = advance(Runtime.from_env(), folder / "clock.json", args.to,
+                         api=None if args.no_run else _api(folder), run=not args.no_run)
+    except MilestoneError as exc:
+        raise CliError(str(exc), field="to") from None
+    from datetime import datetime
+
+    from award.demo.play import texts
+
+    said = texts()["messages"]
+    at = datetime.fromisoformat(result["at"]).strftime("%Y-%m-%d %H:%M")
+    human = "\n".join([said["advanced"].format(at=at, stage=result["stage"] or args.to).strip(), *(
+        said["triggered"].format(dag_id=dag_id, run_id=run_id).strip() for dag_id, run_id in result["runs"])])
+    emit(result, as_json=args.json, human=human)
+    return 0
+
+
+def run_reply(args: argparse.Namespace) -> int:
+    """Let one kind of counterpart answer."""
+    from award.demo import counterparts
+    from award.demo.play import texts
+    from award.runtime import Runtime
+    from award.store import session_scope
+
+    folder = demo_environment(args.root)
+    rt = Runtime.from_env()
+    maildir = Path(os.environ["AWARD_MAILDIR"])
+    sent: list[str] = []
+    if args.who == "scores":
+        target = counterparts.agency_scores(rt)
+        sent = [target] if target else []
+    else:
+        with session_scope(rt.db_url) as session:
+            if args.who == "departments":
+                sent = counterparts.department_replies(session, rt, maildir)
+            else:
+                no = counterparts.publicity_objection(session, rt, maildir)
+                sent = [no] if no else []
+    emit({"root": str(folder), "who": args.who, "sent": sent}, as_json=args.json,
+         human="\n".join(sent) or texts()["messages"]["nothing_sent"].strip())
+    return 0
+
+
+def run_play(args: argparse.Namespace) -> int:
+    """Play the demo season to the end."""
+    from award.demo.play import Player, PlayError
+    from award.runtime import Runtime
+
+    folder = demo_environment(args.root)
+    player = Player(Runtime.from_env(), _api(folder), folder / "clock.json", Path(os.environ["AWARD_MAILDIR"]),
+                    auto=args.auto, timeout=args.timeout, out=lambda line: print(line, flush=True))
+    try:
+        player.play()
+    except PlayError as exc:
+        raise CliError(str(exc)) from None
     return 0

@@ -42,4 +42,5 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path
     env["AWARD_DATA_DIR"] = str(root)
     env["AWARD_SEASON_FILE"] = str(root / "season.yaml")
     env.setdefault("AWARD_MAILDIR", str(root / "maildir"))
+    env.setdefault("AWARD_DEMO_CLOCK", str(root / "clock.json"))  # the demo's clock (award demo advance)
     return root

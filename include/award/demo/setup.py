@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from award.calendar import UnknownYearError, WorkCalendar, default_calendar
-from award.clock import TZ, now
+from award.clock import TZ, now, write_demo_clock
 from award.config import DEFAULT_SEASON_FILE, parse_season
 from award.seasonfile import yaml_load
 
@@ -47,6 +47,11 @@ class DemoPaths:
     @property
     def generated(self) -> Path:
         return self.root / "generated"
+
+    @property
+    def clock_file(self) -> Path:
+        """The demo clock (``AWARD_DEMO_CLOCK``: read only when that variable names it)."""
+        return self.root / "clock.json"
 
 
 EXAMPLE_TLD = "example"
@@ -100,8 +105,8 @@ def demo_season_data(today: date, calendar_overrides: list[str] | None = None) -
 
     Every e-mail address moves to an example domain; recommending units without a contact get example ones.
 
-    Applications open two weeks ago; the provincial deadline is the 6th working day from today at 17:00; the
-    national deadline is 20 working days after that, with the export due 5 working days before it. Near the end
+    The province runs the first round (征求意见 and 公示) itself. Applications open two weeks ago; the provincial
+    deadline is the 6th working day from today at 17:00; the national deadline is 20 working days after that, with the export due 5 working days before it. Near the end
     of the years the working-day calendar knows, the national deadline comes earlier (never before the season's
     stages, ``process.stages``, can end) and the export lead shrinks; if even that does not fit, the year the
     calendar does not know is an error.
@@ -109,6 +114,9 @@ def demo_season_data(today: date, calendar_overrides: list[str] | None = None) -
     from award.process import stage_plan
 
     data: dict[str, Any] = yaml_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
+    # the province consults the departments and runs the first publicity itself, so that the demo season plays
+    # every stage (award demo play): the departments' replies, the publicity objections, the scores
+    data["process"]["first_round"] = "province"
     cal = default_calendar(tuple(calendar_overrides or ()))
     stage_days = sum(days for _, days in stage_plan(parse_season(data, DEFAULT_SEASON_FILE)))
     national: date | None = None
@@ -204,12 +212,15 @@ def setup_demo(root: Path, *, count: int = 40, seed: int = 2023, today: date | N
         for sub in ("maildir", "shared", "generated", "blobs", "calendar"):
             shutil.rmtree(paths.root / sub, ignore_errors=True)
         (paths.root / "award.db").unlink(missing_ok=True)
+        paths.clock_file.unlink(missing_ok=True)
     paths.root.mkdir(parents=True, exist_ok=True)
     day = today or now().date()
     data = demo_season_data(day, demo_calendar_overrides(paths.root / "calendar", day))
     season = parse_season(data, paths.season_file)
     result = generate(paths.generated, count, seed, season=season, defect_share=0.25)
     delivered = deliver(paths.generated, paths.maildir, paths.shared)
+    # the demo clock starts at today's time (award demo advance moves it)
+    write_demo_clock(paths.clock_file, now() if today is None else datetime.combine(day, time(10, 0), TZ))
     paths.season_file.write_text(
         "# Demo season written by `award demo setup` (make run): the shipped season moved around today,\n"
         "# every e-mail address on an example domain.\n"
