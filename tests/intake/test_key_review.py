@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from award.store.models import (
     OutboxEmail,
     Problem,
 )
+from tests.fixtures import build_raw_mail
 from tests.office import edit_document, retype_label
 
 IN_PERIOD = "2023-05-20T10:00:00+08:00"
@@ -63,12 +63,7 @@ def orgs(gen) -> list[Any]:  # type: ignore[no-untyped-def]
 
 
 def _raw(subject: str, files: dict[str, bytes], sender: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "zlfzc@scjg.example.gov.cn", subject
-    msg.set_content("材料见附件")
-    for name, data in files.items():
-        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return msg.as_bytes()
+    return build_raw_mail(subject, "材料见附件", sender=sender, attachments=files)
 
 
 def _send(tmp_path: Path, rt: Runtime, raw: bytes) -> Any:
