@@ -23,11 +23,11 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -837,88 +837,160 @@ def _hash_member(zf: zipfile.ZipFile, name: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def check_package(session: Any, rt: Any, package: Any) -> list[str]:
-    """Every problem with a compiled version (empty list: fine to send)."""
-    from sqlalchemy import select
+# The verification is a list of rules (``PACKAGE_RULES``), run in order by ``check_package``, in the style of
+# ``award.checks.RULES``: each rule looks at one thing and adds its problems (``PackageCheck.add``). A gate rule
+# that finds nothing to look at further (no zip compiled, or none stored) sets ``stop``. To check something new,
+# write a rule with a docstring, add its message under ``recommendation.package`` in the catalogue and put the
+# rule in the list.
+@dataclass
+class PackageCheck:
+    """What the package rules look at (a compiled version, its manifest and zip), and the problems found."""
 
-    from award.store.models import Application, Material
+    session: Any
+    rt: Any
+    package: Any
+    stack: ExitStack  # closes the zip (and its local copy) when the check ends
+    problems: list[str] = field(default_factory=list)
+    stop: bool = False  # a gate rule found nothing further to check
 
-    season = rt.season
-    problems: list[str] = []
-    if not package.approved_by or package.approved_at is None or package.status == "rejected":
-        problems.append(_text("not_approved"))
-    if not package.zip_sha256:
-        return problems + [_text("not_compiled")]
-    manifest = package.manifest or {}
-    prop = build_proposal(session, season)
-    if prop.content_hash != package.content_hash:
-        problems.append(_text("changed_since_approval"))
-    problems.extend(prop.problems)
-    if not rt.blobs.exists(package.zip_sha256):
-        return problems + [_text("zip_missing")]
-    expected = {f["path"]: f for f in manifest.get("files", [])}
-    folder = manifest.get("folder", "")
-    with _local_copy(rt.blobs, package.zip_sha256) as zip_path:
-        sha, _size = sha256_file(zip_path)
-        if sha != package.zip_sha256:
-            problems.append(_text("zip_checksum"))
-        with zipfile.ZipFile(zip_path) as zf:
-            members = {i.filename: i for i in zf.infolist() if not i.is_dir()}
-            prefix = f"{folder}/"
-            inside = {name[len(prefix):]: name for name in members if name.startswith(prefix)}
-            for name in members:
-                if not name.startswith(prefix):
-                    problems.append(_text("outside_folder", name=name))
-            names = package_texts()["files"]
-            for rel in sorted(set(inside) - set(expected) - {names["manifest"]}):
-                problems.append(_text("unlisted_file", path=rel))
-            for rel, entry in expected.items():
-                if rel not in inside:
-                    problems.append(_text("missing_file", path=rel))
-                    continue
-                got_sha, got_size = _hash_member(zf, inside[rel])
-                if (got_sha, got_size) != (entry["sha256"], entry["size"]):
-                    problems.append(_text("file_checksum", path=rel))
-            if names["manifest"] in inside:
-                inner = json.loads(zf.read(inside[names["manifest"]]).decode("utf-8"))
-                if inner.get("files") != manifest.get("files") or inner.get("volumes") != manifest.get("volumes"):
-                    problems.append(_text("manifest_differs"))
-            else:
-                problems.append(_text("manifest_missing"))
-    problems.extend(_check_documents(rt, manifest))
-    problems.extend(_check_volumes(rt, manifest, expected))
-    problems.extend(_check_disc(package, manifest, expected))
-    # files against the store: the current materials of the approved candidates, and nothing else
-    for entry in expected.values():
-        if entry.get("source") != "material":
-            continue
-        material = session.get(Material, entry["material_id"])
-        if material is None or material.application_id != entry["application_id"]:
-            problems.append(_text("foreign_file", path=entry["path"]))
-        elif material.sha256 != entry["sha256"] or material.superseded_by_id is not None:
-            problems.append(_text("stale_file", path=entry["path"]))
-        elif not rt.blobs.exists(material.sha256):
-            problems.append(_text("original_missing", path=entry["path"]))
-    in_package = {c["application_id"]: c for c in manifest.get("candidates", [])}
-    approved = session.scalars(select(Application).where(
-        Application.season == season.season_id, Application.state.in_(APPROVED_STATES))).all()
-    approved_ids = {a.id for a in approved}
-    for app in approved:
-        if app.id not in in_package:
-            problems.append(_text("approved_not_packaged", submission_no=app.submission_no))
-    for app_id, cand in in_package.items():
-        if app_id not in approved_ids:
-            problems.append(_text("unapproved_packaged", submission_no=cand["submission_no"], name=cand["name"]))
-    for app_id, cand in in_package.items():
-        app = session.get(Application, app_id)
-        if app is None:
-            continue
-        kinds = {expected[p]["kind"] for p in cand["files"] if p in expected}
-        for kind in season.category(app.category).required_materials:
-            if kind in PACKAGE_KINDS and kind not in kinds:
-                problems.append(_text("packaged_missing_material", submission_no=cand["submission_no"],
-                                           name=cand["name"], label=package_texts()["kinds"][kind]))
-    return list(dict.fromkeys(problems))
+    def add(self, key: str, **params: Any) -> None:
+        self.problems.append(_text(key, **params))
+
+    @property
+    def season(self) -> Season:
+        season: Season = self.rt.season
+        return season
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        manifest: dict[str, Any] = self.package.manifest or {}
+        return manifest
+
+    @cached_property
+    def expected(self) -> dict[str, dict[str, Any]]:
+        """The files the manifest lists, by path."""
+        return {f["path"]: f for f in self.manifest.get("files", [])}
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        names: dict[str, str] = package_texts()["files"]
+        return names
+
+    @cached_property
+    def documents(self) -> dict[str, Any]:
+        docs: dict[str, Any] = self.manifest.get("documents", {})
+        return docs
+
+    @cached_property
+    def zip_path(self) -> Path:
+        return self.stack.enter_context(_local_copy(self.rt.blobs, self.package.zip_sha256))
+
+    @cached_property
+    def zip(self) -> zipfile.ZipFile:
+        return self.stack.enter_context(zipfile.ZipFile(self.zip_path))
+
+    @cached_property
+    def members(self) -> list[str]:
+        """The zip's file names (directories left out), in the zip's order."""
+        return [i.filename for i in self.zip.infolist() if not i.is_dir()]
+
+    @cached_property
+    def inside(self) -> dict[str, str]:
+        """The zip members under the package folder, by their path relative to it."""
+        prefix = f"{self.manifest.get('folder', '')}/"
+        return {name[len(prefix):]: name for name in self.members if name.startswith(prefix)}
+
+    def stored(self, key: str) -> bool:
+        """Whether the recorded document ``key`` is in the blob store."""
+        return key in self.documents and bool(self.rt.blobs.exists(self.documents[key]["sha256"]))
+
+
+def _rule_approved(v: PackageCheck) -> None:
+    """The version was approved by a named person, at a recorded time, and not rejected since."""
+    if not v.package.approved_by or v.package.approved_at is None or v.package.status == "rejected":
+        v.add("not_approved")
+
+
+def _rule_compiled(v: PackageCheck) -> None:
+    """A zip was compiled (gate: without one there is nothing else to check)."""
+    if not v.package.zip_sha256:
+        v.add("not_compiled")
+        v.stop = True
+
+
+def _rule_content_unchanged(v: PackageCheck) -> None:
+    """The store still gives the approved content, and the proposal has no problems of its own."""
+    prop = build_proposal(v.session, v.season)
+    if prop.content_hash != v.package.content_hash:
+        v.add("changed_since_approval")
+    v.problems.extend(prop.problems)
+
+
+def _rule_zip_stored(v: PackageCheck) -> None:
+    """The zip is in the blob store (gate: the rules below read it)."""
+    if not v.rt.blobs.exists(v.package.zip_sha256):
+        v.add("zip_missing")
+        v.stop = True
+
+
+def _rule_zip_checksum(v: PackageCheck) -> None:
+    """The zip's bytes have the recorded SHA-256."""
+    sha, _size = sha256_file(v.zip_path)
+    if sha != v.package.zip_sha256:
+        v.add("zip_checksum")
+
+
+def _rule_zip_one_folder(v: PackageCheck) -> None:
+    """Every file in the zip lies inside the package folder."""
+    prefix = f"{v.manifest.get('folder', '')}/"
+    for name in v.members:
+        if not name.startswith(prefix):
+            v.add("outside_folder", name=name)
+
+
+def _rule_zip_nothing_unlisted(v: PackageCheck) -> None:
+    """The zip holds no file that the manifest does not list."""
+    for rel in sorted(set(v.inside) - set(v.expected) - {v.names["manifest"]}):
+        v.add("unlisted_file", path=rel)
+
+
+def _rule_zip_files_match(v: PackageCheck) -> None:
+    """Every listed file is in the zip, with its recorded SHA-256 and size."""
+    for rel, entry in v.expected.items():
+        if rel not in v.inside:
+            v.add("missing_file", path=rel)
+        elif _hash_member(v.zip, v.inside[rel]) != (entry["sha256"], entry["size"]):
+            v.add("file_checksum", path=rel)
+
+
+def _rule_zip_manifest(v: PackageCheck) -> None:
+    """The manifest inside the zip lists the same files and volumes as the recorded one."""
+    name = v.names["manifest"]
+    if name not in v.inside:
+        v.add("manifest_missing")
+        return
+    inner = json.loads(v.zip.read(v.inside[name]).decode("utf-8"))
+    if inner.get("files") != v.manifest.get("files") or inner.get("volumes") != v.manifest.get("volumes"):
+        v.add("manifest_differs")
+
+
+_DOCUMENTS = ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet")
+_LOOSE_DOCUMENTS = ("letter", "audit_opinion", "summary_docx", "summary_xlsx")  # attached beside volume 1
+
+
+def _rule_documents_stored(v: PackageCheck) -> None:
+    """Both letters, the summary, the manifest, the print list and the cover sheet exist as recorded."""
+    for key in _DOCUMENTS:
+        doc = v.documents.get(key)
+        if doc is None or not v.rt.blobs.exists(doc["sha256"]):
+            v.add("document_missing", name=v.names[key])
+
+
+def _rule_documents_packaged(v: PackageCheck) -> None:
+    """Both letters and the summary (Word and Excel) are among the package's files."""
+    for key in _LOOSE_DOCUMENTS:
+        if v.names[key] not in v.expected:
+            v.add("document_not_packaged", name=v.names[key])
 
 
 def _docx_texts(rt: Any, sha256: str) -> list[str]:
@@ -928,92 +1000,174 @@ def _docx_texts(rt: Any, sha256: str) -> list[str]:
         return [p.text for p in Document(str(path)).paragraphs]
 
 
-def _check_documents(rt: Any, manifest: dict[str, Any]) -> list[str]:
-    """Both letters (issuer and signature from the season), the summary, the print list and the postal cover
-    sheet (the secretariat's address) exist as recorded; the internal ranking sheet stays internal."""
-    season = rt.season
-    texts = package_texts()
-    names = texts["files"]
-    docs = manifest.get("documents", {})
-    problems: list[str] = []
-    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet"):
-        doc = docs.get(key)
-        if doc is None or not rt.blobs.exists(doc["sha256"]):
-            problems.append(_text("document_missing", name=names[key]))
-    paths = {f["path"] for f in manifest.get("files", [])}
-    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx"):
-        if names[key] not in paths:
-            problems.append(_text("document_not_packaged", name=names[key]))
-    letters = season.package_letters
+def _rule_letters_issuer(v: PackageCheck) -> None:
+    """Each letter starts with the season's issuer and carries its signature."""
+    letters = v.season.package_letters
     for key, spec in (("letter", letters.recommendation), ("audit_opinion", letters.audit_opinion)):
-        if key in docs and rt.blobs.exists(docs[key]["sha256"]):
-            lines = _docx_texts(rt, docs[key]["sha256"])
+        if v.stored(key):
+            lines = _docx_texts(v.rt, v.documents[key]["sha256"])
             if not lines or lines[0] != spec.issuer or spec.signature not in lines:
-                problems.append(_text("letter_issuer", name=names[key], issuer=spec.issuer))
-    national = season.national
+                v.add("letter_issuer", name=v.names[key], issuer=spec.issuer)
+
+
+def _rule_cover_sheet(v: PackageCheck) -> None:
+    """The season names the secretariat's postal address, and the postal cover sheet shows it."""
+    national = v.season.national
     if not national.postal_address or not national.postcode:
-        problems.append(_text("postal_address_missing"))
-    elif "cover_sheet" in docs and rt.blobs.exists(docs["cover_sheet"]["sha256"]):
-        cover = "".join(_docx_texts(rt, docs["cover_sheet"]["sha256"]))
+        v.add("postal_address_missing")
+    elif v.stored("cover_sheet"):
+        cover = "".join(_docx_texts(v.rt, v.documents["cover_sheet"]["sha256"]))
         for part in (national.recipient_name, national.postal_address, national.postcode):
             if part not in cover:
-                problems.append(_text("cover_sheet_differs", part=part))
-    if names["ranking_sheet"] in paths:
-        problems.append(_text("internal_in_package", name=names["ranking_sheet"]))
-    return problems
+                v.add("cover_sheet_differs", part=part)
 
 
-def _check_volumes(rt: Any, manifest: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+def _rule_ranking_sheet_internal(v: PackageCheck) -> None:
+    """The internal ranking sheet stays out of the package."""
+    if v.names["ranking_sheet"] in v.expected:
+        v.add("internal_in_package", name=v.names["ranking_sheet"])
+
+
+def _rule_volumes(v: PackageCheck) -> None:
     """Every mail volume exists, fits the mail size limit, and together they carry exactly the files listed."""
-    season = rt.season
-    names = package_texts()["files"]
-    volumes = manifest.get("volume_docs") or []
+    volumes = v.manifest.get("volume_docs") or []
     if not volumes:
-        return [_text("volumes_missing")]
-    problems: list[str] = []
-    limit = season.national.attachment_limit_mb * 1024 * 1024
-    docs = manifest.get("documents", {})
-    loose = sum(docs[k]["size"] for k in ("letter", "audit_opinion", "summary_docx", "summary_xlsx") if k in docs)
+        v.add("volumes_missing")
+        return
     carried: list[str] = []
-    folder = manifest.get("folder", "")
     for vol in volumes:
-        if not rt.blobs.exists(vol["sha256"]):
-            problems.append(_text("volume_missing", volume=vol["volume"], volumes=vol["of"]))
-            continue
-        size = vol["size"] + (loose if vol["volume"] == 1 else 0)
-        if mail_size(size) > limit:
-            biggest = max(vol["files"], key=lambda p: expected.get(p, {}).get("size", 0))
-            problems.append(_text("volume_too_large", volume=vol["volume"], volumes=vol["of"],
-                                  limit_mb=season.national.attachment_limit_mb, path=biggest))
-        with _local_copy(rt.blobs, vol["sha256"]) as path, zipfile.ZipFile(path) as zf:
-            members = [i.filename for i in zf.infolist() if not i.is_dir()]
-            for name in members:
-                rel = name.removeprefix(f"{folder}/")
-                carried.append(rel)
-                entry = expected.get(rel)
-                if entry is not None and _hash_member(zf, name) != (entry["sha256"], entry["size"]):
-                    problems.append(_text("file_checksum", path=f"{vol['filename']}:{rel}"))
-    wanted = sorted([*expected, names["manifest"]])
-    if sorted(carried) != wanted:
-        problems.append(_text("volumes_differ"))
-    return problems
+        carried += _check_volume(v, vol)
+    if sorted(carried) != sorted([*v.expected, v.names["manifest"]]):
+        v.add("volumes_differ")
 
 
-def _check_disc(package: Any, manifest: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """The ready-to-copy disc folder holds every listed file unchanged (checked where the folder is)."""
-    if not package.path or not Path(package.path).is_dir():
+def _check_volume(v: PackageCheck, vol: dict[str, Any]) -> list[str]:
+    """One volume: stored, within the mail size limit, its files unchanged. Returns the paths it carries."""
+    if not v.rt.blobs.exists(vol["sha256"]):
+        v.add("volume_missing", volume=vol["volume"], volumes=vol["of"])
         return []
-    disc = Path(package.path) / manifest.get("disc_dir", package_texts()["disc_dir"])
-    problems: list[str] = []
-    for rel, entry in expected.items():
+    _check_volume_size(v, vol)
+    return _check_volume_files(v, vol)
+
+
+def _check_volume_size(v: PackageCheck, vol: dict[str, Any]) -> None:
+    """The volume fits the mail size limit (volume 1 with the letters and the summary attached beside it)."""
+    limit_mb = v.season.national.attachment_limit_mb
+    loose = sum(v.documents[k]["size"] for k in _LOOSE_DOCUMENTS if k in v.documents) if vol["volume"] == 1 else 0
+    if mail_size(vol["size"] + loose) > limit_mb * 1024 * 1024:
+        biggest = max(vol["files"], key=lambda p: v.expected.get(p, {}).get("size", 0))
+        v.add("volume_too_large", volume=vol["volume"], volumes=vol["of"], limit_mb=limit_mb, path=biggest)
+
+
+def _check_volume_files(v: PackageCheck, vol: dict[str, Any]) -> list[str]:
+    """The volume's listed files have their recorded SHA-256 and size. Returns the paths it carries."""
+    carried: list[str] = []
+    with _local_copy(v.rt.blobs, vol["sha256"]) as path, zipfile.ZipFile(path) as zf:
+        for name in (i.filename for i in zf.infolist() if not i.is_dir()):
+            rel = name.removeprefix(f"{v.manifest.get('folder', '')}/")
+            carried.append(rel)
+            entry = v.expected.get(rel)
+            if entry is not None and _hash_member(zf, name) != (entry["sha256"], entry["size"]):
+                v.add("file_checksum", path=f"{vol['filename']}:{rel}")
+    return carried
+
+
+def _rule_disc(v: PackageCheck) -> None:
+    """The ready-to-copy disc folder holds every listed file unchanged (checked where the folder is)."""
+    if not v.package.path or not Path(v.package.path).is_dir():
+        return
+    disc = Path(v.package.path) / v.manifest.get("disc_dir", package_texts()["disc_dir"])
+    for rel, entry in v.expected.items():
         target = disc / rel
         if not target.is_file():
-            problems.append(_text("disc_missing", path=rel))
+            v.add("disc_missing", path=rel)
         elif sha256_file(target) != (entry["sha256"], entry["size"]):
-            problems.append(_text("disc_differs", path=rel))
-    if not (disc / package_texts()["files"]["manifest"]).is_file():
-        problems.append(_text("disc_missing", path=package_texts()["files"]["manifest"]))
-    return problems
+            v.add("disc_differs", path=rel)
+    if not (disc / v.names["manifest"]).is_file():
+        v.add("disc_missing", path=v.names["manifest"])
+
+
+def _rule_materials_current(v: PackageCheck) -> None:
+    """Each packaged material is its candidate's current version, and its original is still stored."""
+    from award.store.models import Material
+
+    for entry in v.expected.values():
+        if entry.get("source") != "material":
+            continue
+        material = v.session.get(Material, entry["material_id"])
+        if material is None or material.application_id != entry["application_id"]:
+            v.add("foreign_file", path=entry["path"])
+        elif material.sha256 != entry["sha256"] or material.superseded_by_id is not None:
+            v.add("stale_file", path=entry["path"])
+        elif not v.rt.blobs.exists(material.sha256):
+            v.add("original_missing", path=entry["path"])
+
+
+def _rule_candidates_approved(v: PackageCheck) -> None:
+    """The package carries exactly the approved candidates of the season."""
+    from sqlalchemy import select
+
+    from award.store.models import Application
+
+    in_package = {c["application_id"]: c for c in v.manifest.get("candidates", [])}
+    approved = v.session.scalars(select(Application).where(
+        Application.season == v.season.season_id, Application.state.in_(APPROVED_STATES))).all()
+    for app in approved:
+        if app.id not in in_package:
+            v.add("approved_not_packaged", submission_no=app.submission_no)
+    approved_ids = {a.id for a in approved}
+    for app_id, cand in in_package.items():
+        if app_id not in approved_ids:
+            v.add("unapproved_packaged", submission_no=cand["submission_no"], name=cand["name"])
+
+
+def _rule_required_materials(v: PackageCheck) -> None:
+    """Each candidate's packaged files include every material its category requires."""
+    from award.store.models import Application
+
+    for cand in v.manifest.get("candidates", []):
+        app = v.session.get(Application, cand["application_id"])
+        if app is None:
+            continue
+        kinds = {v.expected[p]["kind"] for p in cand["files"] if p in v.expected}
+        for kind in v.season.category(app.category).required_materials:
+            if kind in PACKAGE_KINDS and kind not in kinds:
+                v.add("packaged_missing_material", submission_no=cand["submission_no"], name=cand["name"],
+                      label=package_texts()["kinds"][kind])
+
+
+PACKAGE_RULES: tuple[Callable[[PackageCheck], None], ...] = (
+    _rule_approved,
+    _rule_compiled,
+    _rule_content_unchanged,
+    _rule_zip_stored,
+    _rule_zip_checksum,
+    _rule_zip_one_folder,
+    _rule_zip_nothing_unlisted,
+    _rule_zip_files_match,
+    _rule_zip_manifest,
+    _rule_documents_stored,
+    _rule_documents_packaged,
+    _rule_letters_issuer,
+    _rule_cover_sheet,
+    _rule_ranking_sheet_internal,
+    _rule_volumes,
+    _rule_disc,
+    _rule_materials_current,
+    _rule_candidates_approved,
+    _rule_required_materials,
+)
+
+
+def check_package(session: Any, rt: Any, package: Any) -> list[str]:
+    """Every problem with a compiled version (empty list: fine to send), in ``PACKAGE_RULES`` order."""
+    with ExitStack() as stack:
+        check = PackageCheck(session, rt, package, stack)
+        for rule in PACKAGE_RULES:
+            rule(check)
+            if check.stop:
+                break
+    return list(dict.fromkeys(check.problems))
 
 
 @dataclass

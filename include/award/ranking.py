@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -167,102 +167,234 @@ def read_table(data: bytes, filename: str) -> Any:
     return frame
 
 
+# A score file is checked by two rule lists, in the style of ``award.checks.RULES``: ``SCORE_HEADER_RULES`` look
+# at the header row (any issue there stops the check), then ``SCORE_ROW_RULES`` look at each row in order. Each
+# rule adds its issues (``ScoreTable.add``); a row rule that leaves nothing more to check in its row sets
+# ``line.stop``. A row whose rules all ran and that has a score becomes a ``ScoreRow``.
+@dataclass
+class ScoreTable:
+    """What the score-file rules look at: the file's columns, the season, its applications, and the issues."""
+
+    filename: str
+    season: Season
+    columns: list[str]
+    issues: list[ScoreIssue] = field(default_factory=list)
+    apps: Sequence[Application] = ()
+    by_number: dict[str, Application] = field(default_factory=dict)
+    seen: dict[int, int] = field(default_factory=dict)  # application id -> the first row that scored it
+
+    def add(self, row: int | None, column: str | None, key: str, **params: Any) -> None:
+        self.issues.append(ScoreIssue(self.filename, row, column, _text(f"scores.{key}", **params)))
+
+    def load(self, session: Session) -> None:
+        """The season's applications (with their applicants), also by normalised 申报编号."""
+        self.apps = session.scalars(
+            select(Application).where(Application.season == self.season.season_id)
+            .options(selectinload(Application.applicant))
+        ).all()
+        self.by_number = {_norm(a.submission_no): a for a in self.apps}
+
+
+@dataclass
+class ScoreLine:
+    """One non-blank row of a score file: its spreadsheet row number, cleaned cells and score."""
+
+    row: int
+    values: dict[str, str]
+    score: float | None  # the score cell as a number (None: empty or not a number)
+    app: Application | None = None
+    stop: bool = False  # nothing more to check in this row
+
+    @property
+    def number(self) -> str:
+        return _norm(self.values.get(COL_NUMBER, ""))
+
+    @property
+    def code(self) -> str:
+        return self.values.get(COL_CODE, "")
+
+    @property
+    def raw_score(self) -> str:
+        return self.values.get(COL_SCORE, "")
+
+    @property
+    def key_column(self) -> str:
+        """The column the row was matched by: 申报编号 when given, else 统一代码."""
+        return COL_NUMBER if self.number else COL_CODE
+
+    @property
+    def application(self) -> Application:
+        assert self.app is not None, "a row rule after the application was found"
+        return self.app
+
+
+def _header_unique(t: ScoreTable) -> None:
+    """No column header appears twice."""
+    for col in sorted({c for c in t.columns if c and t.columns.count(c) > 1}):
+        t.add(1, col, "duplicate_header")
+
+
+def _header_required(t: ScoreTable) -> None:
+    """Every column the season requires (``scores.required_columns``) is present."""
+    for col in t.season.scores.required_columns:
+        if col not in t.columns:
+            t.add(1, col, "missing_column")
+
+
+def _header_score(t: ScoreTable) -> None:
+    """The score column is present (reported here when the season does not require it by name)."""
+    if COL_SCORE not in t.columns and COL_SCORE not in t.season.scores.required_columns:
+        t.add(1, COL_SCORE, "missing_score_column")
+
+
+def _header_key(t: ScoreTable) -> None:
+    """A row can be matched to its application: 申报编号 or 统一代码 is present."""
+    if COL_NUMBER not in t.columns and COL_CODE not in t.columns:
+        t.add(1, COL_NUMBER, "missing_key_column", number=COL_NUMBER, code=COL_CODE)
+
+
+def _row_required_cells(t: ScoreTable, line: ScoreLine) -> None:
+    """Every required column has a value in the row."""
+    for col in t.season.scores.required_columns:
+        if not line.values.get(col):
+            t.add(line.row, col, "required_empty")
+
+
+def _row_by_number(t: ScoreTable, line: ScoreLine) -> None:
+    """A given 申报编号 names an application of the season (else the row stops here)."""
+    if not line.number:
+        return
+    line.app = t.by_number.get(line.number)
+    if line.app is None:
+        t.add(line.row, COL_NUMBER, "unknown_number", number=line.number)
+        line.stop = True
+
+
+def _row_code_agrees(t: ScoreTable, line: ScoreLine) -> None:
+    """A 统一代码 given beside the 申报编号 is that application's."""
+    if line.app is not None and line.code and not code_matches(line.app, line.code):
+        t.add(line.row, COL_CODE, "code_mismatch", number=line.number)
+
+
+def _row_by_code(t: ScoreTable, line: ScoreLine) -> None:
+    """Without a 申报编号, the 统一代码 names exactly one application (a row with neither stops here: its empty
+    required cell is reported)."""
+    if line.app is not None:
+        return
+    if not line.code:
+        line.stop = True
+        return
+    matches = [a for a in t.apps if code_matches(a, line.code)]
+    if len(matches) == 1:
+        line.app = matches[0]
+        return
+    t.add(line.row, COL_CODE, "unknown_code" if not matches else "ambiguous_code")
+    line.stop = True
+
+
+def _row_name_agrees(t: ScoreTable, line: ScoreLine) -> None:
+    """A given 名称 is the application's."""
+    app = line.application
+    name = line.values.get(COL_NAME, "")
+    if name and _norm(name) != _norm(app.applicant.name):
+        t.add(line.row, COL_NAME, "name_mismatch", number=app.submission_no)
+
+
+def _row_scorable(t: ScoreTable, line: ScoreLine) -> None:
+    """The application awaits its score (PUBLICITY_PASSED, or REVIEWED: a correction before ranking)."""
+    app = line.application
+    if State(app.state) not in SCORABLE:
+        t.add(line.row, line.key_column, "not_scorable", number=app.submission_no, state=app.state)
+
+
+def _row_score_value(t: ScoreTable, line: ScoreLine) -> None:
+    """The score is a number within [scores.minimum, scores.maximum]."""
+    cfg = t.season.scores
+    raw = line.raw_score
+    if not raw:
+        if COL_SCORE not in cfg.required_columns:  # a required one is reported by _row_required_cells
+            t.add(line.row, COL_SCORE, "score_empty")
+    elif line.score is None:
+        t.add(line.row, COL_SCORE, "score_not_number", raw=raw)
+    elif not (cfg.minimum <= line.score <= cfg.maximum):
+        t.add(line.row, COL_SCORE, "score_out_of_range", raw=raw, minimum=f"{cfg.minimum:g}",
+              maximum=f"{cfg.maximum:g}")
+
+
+def _row_once(t: ScoreTable, line: ScoreLine) -> None:
+    """No application is scored twice in the file (the later row stops here)."""
+    app = line.application
+    if app.id in t.seen:
+        t.add(line.row, line.key_column, "duplicate", number=app.submission_no, first_row=t.seen[app.id])
+        line.stop = True
+    else:
+        t.seen[app.id] = line.row
+
+
+SCORE_HEADER_RULES: tuple[Callable[[ScoreTable], None], ...] = (
+    _header_unique,
+    _header_required,
+    _header_score,
+    _header_key,
+)
+SCORE_ROW_RULES: tuple[Callable[[ScoreTable, ScoreLine], None], ...] = (
+    _row_required_cells,
+    _row_by_number,
+    _row_code_agrees,
+    _row_by_code,
+    _row_name_agrees,
+    _row_scorable,
+    _row_score_value,
+    _row_once,
+)
+
+
+def _score_lines(frame: Any, columns: list[str]) -> Iterator[ScoreLine]:
+    """The table's non-blank rows (the header is spreadsheet row 1), scores read as pandas reads numbers."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(frame[COL_SCORE].map(_clean), errors="coerce")
+    for pos, (_, record) in enumerate(frame.iterrows()):
+        values = {c: _clean(record.get(c)) for c in columns}
+        if any(values.values()):
+            score = numbers.iloc[pos]
+            yield ScoreLine(pos + 2, values, None if pd.isna(score) else float(score))
+
+
 def validate_scores(frame: Any, filename: str, *, session: Session, season: Season) -> list[ScoreRow]:
     """Check a score table against the configuration and the store; raise ScoreFileError listing every issue.
 
-    Rules: every required column present; every row names a known application of the season (by 申报编号,
-    else by 统一代码 when that is unambiguous) that is PUBLICITY_PASSED (or REVIEWED: a correction before
-    ranking); a given 统一代码 / 名称 agrees with the application; the score is a number within
-    [scores.minimum, scores.maximum]; no application twice.
+    The header rules (``SCORE_HEADER_RULES``) run first, then the row rules (``SCORE_ROW_RULES``) on every row:
+    every required column present; every row names a known application of the season (by 申报编号, else by
+    统一代码 when that is unambiguous) that is PUBLICITY_PASSED (or REVIEWED: a correction before ranking); a
+    given 统一代码 / 名称 agrees with the application; the score is a number within [scores.minimum,
+    scores.maximum]; no application twice.
     """
-    import pandas as pd
-
-    issues: list[ScoreIssue] = []
-    cfg = season.scores
-    columns = list(frame.columns)
-    dupes = sorted({c for c in columns if c and columns.count(c) > 1})
-    for col in dupes:
-        issues.append(ScoreIssue(filename, 1, col, _text("scores.duplicate_header")))
-    missing = [c for c in cfg.required_columns if c not in columns]
-    for col in missing:
-        issues.append(ScoreIssue(filename, 1, col, _text("scores.missing_column")))
-    if COL_SCORE not in columns and COL_SCORE not in missing:
-        issues.append(ScoreIssue(filename, 1, COL_SCORE, _text("scores.missing_score_column")))
-    if COL_NUMBER not in columns and COL_CODE not in columns:
-        issues.append(ScoreIssue(filename, 1, COL_NUMBER, _text("scores.missing_key_column", number=COL_NUMBER, code=COL_CODE)))
-    if issues:
-        raise ScoreFileError(issues)
+    table = ScoreTable(filename, season, list(frame.columns))
+    for header_rule in SCORE_HEADER_RULES:
+        header_rule(table)
+    if table.issues:
+        raise ScoreFileError(table.issues)
     if frame.empty:
         raise ScoreFileError([ScoreIssue(filename, 2, None, _text("scores.no_rows"))])
-
-    apps = session.scalars(
-        select(Application).where(Application.season == season.season_id).options(selectinload(Application.applicant))
-    ).all()
-    by_number = {_norm(a.submission_no): a for a in apps}
-
-    numbers = pd.to_numeric(frame[COL_SCORE].map(_clean), errors="coerce")
+    table.load(session)
     rows: list[ScoreRow] = []
-    seen: dict[int, int] = {}
-    for pos, (_, record) in enumerate(frame.iterrows()):
-        row_no = pos + 2  # the header is spreadsheet row 1
-        values = {c: _clean(record.get(c)) for c in columns}
-        if not any(values.values()):
-            continue  # a blank line
-        for col in cfg.required_columns:
-            if not values.get(col):
-                issues.append(ScoreIssue(filename, row_no, col, _text("scores.required_empty")))
-        number = _norm(values.get(COL_NUMBER, ""))
-        code = values.get(COL_CODE, "")
-        app: Application | None = None
-        if number:
-            app = by_number.get(number)
-            if app is None:
-                issues.append(ScoreIssue(filename, row_no, COL_NUMBER, _text("scores.unknown_number", number=number)))
-                continue
-            if code and not code_matches(app, code):
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.code_mismatch", number=number)))
-        elif code:
-            matches = [a for a in apps if code_matches(a, code)]
-            if not matches:
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.unknown_code")))
-                continue
-            if len(matches) > 1:
-                issues.append(ScoreIssue(filename, row_no, COL_CODE, _text("scores.ambiguous_code")))
-                continue
-            app = matches[0]
-        else:
-            continue  # already reported as an empty required cell
-        name = values.get(COL_NAME, "")
-        if name and _norm(name) != _norm(app.applicant.name):
-            issues.append(ScoreIssue(filename, row_no, COL_NAME,
-                                      _text("scores.name_mismatch", number=app.submission_no)))
-        if State(app.state) not in SCORABLE:
-            issues.append(ScoreIssue(
-                filename, row_no, COL_NUMBER if number else COL_CODE,
-                _text("scores.not_scorable", number=app.submission_no, state=app.state),
-            ))
-        raw = values.get(COL_SCORE, "")
-        score = numbers.iloc[pos]
-        if not raw:
-            if COL_SCORE not in cfg.required_columns:  # a required one is reported above
-                issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text("scores.score_empty")))
-        elif pd.isna(score):
-            issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text("scores.score_not_number", raw=raw)))
-        elif not (cfg.minimum <= float(score) <= cfg.maximum):
-            issues.append(ScoreIssue(filename, row_no, COL_SCORE, _text(
-                "scores.score_out_of_range", raw=raw, minimum=f"{cfg.minimum:g}", maximum=f"{cfg.maximum:g}")))
-        if app.id in seen:
-            issues.append(ScoreIssue(
-                filename, row_no, COL_NUMBER if number else COL_CODE,
-                _text("scores.duplicate", number=app.submission_no, first_row=seen[app.id]),
-            ))
-            continue
-        seen[app.id] = row_no
-        if raw and not pd.isna(score):
-            rows.append(ScoreRow(app.id, app.submission_no, float(score), row_no))
-    if issues:
-        raise ScoreFileError(issues)
+    for line in _score_lines(frame, table.columns):
+        if _check_line(table, line) and line.score is not None:
+            app = line.application
+            rows.append(ScoreRow(app.id, app.submission_no, line.score, line.row))
+    if table.issues:
+        raise ScoreFileError(table.issues)
     return rows
+
+
+def _check_line(table: ScoreTable, line: ScoreLine) -> bool:
+    """Run the row rules in order; False when one of them stopped the row."""
+    for rule in SCORE_ROW_RULES:
+        rule(table, line)
+        if line.stop:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- the score sheet the office sends out
