@@ -65,7 +65,14 @@ def _calls(catalogue: str) -> list[tuple[str, str, set[str], bool]]:
     """(module, key, keyword names, has **values) of each ``_text``/``message`` call with a literal key."""
     found = []
     for module, prefix in CATALOGUES[catalogue].items():
-        for node in ast.walk(ast.parse((PACKAGE / module).read_text(encoding="utf-8"))):
+        tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+        relays = _text_relays(tree) if prefix is not None else set()
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in relays
+                    and node.args and isinstance(node.args[0], ast.Constant)):  # e.g. check.add("key", ...)
+                found.append((module, f"{prefix}{node.args[0].value}", {k.arg for k in node.keywords if k.arg},
+                              any(k.arg is None for k in node.keywords)))
+                continue
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or not node.args:
                 continue
             if node.func.id == "_text" and prefix is not None and isinstance(node.args[0], ast.Constant):
@@ -78,6 +85,18 @@ def _calls(catalogue: str) -> list[tuple[str, str, set[str], bool]]:
             names = {k.arg for k in node.keywords if k.arg is not None}
             found.append((module, key, names, any(k.arg is None for k in node.keywords)))
     return found
+
+
+def _text_relays(tree: ast.Module) -> set[str]:
+    """Methods that pass their first argument on as the ``_text`` key (``def add(self, key, **params)``)."""
+    relays = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and len(fn.args.args) > 1:
+            key = fn.args.args[1].arg
+            if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "_text" and c.args
+                   and isinstance(c.args[0], ast.Name) and c.args[0].id == key for c in ast.walk(fn)):
+                relays.add(fn.name)
+    return relays
 
 
 def _dynamic_prefixes(catalogue: str) -> set[str]:
