@@ -32,6 +32,7 @@ from pipeline_common import TAGS, default_args, facts, local_dt
 from workday_timetable import WorkdayTimetable
 
 from award.alerts import alert_interval
+from award.clock import DEMO_CLOCK_VAR
 
 if TYPE_CHECKING:
     from award.runtime import Runtime
@@ -129,7 +130,7 @@ def recommendation() -> None:
         wait_for_completion=True,
         deferrable=True,
         # every 10 minutes; under make run's demo clock every 5 s (award demo advance ends the publicity at once)
-        poke_interval=5 if os.environ.get("AWARD_DEMO_CLOCK") else 600,
+        poke_interval=5 if os.environ.get(DEMO_CLOCK_VAR) else 600,
         allowed_states=["success"],
         failed_states=["failed"],
         skip_when_already_exists=True,

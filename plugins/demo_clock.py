@@ -21,8 +21,9 @@ from typing import Any
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from award.clock import DEMO_CLOCK_VAR as CLOCK_VAR
+
 CLASSPATH = "demo_clock.DemoClockTrigger"
-CLOCK_VAR = "AWARD_DEMO_CLOCK"
 
 
 class DemoClockTrigger(BaseTrigger):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from award.cli.common import CliError, add_json_flag, emit
+from award.clock import DEMO_CLOCK_VAR
 
 if TYPE_CHECKING:
     from award.demo.airflow_api import AirflowApi
@@ -121,7 +122,7 @@ def demo_environment(root: Path | None) -> Path:
     os.environ["AWARD_DATA_DIR"] = str(folder)
     os.environ["AWARD_SEASON_FILE"] = str(folder / "season.yaml")
     os.environ.setdefault("AWARD_MAILDIR", str(folder / "maildir"))
-    os.environ["AWARD_DEMO_CLOCK"] = str(folder / "clock.json")
+    os.environ[DEMO_CLOCK_VAR] = str(folder / "clock.json")
     return folder
 
 
