@@ -77,10 +77,10 @@ def main() -> int:
     from sqlalchemy import func, select
     from sqlalchemy.orm import selectinload
 
-    from award.blobs import LocalBlobStore
     from award.config import load_season
     from award.runtime import Runtime
-    from award.storage import LocalStorage
+    from award.storage.blobs import LocalBlobStore
+    from award.storage.shared import LocalStorage
     from award.store import session_scope
     from award.store.db import migrate
     from award.store.models import Application, AuditEvent

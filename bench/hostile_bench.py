@@ -88,12 +88,12 @@ def setup(root: Path) -> int:
 def child(root: Path) -> None:
     """Archive the mailbox and run intake once; print JSON with the counts and the peak RSS of this process."""
     os.environ["AWARD_FAKE_NOW"] = FAKE_NOW
-    from award.blobs import LocalBlobStore
     from award.config import load_season
-    from award.intake import process_pending
+    from award.inbound.sources import MaildirSource, fetch_mail
+    from award.intake.core import process_pending
     from award.runtime import Runtime
-    from award.sources import MaildirSource, fetch_mail
-    from award.storage import LocalStorage
+    from award.storage.blobs import LocalBlobStore
+    from award.storage.shared import LocalStorage
     from award.store.db import migrate, session_scope
 
     url = f"sqlite:///{root / 'award.db'}"

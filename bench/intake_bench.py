@@ -70,7 +70,7 @@ def floor(root: Path) -> tuple[float, float]:
 
     from lxml import etree
 
-    from award.blobs import LocalBlobStore
+    from award.storage.blobs import LocalBlobStore
 
     def form(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -103,12 +103,12 @@ def floor(root: Path) -> tuple[float, float]:
 def child(root: Path) -> None:
     """Run intake once, print JSON with the time, counts and peak RSS of this process."""
     os.environ["AWARD_FAKE_NOW"] = FAKE_NOW
-    from award.blobs import LocalBlobStore
     from award.config import load_season
-    from award.intake import process_pending
+    from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
+    from award.intake.core import process_pending
     from award.runtime import Runtime
-    from award.sources import MaildirSource, fetch_mail, fetch_storage
-    from award.storage import LocalStorage
+    from award.storage.blobs import LocalBlobStore
+    from award.storage.shared import LocalStorage
     from award.store.db import migrate, session_scope
 
     url = f"sqlite:///{root / 'award.db'}"

@@ -34,9 +34,8 @@ def main() -> None:
     os.environ["AWARD_DATA_DIR"] = str(tmp / "data")
     os.environ["AWARD_FAKE_NOW"] = "2023-06-12T10:00:00+08:00"
     try:
-        from award.blobs import LocalBlobStore
         from award.config import load_season
-        from award.package import (
+        from award.recommendation.package import (
             compile_package,
             compress_type,
             pending_work,
@@ -45,7 +44,8 @@ def main() -> None:
         )
         from award.runtime import Runtime
         from award.states import State, create_application_state, transition
-        from award.storage import LocalStorage
+        from award.storage.blobs import LocalBlobStore
+        from award.storage.shared import LocalStorage
         from award.store import session_scope
         from award.store.db import migrate
         from award.store.models import Applicant, Application, Material

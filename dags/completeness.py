@@ -54,7 +54,7 @@ def completeness() -> None:
 
         from pipeline_common import runtime
 
-        from award.correction import plan_check_batches
+        from award.completeness.correction import plan_check_batches
         from award.store import session_scope
 
         rt = runtime()
@@ -68,7 +68,7 @@ def completeness() -> None:
         from airflow.sdk import get_current_context
         from pipeline_common import runtime
 
-        from award.correction import run_checks
+        from award.completeness.correction import run_checks
         from award.store import session_scope
 
         get_current_context()["batch_label"] = f"{len(application_ids)} 件（{application_ids[0]}–{application_ids[-1]}）"
@@ -90,7 +90,7 @@ def completeness() -> None:
         from pipeline_common import runtime
 
         from award.clock import now
-        from award.correction import sweep_deadlines as sweep
+        from award.completeness.correction import sweep_deadlines as sweep
         from award.process import advance_proven
         from award.store import session_scope
 
@@ -107,7 +107,7 @@ def completeness() -> None:
 
         from pipeline_common import runtime
 
-        from award.reports import write_report as write
+        from award.completeness.report import write_report as write
         from award.store import session_scope
 
         rt = runtime()

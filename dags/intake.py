@@ -72,7 +72,7 @@ def intake() -> None:
         """Archive every new message of the office mailbox (then flag and move it; never delete)."""
         from pipeline_common import IMAP_CONN_ID, runtime
 
-        from award.sources import ImapSettings, fetch_mail, mail_source_from_env
+        from award.inbound.sources import ImapSettings, fetch_mail, mail_source_from_env
         from award.store import session_scope
 
         rt = runtime()
@@ -94,7 +94,7 @@ def intake() -> None:
         """Archive every new or changed object under incoming/ in shared storage."""
         from pipeline_common import runtime
 
-        from award.sources import fetch_storage
+        from award.inbound.sources import fetch_storage
         from award.store import session_scope
 
         rt = runtime()
@@ -107,7 +107,7 @@ def intake() -> None:
         """Parse and match every archived item; store applications and materials; queue the replies."""
         from pipeline_common import runtime
 
-        from award.intake import process_pending
+        from award.intake.core import process_pending
         from award.store import session_scope
 
         rt = runtime()

@@ -1,6 +1,6 @@
 """征求相关部门意见: letters to departments, replies, reminders, defaults, and the ops decision on objections.
 
-Runs on Chinese working days at 09:00 Asia/Shanghai. Rules: see ``award.opinions``. Mail is only queued (the
+Runs on Chinese working days at 09:00 Asia/Shanghai. Rules: see ``award.opinions.core``. Mail is only queued (the
 ``outbox`` DAG sends it). Department replies reach the store through intake (mail tagged ``opinion``) and
 through shared storage ``opinions/<dept code>/`` (archived here).
 
@@ -46,7 +46,7 @@ def opinions() -> None:
         """Batch the COMPLETE applications into one letter per department and queue the e-mails."""
         from pipeline_common import runtime
 
-        from award.opinions import solicit as run
+        from award.opinions.core import solicit as run
         from award.store import session_scope
 
         rt = runtime()
@@ -60,7 +60,7 @@ def opinions() -> None:
         """Match the replies archived from the mailbox and the files under opinions/<dept code>/."""
         from pipeline_common import runtime
 
-        from award.opinions import ingest_pending, ingest_storage
+        from award.opinions.core import ingest_pending, ingest_storage
         from award.store import session_scope
 
         rt = runtime()
@@ -76,7 +76,7 @@ def opinions() -> None:
         """Queue the reminders due today."""
         from pipeline_common import runtime
 
-        from award.opinions import send_reminders
+        from award.opinions.core import send_reminders
         from award.store import session_scope
 
         rt = runtime()
@@ -88,7 +88,7 @@ def opinions() -> None:
         """Record the configured default for departments silent after the due date."""
         from pipeline_common import runtime
 
-        from award.opinions import apply_defaults as run
+        from award.opinions.core import apply_defaults as run
         from award.store import session_scope
 
         rt = runtime()
@@ -103,7 +103,7 @@ def opinions() -> None:
         from airflow.sdk import get_current_context
         from pipeline_common import runtime
 
-        from award.opinions import pending_decisions as pending
+        from award.opinions.core import pending_decisions as pending
         from award.store import session_scope
 
         context = get_current_context()
@@ -126,8 +126,8 @@ def opinions() -> None:
         from airflow.sdk import get_current_context
         from pipeline_common import runtime
 
-        from award.opinions import apply_decision as apply
-        from award.opinions import choice_from_label
+        from award.opinions.core import apply_decision as apply
+        from award.opinions.core import choice_from_label
         from award.store import session_scope
 
         (label,) = answer["chosen_options"]

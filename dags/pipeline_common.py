@@ -14,6 +14,8 @@ Connections (Airflow connections, or AIRFLOW_CONN_* environment variables):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,8 @@ import pendulum
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from award.config import Season
     from award.mail.outbox import YagmailSender
     from award.mail.sentfolder import ImapSentFolder
@@ -118,6 +122,19 @@ def runtime() -> Runtime:
                    shared=shared_storage(client=client))
 
 
+@contextmanager
+def domain_session() -> Iterator[tuple[Session, Runtime]]:
+    """The runtime and one transaction of the domain store, committed when the block ends without error.
+
+    The preamble of every one-transaction task: ``with domain_session() as (session, rt): entry_point(session, rt)``.
+    """
+    from award.store import session_scope
+
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        yield session, rt
+
+
 def smtp_sender() -> YagmailSender:
     """A yagmail sender configured from the ``smtp_default`` connection."""
     from airflow.sdk import BaseHook
@@ -140,8 +157,8 @@ def sent_folder() -> ImapSentFolder | None:
     """The office's "Sent" folder over IMAP, when the ``award_imap`` connection names one (extra ``sent_folder``)."""
     from airflow.sdk import BaseHook
 
+    from award.inbound.sources import ImapSettings
     from award.mail.sentfolder import ImapSentFolder
-    from award.sources import ImapSettings
 
     try:
         conn = BaseHook.get_connection(IMAP_CONN_ID)

@@ -11,7 +11,7 @@ required reason) and applies the decisions (audited, applicant and objector e-ma
 ``publicity_objections`` reads the objections mailbox and the ``objections/`` folder every 30 minutes, so
 objections are acknowledged and matched while the window runs.
 
-The recommendation stage reuses the same DAG with ``purpose="candidate"`` (or calls award.publicity directly).
+The recommendation stage reuses the same DAG with ``purpose="candidate"`` (or calls award.publicity.core directly).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _scan() -> dict[str, int]:
     from airflow.sdk import BaseHook
     from pipeline_common import runtime
 
-    from award.publicity import scan_objections
-    from award.sources import ImapSettings, mail_source_from_env
+    from award.inbound.sources import ImapSettings, mail_source_from_env
+    from award.publicity.core import scan_objections
     from award.store import session_scope
 
     rt = runtime()
@@ -70,7 +70,7 @@ def _scan() -> dict[str, int]:
 def _requests(objection_ids: list[int]) -> list[dict[str, str]]:
     from pipeline_common import runtime
 
-    from award.publicity import decision_request
+    from award.publicity.core import decision_request
     from award.store import session_scope
 
     rt = runtime()
@@ -82,7 +82,7 @@ def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     """Apply the human answers of the mapped HITL task ``task_id`` (map index i answers objection_ids[i])."""
     from pipeline_common import runtime
 
-    from award.publicity import resolve_objection
+    from award.publicity.core import resolve_objection
     from award.store import session_scope
 
     if not objection_ids:
@@ -133,7 +133,12 @@ def publicity() -> None:
         from pipeline_common import runtime
 
         from award.clock import TZ as AWARD_TZ
-        from award.publicity import eligible_application_ids, ids_for_submissions, open_window, window_summary
+        from award.publicity.core import (
+            eligible_application_ids,
+            ids_for_submissions,
+            open_window,
+            window_summary,
+        )
         from award.store import session_scope
 
         params = get_current_context()["params"]
@@ -165,7 +170,7 @@ def publicity() -> None:
     def unmatched(window: dict[str, Any]) -> list[int]:
         from pipeline_common import runtime
 
-        from award.publicity import unmatched_objections
+        from award.publicity.core import unmatched_objections
         from award.store import session_scope
 
         rt = runtime()
@@ -185,7 +190,7 @@ def publicity() -> None:
         """Close the window: who has no open objection passes; the open objections need a decision."""
         from pipeline_common import runtime
 
-        from award.publicity import close_window
+        from award.publicity.core import close_window
         from award.store import session_scope
 
         rt = runtime()

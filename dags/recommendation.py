@@ -31,8 +31,8 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # exported by airflow.s
 from pipeline_common import TAGS, default_args, facts, local_dt
 from workday_timetable import WorkdayTimetable
 
-from award.alerts import alert_interval
 from award.clock import DEMO_CLOCK_VAR
+from award.recommendation.alerts import alert_interval
 
 if TYPE_CHECKING:
     from award.runtime import Runtime
@@ -60,15 +60,15 @@ def _rt() -> Runtime:
     deadline=DeadlineAlert(
         reference=DeadlineReference.FIXED_DATETIME(SEASON.dates.national_deadline),
         interval=alert_interval(SEASON),
-        callback=AsyncCallback("award.alerts.export_overdue_alert"),
+        callback=AsyncCallback("award.recommendation.alerts.export_overdue_alert"),
     ),
 )
 def recommendation() -> None:
     @task
     def import_scores() -> dict[str, Any]:
         """Archive and import new score files under scores/ (a bad file imports nothing; ops see the error)."""
-        from award.ranking import import_scores as run
-        from award.ranking import refused_summary
+        from award.recommendation.ranking import import_scores as run
+        from award.recommendation.ranking import refused_summary
 
         results = run(_rt())
         return {"imported": sum(r.imported for r in results), "refused": sum(r.refused for r in results),
@@ -85,15 +85,15 @@ def recommendation() -> None:
     @task
     def score_sheet(_: dict[str, Any]) -> dict[str, Any]:
         """Write the score sheet template (codes and names filled in) when the list awaiting scores changed."""
-        from award.ranking import write_score_sheet
+        from award.recommendation.ranking import write_score_sheet
 
         return write_score_sheet(_rt())
 
     @task
     def rank(_: dict[str, Any]) -> dict[str, Any]:
         """Rank each group once all its scores are in (REVIEWED -> CANDIDATE / NOT_RECOMMENDED)."""
-        from award.ranking import RankingError
-        from award.ranking import rank as run
+        from award.recommendation.ranking import RankingError
+        from award.recommendation.ranking import rank as run
         from award.store import session_scope
 
         rt = _rt()
@@ -109,13 +109,14 @@ def recommendation() -> None:
         """Publicise the candidate list when there are new candidates, else go straight to the approval gate."""
         from sqlalchemy import func, select
 
+        from award.enums import State
         from award.store import session_scope
         from award.store.models import Application
 
         rt = _rt()
         with session_scope(rt.db_url) as session:
             count = session.scalar(select(func.count()).select_from(Application).where(
-                Application.season == rt.season.season_id, Application.state == "candidate"))
+                Application.season == rt.season.season_id, Application.state == State.CANDIDATE))
         return "candidate_publicity" if count else "no_publicity"
 
     @task
@@ -140,7 +141,7 @@ def recommendation() -> None:
     def approval_gate() -> list[str]:
         """Ask the leadership group only for content not approved yet; resume an approved version; else stop."""
         rt = _rt()
-        from award.package import approval_prompt, pending_work
+        from award.recommendation.package import approval_prompt, pending_work
 
         work = pending_work(rt)
         ti = get_current_context()["ti"]
@@ -181,7 +182,7 @@ def recommendation() -> None:
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def record_approval() -> int | None:
         """Record the decision (approver, opinion, the Airflow user who answered); a rejection stops here."""
-        from award.package import record_approval as record
+        from award.recommendation.package import record_approval as record
 
         ti = get_current_context()["ti"]
         answer = ti.xcom_pull(task_ids="approval") or {}
@@ -203,7 +204,7 @@ def recommendation() -> None:
     @task(trigger_rule="none_failed_min_one_success")
     def compile_package() -> int:
         """Build the approved version's folder and zip (streamed from the blob store)."""
-        from award.package import compile_package as build
+        from award.recommendation.package import compile_package as build
 
         ti = get_current_context()["ti"]
         package_id = ti.xcom_pull(task_ids="record_approval") or ti.xcom_pull(task_ids="resume")
@@ -213,7 +214,7 @@ def recommendation() -> None:
     @task
     def verify(package_id: int) -> int:
         """Check the zip against the store and the approval; a failure reports to ops and stops the export."""
-        from award.package import verify_package
+        from award.recommendation.package import verify_package
 
         verify_package(_rt(), package_id)
         return package_id
@@ -223,14 +224,14 @@ def recommendation() -> None:
         """Upload to the national storage location and queue the e-mail (once per version)."""
         from dataclasses import asdict
 
-        from award.package import export_package
+        from award.recommendation.package import export_package
 
         return {k: v for k, v in asdict(export_package(_rt(), package_id)).items() if k != "storage_prefix"}
 
     @task
     def notify_applicants(_: dict[str, Any]) -> dict[str, int]:
         """E-mail every ranked applicant the result (once each)."""
-        from award.package import notify_applicants as notify
+        from award.recommendation.package import notify_applicants as notify
 
         return notify(_rt())
 
@@ -239,7 +240,7 @@ def recommendation() -> None:
         """Fail the run when the export is due and the current content has not been sent (keeps the alert)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from award.package import export_state
+        from award.recommendation.package import export_state
 
         state = export_state(_rt())
         if state["overdue"] and state["candidates"]:

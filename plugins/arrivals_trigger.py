@@ -3,7 +3,7 @@
 Used in an ``AssetWatcher`` on the ``award_arrivals`` asset that the ``intake`` DAG is scheduled on (together with
 its 15-minute timetable, the safety net). Event-driven scheduling accepts only ``BaseEventTrigger`` subclasses.
 
-The trigger only asks "what is waiting?" (``award.watch``: plain Python, no Airflow) and yields one event when
+The trigger only asks "what is waiting?" (``award.intake.watch``: plain Python, no Airflow) and yields one event when
 something waiting was not announced before; intake itself reads and takes the items. What is waiting is read from the
 sources and the domain store, so a restarted triggerer announces whatever is still waiting: nothing is lost, and an
 extra announcement is one extra intake run that takes nothing twice.
@@ -74,18 +74,18 @@ class ArrivalsTrigger(BaseEventTrigger):
             if kind == "imap":
                 from airflow.sdk import BaseHook
 
-                from award.sources import ImapSettings
-                from award.watch import ImapProbe
+                from award.inbound.sources import ImapSettings
+                from award.intake.watch import ImapProbe
 
                 settings = ImapSettings.from_connection(await BaseHook.aget_connection(self.imap_conn_id))
                 return await asyncio.to_thread(ImapProbe, settings, default_url()), False
+            from award.intake.watch import MaildirProbe
             from award.runtime import maildir
-            from award.watch import MaildirProbe
 
             return MaildirProbe(maildir(), self.folder), False
 
+        from award.intake.watch import StorageProbe
         from award.runtime import shared_storage
-        from award.watch import StorageProbe
 
         client = None
         if os.environ.get("AWARD_SHARED_URL", "").startswith("s3://"):
@@ -97,7 +97,7 @@ class ArrivalsTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Probe, announce what is new, then wait (IDLE push or a poll interval); a source error is retried."""
-        from award.watch import ArrivalWatch
+        from award.intake.watch import ArrivalWatch
 
         while True:
             try:

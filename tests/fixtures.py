@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from award.blobs import BlobStore, LocalBlobStore
 from award.clock import now
 from award.config import Season
 from award.runtime import Runtime
-from award.storage import LocalStorage, SharedStorage
+from award.storage.blobs import BlobStore, LocalBlobStore
+from award.storage.shared import LocalStorage, SharedStorage
 
 OFFICE = "zlfzc@scjg.example.gov.cn"
 DEFAULT_NOW = "2023-05-10T10:00:00"  # inside the 2023 season's application period

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from award.convert import find_soffice, office_env
+from award.intake.convert import find_soffice, office_env
 
 SOFFICE = find_soffice()
 needs_soffice = pytest.mark.skipif(

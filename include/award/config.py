@@ -448,9 +448,9 @@ def load_season(path: str | Path | None = None) -> Season:
 
 
 def _check_rules(season: Season, path: Path) -> None:
-    """Unknown rule ids fail the load, naming the id (the rule registry lives in award.checks)."""
+    """Unknown rule ids fail the load, naming the id (the rule registry lives in award.completeness.rules)."""
     try:
-        from award.checks import RULES  # local import: checks may import config
+        from award.completeness.rules import RULES  # local import: checks may import config
     except ImportError:
         return
     for cat_id, cat in season.categories.items():

@@ -82,8 +82,8 @@ def stage_plan(season: Season) -> list[tuple[str, int]]:
 
 def simulate(season: Season, calendar: WorkCalendar | None = None) -> Simulation:
     """Walk the stage plan from the provincial deadline day (UnknownYearError for a year without holiday data)."""
-    from award.alerts import export_due_at
     from award.calendar import default_calendar
+    from award.recommendation.alerts import export_due_at
 
     cal = calendar or default_calendar(tuple(season.calendar_overrides))
     completed = season.dates.provincial_deadline.date()

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from award.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from award.config import Season, load_season
-from award.storage import LocalStorage, S3Storage, SharedStorage
+from award.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from award.storage.shared import LocalStorage, S3Storage, SharedStorage
 from award.store.db import default_url
 
 

@@ -6,43 +6,16 @@ The diagram in README.md is generated from ``TRANSITIONS`` (``award states --mer
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from award.clock import now
+from award.enums import ObjectionStatus
+from award.enums import OutboxStatus as OutboxStatus  # re-exported: the state machine names its vocabularies
+from award.enums import State as State
 from award.store.models import Application, AuditEvent, Objection
-
-
-class State(StrEnum):
-    """Application states (values are stored in the database)."""
-
-    RECEIVED = "received"  # 已接收: archived and parsed, not yet checked
-    INCOMPLETE = "incomplete"  # 待补正: problems sent, waiting for corrections
-    COMPLETE = "complete"  # 形式审查通过
-    NEEDS_REVIEW = "needs_review"  # 待人工核对: only staff can settle a finding (a scanned PDF form, a field not found)
-    CLOSED_INCOMPLETE = "closed_incomplete"  # 逾期未补正，终止
-    INELIGIBLE = "ineligible"  # 不符合申报条件 (e.g. defence industry, school type)
-    LATE = "late"  # 逾期不再受理
-    WITHDRAWN = "withdrawn"  # 申请人撤回
-    DEPT_REVIEW = "dept_review"  # 征求相关部门意见中
-    DEPT_OBJECTION = "dept_objection"  # 部门有异议，待研究决定
-    DEPT_CLEARED = "dept_cleared"  # 部门无异议（或按默认处理）
-    IN_PUBLICITY = "in_publicity"  # 省级公示中
-    OBJECTION_PENDING = "objection_pending"  # 公示异议待处理
-    PUBLICITY_PASSED = "publicity_passed"  # 公示无异议，待评审
-    REVIEWED = "reviewed"  # 第三方评审已打分
-    CANDIDATE = "candidate"  # 拟推荐（名额内）
-    CANDIDATE_PUBLICITY = "candidate_publicity"  # 拟推荐名单公示中
-    CANDIDATE_OBJECTION = "candidate_objection"  # 拟推荐名单公示异议待处理
-    CANDIDATE_CONFIRMED = "candidate_confirmed"  # 公示通过，待领导小组审定
-    RECOMMENDED = "recommended"  # 领导小组审定推荐
-    NOT_RECOMMENDED = "not_recommended"  # 未获推荐
-    REMOVED = "removed"  # 因部门意见或公示异议取消
-    EXPORTED = "exported"  # 已报送国家市场监管总局
-
 
 S = State
 
@@ -109,16 +82,6 @@ class IllegalTransition(ValueError):
     """A transition the state machine does not allow."""
 
 
-class OutboxStatus(StrEnum):
-    """Where a queued e-mail stands (``OutboxEmail.status``); moves only along ``OUTBOX_TRANSITIONS``."""
-
-    PENDING = "pending"  # queued, due at next_attempt_at (after a definite failure: backing off)
-    SENDING = "sending"  # claimed by a drain; the SMTP conversation is under way
-    SENT = "sent"  # the server answered 250 to the data (or the copy was found in the sent folder)
-    UNKNOWN = "unknown"  # the data went out but no answer came (timeout, crash): never resent blindly
-    FAILED = "failed"  # refused for good (5xx) or still undeliverable after a working day; ops alerted
-
-
 _O = OutboxStatus
 
 OUTBOX_TRANSITIONS: dict[OutboxStatus, frozenset[OutboxStatus]] = {
@@ -130,7 +93,7 @@ OUTBOX_TRANSITIONS: dict[OutboxStatus, frozenset[OutboxStatus]] = {
 }
 
 
-# While an objection (异议) is open and not late, an application may only go to these states (award.publicity).
+# While an objection (异议) is open and not late, an application may only go to these states (award.publicity.core).
 OBJECTION_SAFE = frozenset({S.OBJECTION_PENDING, S.CANDIDATE_OBJECTION, S.REMOVED, S.WITHDRAWN})
 
 
@@ -142,7 +105,7 @@ def _open_objection_ids(session: Session, app: Application) -> list[int]:
     if app.id is None or not hasattr(session, "scalars"):
         return []
     return list(session.scalars(select(Objection.id).where(
-        Objection.application_id == app.id, Objection.status == "open", Objection.late.is_(False))))
+        Objection.application_id == app.id, Objection.status == ObjectionStatus.OPEN, Objection.late.is_(False))))
 
 
 def can_transition(current: str | State, target: str | State) -> bool:

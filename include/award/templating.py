@@ -10,14 +10,35 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = PACKAGE_DIR / "templates"  # the core's templates (shared layouts, ops, CLI, desk)
+
+
+@cache
+def template_dirs() -> tuple[Path, ...]:
+    """Where templates are looked up, in order: the core's, then each package's own ``templates/`` folder.
+
+    A stage keeps its templates beside its code, Django-style: ``award/publicity/templates/publicity/notice.html.j2``
+    is the template ``publicity/notice.html.j2``. A new package's folder is found without any edit here;
+    tests/unit/test_templating.py checks that no name is in two folders.
+    """
+    return (TEMPLATE_DIR, *sorted(p for p in PACKAGE_DIR.glob("*/templates") if p.is_dir()))
+
+
+def template_path(name: str) -> Path:
+    """The file of template or data file ``name`` (``"letters/package.yaml"``) in the first folder that has it."""
+    for folder in template_dirs():
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no template {name!r} in " + ", ".join(str(d) for d in template_dirs()))
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The shared environment: undefined placeholders are errors, HTML templates autoescape."""
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        loader=FileSystemLoader([str(d) for d in template_dirs()]),
         undefined=StrictUndefined,
         autoescape=select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
@@ -55,8 +76,8 @@ def render_mail(name: str, **context: Any) -> tuple[str, str]:
 
 @cache
 def message_catalogue(catalogue: str) -> dict[str, Any]:
-    """The parsed ``templates/<catalogue>/messages.yaml`` (read once)."""
-    path = TEMPLATE_DIR / catalogue / "messages.yaml"
+    """The parsed ``<catalogue>/messages.yaml`` of the template folders (read once)."""
+    path = template_path(f"{catalogue}/messages.yaml")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of message groups")

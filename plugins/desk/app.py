@@ -27,7 +27,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from award.blobs import BlobNotFound, iter_chunks
 from award.clock import TZ
 from award.desk import (
     ApplicationFilter,
@@ -38,6 +37,7 @@ from award.desk import (
     overview,
 )
 from award.desk.queries import blob_for_download, filter_choices, report_key
+from award.storage.blobs import BlobNotFound, iter_chunks
 from award.store import session_scope
 from desk.airflow_side import AirflowSide, MetadataDb
 
@@ -238,7 +238,7 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
     @app.post("/objections/{objection_id}/assign", name="assign")
     def assign_action(request: Request, user: User, objection_id: int, csrf_token: Annotated[str, Form()],
                       submission_no: Annotated[str, Form()] = "") -> RedirectResponse:
-        from award.publicity import PublicityError, assign_objection
+        from award.publicity.core import PublicityError, assign_objection
 
         _check_csrf(request, user, csrf_token)
         try:
@@ -251,6 +251,7 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
     @app.post("/mails/{mail_id}/retry", name="retry")
     def retry_action(request: Request, user: User, mail_id: int, csrf_token: Annotated[str, Form()],
                      back: Annotated[str, Form()] = "") -> RedirectResponse:
+        from award.enums import OutboxStatus
         from award.mail.outbox import retry
         from award.store.models import OutboxEmail
 
@@ -261,8 +262,8 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
             if row is None:
                 raise HTTPException(404, "no such e-mail")
             status = row.status
-            done_ids = retry(s, failed=status == "failed", unknown=status == "unknown", ids=[mail_id],
-                             actor=user.get_name())
+            done_ids = retry(s, failed=status == OutboxStatus.FAILED, unknown=status == OutboxStatus.UNKNOWN,
+                             ids=[mail_id], actor=user.get_name())
         if not done_ids:
             return done(request, path, error=f"mail {mail_id}: {status}, nothing to requeue")
         return done(request, path, done="requeued")

@@ -75,7 +75,7 @@ LEFT_IN_REVIEW = 1
 # besides "complete": missing_material and pdf_mismatch (-> incomplete, correction mail) and defence_industry
 # (-> ineligible at intake, wrong-channel mail); mailed (Maildir ``office``) and city batches (``incoming/``).
 SEASON_APPS, SEASON_SEED, SEASON_DEFECT_SHARE = 8, 26, 0.25
-# defect -> the state after intake and completeness (see tests/checks/test_end_to_end.py for every defect)
+# defect -> the state after intake and completeness (see tests/completeness/test_end_to_end.py for every defect)
 EXPECTED_STATE = {
     None: "complete",
     "two_channels": "complete",
@@ -222,7 +222,7 @@ def _clear_for_publicity(cluster: CeleryCluster) -> None:
     from sqlalchemy import select
 
     from award.clock import now
-    from award.opinions import record_opinion
+    from award.opinions.core import record_opinion
     from award.runtime import Runtime
     from award.store.db import session_scope
     from award.store.models import Application, OpinionRequest, OpinionRequestItem

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from award.blobs import LocalBlobStore
 from award.config import Season
-from award.storage import LocalStorage
+from award.storage.blobs import LocalBlobStore
+from award.storage.shared import LocalStorage
 from award.store import session_scope
 from tests.desk.seed import Seeded, seed_season
 

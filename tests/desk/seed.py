@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from award.blobs import BlobStore
 from award.clock import TZ
 from award.config import Season
 from award.identity import make_credit_code, make_id_number
 from award.states import State, audit, create_application_state, transition
+from award.storage.blobs import BlobStore
 from award.store.models import (
     Applicant,
     Application,

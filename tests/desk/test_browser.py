@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from award.blobs import LocalBlobStore
 from award.config import load_season
+from award.storage.blobs import LocalBlobStore
 from award.store import session_scope
 from award.store.db import migrate
 from award.store.models import Application

@@ -171,7 +171,7 @@ def test_application_page_and_download(staff: TestClient, desk: Desk) -> None:
 
 def test_application_page_names_a_pending_key_and_staff_review(staff: TestClient, desk: Desk) -> None:
     from award.clock import now
-    from award.keyentry import stand_in_key
+    from award.intake.keyentry import stand_in_key
     from award.store.models import CheckResult, CheckRun
 
     with session_scope(desk.url) as s:
@@ -361,7 +361,7 @@ def test_an_unknown_mail_is_shown_and_can_be_requeued(staff: TestClient, desk: D
 def test_a_corrupt_file_never_downloads_as_a_complete_file(staff: TestClient, desk: Desk) -> None:
     """Issue 13: every blob read checks its SHA-256, the desk's streamed downloads too: a corrupt blob aborts the
     response at its end (the browser sees a failed download), it is never served as a finished file."""
-    from award.blobs import BlobCorrupt
+    from award.storage.blobs import BlobCorrupt
 
     html = staff.get(f"/applications/{desk.seeded.incomplete}").text
     link = re.findall(r'href="(/files/material/\d+)"', html)[0]

@@ -1,4 +1,4 @@
-"""The event-driven intake watcher: the domain probes (``award.watch``) against a real Maildir, folder, S3 (moto's
+"""The event-driven intake watcher: the domain probes (``award.intake.watch``) against a real Maildir, folder, S3 (moto's
 server) and IMAP (Dovecot: STATUS and IDLE), the triggerer's ``ArrivalsTrigger`` (a restart loses nothing), and the
 DAG wiring (watchers + the 15-minute safety net; the outbox on intake's asset event). ``test_watcher_and_schedule``
 runs the real intake DAG twice over the same arrivals: nothing is processed or acknowledged twice."""
@@ -22,8 +22,8 @@ def _mail(n: int) -> bytes:
 
 
 def _take(root: Path, key: str) -> None:
-    """What intake does with a taken message: into ``.processed`` (award.sources.MaildirSource)."""
-    from award.sources import MaildirSource
+    """What intake does with a taken message: into ``.processed`` (award.inbound.sources.MaildirSource)."""
+    from award.inbound.sources import MaildirSource
 
     src = MaildirSource(root, "office")
     [item] = [i for i in src.messages(None) if i.handle == key]  # type: ignore[arg-type]
@@ -32,7 +32,7 @@ def _take(root: Path, key: str) -> None:
 
 
 def test_maildir_probe_announces_each_arrival_once(tmp_path: Path) -> None:
-    from award.watch import ArrivalWatch, MaildirProbe
+    from award.intake.watch import ArrivalWatch, MaildirProbe
 
     box = mailbox.Maildir(tmp_path / "office", create=True)
     watch = ArrivalWatch(MaildirProbe(tmp_path, "office"))
@@ -53,10 +53,10 @@ def test_maildir_probe_announces_each_arrival_once(tmp_path: Path) -> None:
 
 
 def test_local_folder_waits_for_a_settled_file_and_forgets_archived_ones(make_rt, tmp_path: Path, sqlite_url: str) -> None:
-    from award.sources import fetch_storage
-    from award.storage import LocalStorage
+    from award.inbound.sources import fetch_storage
+    from award.intake.watch import ArrivalWatch, StorageProbe
+    from award.storage.shared import LocalStorage
     from award.store.db import session_scope
-    from award.watch import ArrivalWatch, StorageProbe
 
     storage = LocalStorage(tmp_path / "shared")
     watch = ArrivalWatch(StorageProbe(storage, sqlite_url), settle=True)
@@ -75,10 +75,10 @@ def test_local_folder_waits_for_a_settled_file_and_forgets_archived_ones(make_rt
 
 
 def test_s3_listing_against_archived_keys(make_rt, s3_bucket, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from award.sources import fetch_storage
-    from award.storage import S3Storage
+    from award.inbound.sources import fetch_storage
+    from award.intake.watch import ArrivalWatch, StorageProbe
+    from award.storage.shared import S3Storage
     from award.store.db import session_scope
-    from award.watch import ArrivalWatch, StorageProbe
 
     client, bucket = s3_bucket
     storage = S3Storage(client, bucket, "shared/")
@@ -96,16 +96,16 @@ def test_s3_listing_against_archived_keys(make_rt, s3_bucket, sqlite_url: str, t
 
 
 def _imap_settings(dovecot):  # type: ignore[no-untyped-def]
-    from award.sources import ImapSettings
+    from award.inbound.sources import ImapSettings
 
     return ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
                         use_ssl=False)
 
 
 def test_imap_status_uidnext_against_the_cursor(make_rt, dovecot, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from award.sources import ImapSource, fetch_mail
+    from award.inbound.sources import ImapSource, fetch_mail
+    from award.intake.watch import ArrivalWatch, ImapProbe
     from award.store.db import session_scope
-    from award.watch import ArrivalWatch, ImapProbe
 
     settings = _imap_settings(dovecot)
     dovecot.append(_mail(0))  # creates INBOX
@@ -138,7 +138,7 @@ def test_imap_status_uidnext_against_the_cursor(make_rt, dovecot, sqlite_url: st
 
 
 def test_imap_idle_returns_when_mail_lands(dovecot, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
-    from award.watch import ImapProbe
+    from award.intake.watch import ImapProbe
 
     dovecot.append(_mail(0))
     probe = ImapProbe(_imap_settings(dovecot), sqlite_url)
@@ -206,7 +206,7 @@ def test_trigger_restart_loses_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_storage_trigger_fires_for_an_upload(tmp_path: Path, sqlite_url: str,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from award.storage import LocalStorage
+    from award.storage.shared import LocalStorage
 
     monkeypatch.setenv("AWARD_DB_URL", sqlite_url)
     monkeypatch.setenv("AWARD_SHARED_URL", str(tmp_path / "shared"))
@@ -258,14 +258,14 @@ def test_watcher_and_schedule_both_fire_nothing_twice(dag_env, airflow_db, tmp_p
 
     from sqlalchemy import func, select
 
-    from award.blobs import LocalBlobStore
     from award.config import load_season
     from award.demo.generator import generate
     from award.demo.setup import deliver
+    from award.intake.watch import ArrivalWatch, MaildirProbe
     from award.mail.outbox import drain
+    from award.storage.blobs import LocalBlobStore
     from award.store.db import session_scope
     from award.store.models import InboundItem, OutboxEmail
-    from award.watch import ArrivalWatch, MaildirProbe
 
     dag_env(sqlite_url, maildir=tmp_path / "maildir", AWARD_FAKE_NOW="2023-05-20T10:00:00+08:00")
     generate(tmp_path / "gen", 3, 7, season=load_season(), defect_share=0.0, channels=("mail",))

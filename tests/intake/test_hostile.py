@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from award.clock import now
 from award.demo.setup import build_message
-from award.intake import process_pending
+from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
+from award.intake.core import process_pending
 from award.runtime import Runtime
-from award.sources import MaildirSource, fetch_mail, fetch_storage
 from award.store.db import session_scope
 from award.store.models import Application, InboundItem, Material, OutboxEmail, Problem
 from tests.fixtures import build_raw_mail
@@ -125,16 +125,16 @@ def test_an_item_that_still_fails_is_quarantined_and_the_batch_goes_on(tmp_path,
     """Mocked: a database error on one row (nothing left here makes PostgreSQL refuse one, by design)."""
     from sqlalchemy.exc import DataError
 
-    import award.archive
+    import award.inbound.archive
 
-    real = award.archive.item_texts
+    real = award.inbound.archive.item_texts
 
     def failing(*, filename, sender, subject):  # type: ignore[no-untyped-def]
         if sender == "evil@example.com":
             raise DataError("INSERT ...", {}, ValueError("value too long"))
         return real(filename=filename, sender=sender, subject=subject)
 
-    monkeypatch.setattr(award.archive, "item_texts", failing)
+    monkeypatch.setattr(award.inbound.archive, "item_texts", failing)
     gen = _gen(tmp_path, season, 1)
     box = _box(tmp_path)
     box.add(_raw("材料", {"证明.pdf": PDF}, sender="evil@example.com"))
@@ -212,7 +212,7 @@ def test_a_stranger_quoting_a_submission_number_or_credit_code_is_held(tmp_path,
     """Material for an existing application from an address not on it is held for staff review: nothing is
     replaced, the applicant's known address is told, the stranger's reply shows nothing of the applicant."""
     from award.forms import fill_form_bytes
-    from award.intake import release_held
+    from award.intake.core import release_held
 
     gen = _gen(tmp_path, season, 1)
     app = gen.applications[0]
@@ -316,13 +316,13 @@ def test_per_submission_file_count_and_size_and_mail_size_limits(tmp_path, rt, s
     box.add(_raw("申报材料", {**_files(tmp_path, app), "大文件.pdf": PDF + b"%" + b"x" * 1_500_000},
                  sender="big@example.com"))
     _fetch(tmp_path, rt)
-    import award.mail.inbound
+    import award.inbound.mime
 
     def not_decoded(raw: bytes):  # type: ignore[no-untyped-def]
         raise AssertionError("a mail over the size limit must not be decoded")
 
     with session_scope(rt.db_url) as s, pytest.MonkeyPatch.context() as mp:
-        mp.setattr(award.mail.inbound, "parse_message", not_decoded)
+        mp.setattr(award.inbound.mime, "parse_message", not_decoded)
         assert process_pending(s, _limited(rt, max_mail_mb=1)).applications_created == 0
         problem = s.scalar(select(Problem).where(Problem.code == "mail_too_large"))
         assert problem is not None and "1MB" in problem.message
@@ -435,7 +435,7 @@ def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, seaso
     import io
     import zipfile
 
-    from award.intake import Intake
+    from award.intake.core import Intake
     from tests import mailcases as mc
 
     gen = _gen(tmp_path, season, 1)

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from award.demo.setup import build_message
-from award.intake import kind_by_name, process_pending
+from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
+from award.intake.core import kind_by_name, process_pending
 from award.runtime import Runtime
-from award.sources import MaildirSource, fetch_mail, fetch_storage
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
 from tests.fixtures import build_raw_mail
@@ -336,7 +336,7 @@ def test_correction_after_deadline(fake_now, tmp_path, rt, gen, monkeypatch) -> 
 
 def test_city_batch_from_s3_over_http(fake_now, make_rt, tmp_path, s3_bucket, season, sqlite_url, monkeypatch) -> None:
     from award.demo.generator import generate
-    from award.storage import S3Storage
+    from award.storage.shared import S3Storage
 
     fake_now(IN_PERIOD)
     client, bucket = s3_bucket

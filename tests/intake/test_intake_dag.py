@@ -48,8 +48,8 @@ def _generate(tmp_path: Path, count: int, seed: int, channels: tuple[str, ...] =
 
 
 def _drain(url: str, tmp_path: Path, smtp_server) -> int:  # type: ignore[no-untyped-def]
-    from award.blobs import LocalBlobStore
     from award.mail.outbox import drain
+    from award.storage.blobs import LocalBlobStore
     from award.store.db import session_scope
 
     return len(drain(partial(session_scope, url), smtp_server.sender(), LocalBlobStore(tmp_path / "blobs").get_bytes).sent)

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.cli import main as award_main
-from award.correction import run_checks
+from award.completeness.correction import run_checks
 from award.forms import fill_form_bytes
-from award.intake import process_pending
-from award.keyentry import is_pending, key_problem, stand_in_key
+from award.inbound.sources import MaildirSource, fetch_mail
+from award.intake.core import process_pending
+from award.intake.keyentry import is_pending, key_problem, stand_in_key
 from award.runtime import Runtime
-from award.sources import MaildirSource, fetch_mail
-from award.storage import LocalStorage
+from award.storage.blobs import LocalBlobStore
+from award.storage.shared import LocalStorage
 from award.store.db import session_scope
 from award.store.models import (
     Applicant,
@@ -365,7 +365,7 @@ def test_no_name_and_no_key_shows_no_raw_stand_in(tmp_path, rt, orgs) -> None:  
 
 
 def test_city_folder_with_a_keyless_form(tmp_path, rt, orgs) -> None:  # type: ignore[no-untyped-def]
-    from award.sources import fetch_storage
+    from award.inbound.sources import fetch_storage
 
     org = orgs[0]
     form = _blank_key(org)

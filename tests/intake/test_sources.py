@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from award.runtime import Runtime
-from award.sources import (
+from award.inbound.sources import (
     ImapSettings,
     ImapSource,
     MaildirSource,
@@ -19,7 +18,8 @@ from award.sources import (
     header_summary,
     purpose_classifier,
 )
-from award.storage import LocalStorage, S3Storage
+from award.runtime import Runtime
+from award.storage.shared import LocalStorage, S3Storage
 from award.store.db import session_scope
 from award.store.models import InboundItem, MailboxCursor
 from tests.fixtures import build_raw_mail
@@ -239,7 +239,7 @@ def test_imap_next_run_finishes_flag_and_move_after_the_server_died(dovecot, rt)
 
 def test_maildir_messages_come_in_arrival_order_not_text_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Python's mailbox leaves the microseconds of a key unpadded: as text, M100000 sorts before M99999."""
-    from award.sources import MaildirSource, maildir_order
+    from award.inbound.sources import MaildirSource, maildir_order
 
     keys = ["1764900000.M100000P7Q2.host", "1764900000.M99999P7Q1.host", "1764899999.M5P7Q9.host", "x.other"]
     assert sorted(keys, key=maildir_order) == ["x.other", "1764899999.M5P7Q9.host", "1764900000.M99999P7Q1.host",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from award import opinions
+from award.opinions import core as opinions
 from award.states import State
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, OpinionRequest

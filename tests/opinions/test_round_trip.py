@@ -18,8 +18,8 @@ from docx.shared import Pt
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from award import opinions
-from award.sources import ImapSettings, ImapSource, fetch_mail
+from award.inbound.sources import ImapSettings, ImapSource, fetch_mail
+from award.opinions import core as opinions
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Opinion, OpinionRequest, Problem
 from tests.opinions.helpers import SPECS, make_complete, reply_mail

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from award import opinions
+from award.opinions import core as opinions
 from award.store.db import session_scope
 from award.store.models import Application, Opinion, OpinionRequest
 from tests.opinions.helpers import SPECS, make_complete

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from award.publicity import (
+from award.publicity.core import (
     UnmatchedObjectionsError,
     close_window,
     open_window,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from award.calendar import UnknownYearError
 from award.clock import TZ
-from award.publicity import (
+from award.publicity.core import (
     PublicityError,
     close_window,
     compute_window,
@@ -22,7 +22,7 @@ from award.publicity import (
 )
 from award.runtime import Runtime
 from award.states import ObjectionOpen, State, transition
-from award.storage import S3Storage
+from award.storage.shared import S3Storage
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, Objection, OutboxEmail, PublicityWindow
 
@@ -113,7 +113,7 @@ def test_open_window_publishes_notice_without_personal_data(fake_now, rt: Runtim
 
 
 def test_publish_to_s3(fake_now, make_rt, db_url: str, season, tmp_path, s3_bucket, monkeypatch) -> None:
-    from award.blobs import S3BlobStore
+    from award.storage.blobs import S3BlobStore
     from tests.publicity.conftest import make_applications
 
     client, bucket = s3_bucket

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from award.blobs import BlobStore
 from award.clock import TZ
 from award.config import Season
 from award.forms import fill_form_bytes, render_pdf_copy_bytes
 from award.forms.pdf import text_pdf_bytes
 from award.states import State
+from award.storage.blobs import BlobStore
 from award.store.models import Applicant, Application, Material, ReviewScore
 from tests.factories import make_application
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from award.package import approval_prompt, export_state, pending_work, record_approval
+from award.recommendation.package import approval_prompt, export_state, pending_work, record_approval
 from award.states import State
 from award.store import session_scope
 

@@ -15,8 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from award.config import load_season, parse_season
-from award.convert import find_soffice, office_env
-from award.package import letter_text, write_letter
+from award.intake.convert import find_soffice, office_env
+from award.recommendation.package import letter_text, write_letter
 
 SOFFICE = find_soffice()
 WHEN = datetime(2023, 12, 29, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # the longest date line

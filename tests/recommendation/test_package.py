@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from award.config import parse_season
 from award.mail.outbox import drain
-from award.package import (
+from award.recommendation.package import (
     Compiled,
     PackageError,
     PackageVerificationError,
@@ -149,11 +149,11 @@ def test_summary_columns_from_the_season_without_scores_or_tier(rt, confirmed) -
     with session_scope(rt.db_url) as s:
         for p in s.scalars(select(Package)):
             s.delete(p)
-    from award.package import write_summary_xlsx
+    from award.recommendation.package import write_summary_xlsx
 
     out = folder.parent / "other.xlsx"
     with session_scope(rt.db_url) as s:
-        from award.package import build_proposal
+        from award.recommendation.package import build_proposal
 
         write_summary_xlsx(out, rt.season, build_proposal(s, rt.season).candidates, datetime(2023, 6, 1))
     assert list(next(load_workbook(out).active.iter_rows(min_row=3, values_only=True))) == [

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from award.clock import TZ
 from award.config import Quota
-from award.ranking import RankingError, RankInput, rank, rank_group, ranking_table
+from award.recommendation.ranking import RankingError, RankInput, rank, rank_group, ranking_table
 from award.states import State, transition
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, ReviewScore

@@ -19,9 +19,9 @@ from functools import partial
 
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.mail.outbox import drain
 from award.states import State, transition
+from award.storage.blobs import LocalBlobStore
 from award.store import session_scope
 from award.store.models import Application, AuditEvent, OutboxEmail, Package
 from tests.hitl import run_answering
@@ -95,7 +95,7 @@ def test_a_refused_score_file_fails_the_run_with_the_reason(sqlite_url, dag_env,
     from airflow.utils.session import create_session
     from openpyxl import Workbook
 
-    from award.storage import LocalStorage
+    from award.storage.shared import LocalStorage
     from award.store.models import Problem
 
     db_url = dag_env(sqlite_url, AWARD_FAKE_NOW="2023-06-05T10:00:00+08:00")
@@ -146,7 +146,7 @@ def test_deadline_alert_configuration_and_callback(sqlite_url, dag_env, season, 
     assert alert.reference.serialize_reference()["datetime"] == season.dates.national_deadline.timestamp()
     fires_at = season.dates.national_deadline + alert.interval
     assert fires_at == datetime(2023, 6, 12, 9, 0, tzinfo=TZ)  # 5 working days before Mon 19 June
-    assert alert.callback.path == "award.alerts.export_overdue_alert"
+    assert alert.callback.path == "award.recommendation.alerts.export_overdue_alert"
     with session_scope(db_url) as s:
         make_app(s, season, LocalBlobStore(tmp_path / "blobs"), n=1, state=State.CANDIDATE_CONFIRMED, score=90)
     callback = import_string(alert.callback.path)

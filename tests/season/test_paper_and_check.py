@@ -66,7 +66,7 @@ def test_bad_receipts_are_refused(sqlite_url: str) -> None:
 
 
 def test_report_lists_what_is_missing_on_paper(sqlite_url: str) -> None:
-    from award.reports import report_frame
+    from award.completeness.report import report_frame
 
     with session_scope(sqlite_url) as s:
         make_application(s, SEASON, n=1, city="兰州市")

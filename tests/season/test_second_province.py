@@ -11,16 +11,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
+from award.completeness.correction import run_checks
 from award.config import load_season
-from award.correction import run_checks
 from award.demo.generator import generate
 from award.demo.setup import deliver
-from award.intake import process_pending
+from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
+from award.intake.core import process_pending
 from award.mail.outbox import drain
 from award.runtime import Runtime
-from award.sources import MaildirSource, fetch_mail, fetch_storage
-from award.storage import LocalStorage
+from award.storage.blobs import LocalBlobStore
+from award.storage.shared import LocalStorage
 from award.store import session_scope
 from award.store.models import Application
 from tests.seasons import ZHEJIANG

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from award.blobs import BlobNotFound, LocalBlobStore, S3BlobStore
+from award.storage.blobs import BlobNotFound, LocalBlobStore, S3BlobStore
 
 
 def _stores(tmp_path: Path, s3_bucket) -> list:  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ def _corrupt(store, sha: str, s3_bucket=None) -> None:  # type: ignore[no-untype
 @pytest.mark.parametrize("backend", [0, 1], ids=["local", "s3"])
 def test_corruption_is_detected_on_read_and_repaired_by_putting_the_bytes_again(tmp_path: Path, s3_bucket,
                                                                                  backend: int) -> None:
-    from award.blobs import BlobCorrupt, verify_all
+    from award.storage.blobs import BlobCorrupt, verify_all
 
     store = _stores(tmp_path, s3_bucket)[backend]
     data = b"%PDF-1.4 the applicant's real file" * 100

@@ -6,8 +6,8 @@ from functools import partial
 
 from sqlalchemy import select
 
-from award.blobs import LocalBlobStore
 from award.mail.outbox import drain, enqueue
+from award.storage.blobs import LocalBlobStore
 from award.store import session_scope
 from award.store.models import OutboxEmail
 

@@ -207,9 +207,9 @@ def _file_in_sent(dovecot):  # type: ignore[no-untyped-def]
 
 def test_kill_9_mid_send_is_settled_through_the_sent_folder(db_url, season, faulty_smtp, dovecot, clock) -> None:
     """A worker killed after the server took the mail left it "sending"; it was sent again 15 minutes later."""
+    from award.inbound.sources import ImapSettings
     from award.mail.outbox import message_id_for
     from award.mail.sentfolder import ImapSentFolder
-    from award.sources import ImapSettings
 
     faulty_smtp.file_to = _file_in_sent(dovecot)
     delivered = _queue(db_url, season, "ack:k1", to="k1@example.com")
@@ -244,8 +244,8 @@ def test_kill_9_mid_send_is_settled_through_the_sent_folder(db_url, season, faul
 
 
 def test_sent_folder_lookup_by_message_id(dovecot) -> None:
+    from award.inbound.sources import ImapSettings
     from award.mail.sentfolder import ImapSentFolder
-    from award.sources import ImapSettings
 
     dovecot.append(b"Message-ID: <abc@award.local>\r\nSubject: x\r\n\r\nbody\r\n", folder="Sent")
     settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from award.active import pdf_broken, scan
-from award.archives import check_standalone_file
-from award.filetypes import sniff
+from award.intake.active import pdf_broken, scan
+from award.intake.filetypes import sniff
+from award.intake.unzip import check_standalone_file
 from tests import mailcases as mc
 
 CASES = {

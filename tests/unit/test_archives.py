@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from award.archives import ArchiveLimits, check_standalone_file, expand, normalise_member_path, safe_ooxml
-from award.filetypes import check_extension, ole_has_macros, sniff
+from award.intake.filetypes import check_extension, ole_has_macros, sniff
+from award.intake.unzip import ArchiveLimits, check_standalone_file, expand, normalise_member_path, safe_ooxml
 from tests import mailcases as mc
 
 
@@ -228,7 +228,7 @@ def test_zip_whose_first_member_is_a_stored_pdf_is_a_zip() -> None:
     import io
     import zipfile
 
-    from award.filetypes import sniff
+    from award.intake.filetypes import sniff
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:

@@ -10,8 +10,8 @@ from pathlib import Path
 import docx
 import pytest
 
-from award.convert import ConversionError, convert_many, find_soffice, to_docx
-from award.filetypes import sniff
+from award.intake.convert import ConversionError, convert_many, find_soffice, to_docx
+from award.intake.filetypes import sniff
 from tests import mailcases as mc
 
 SOFFICE = find_soffice()
@@ -157,12 +157,12 @@ def loopback_server():  # type: ignore[no-untyped-def]
 def test_a_linked_image_is_never_fetched(sandbox: str, loopback_server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The converted .odt links an image on a loopback server: no request arrives, with the network namespace,
     and with LibreOffice's own settings alone (the fallback where ``unshare`` is not available)."""
-    import award.convert
+    import award.intake.convert
 
     if sandbox == "settings only":
-        monkeypatch.setattr(award.convert, "sandbox_prefix", lambda: ())
+        monkeypatch.setattr(award.intake.convert, "sandbox_prefix", lambda: ())
     else:
-        assert award.convert.sandbox_prefix(), "unshare -n must work here (root, or user namespaces)"
+        assert award.intake.convert.sandbox_prefix(), "unshare -n must work here (root, or user namespaces)"
     base, hits = loopback_server
     out = to_docx(linked_image_odt(f"{base}/logo.png"), "申报书.odt")
     assert sniff(out) == "docx"
@@ -171,9 +171,9 @@ def test_a_linked_image_is_never_fetched(sandbox: str, loopback_server, monkeypa
 
 def test_soffice_runs_with_no_network_and_a_memory_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A stand-in soffice reports its network namespace and address-space limit."""
-    import award.convert
+    import award.intake.convert
 
-    if not award.convert.sandbox_prefix():
+    if not award.intake.convert.sandbox_prefix():
         pytest.skip("no network namespace on this machine (unshare unavailable)")
     fake = tmp_path / "soffice"
     fake.write_text('#!/bin/sh\nreadlink /proc/self/ns/net > "$PROBE/ns"\n'
@@ -185,6 +185,6 @@ def test_soffice_runs_with_no_network_and_a_memory_limit(monkeypatch: pytest.Mon
     with pytest.raises(ConversionError):  # the stand-in writes no output
         to_docx(RTF, "旧.doc")
     assert (tmp_path / "ns").read_text().strip() != os.readlink("/proc/self/ns/net")
-    assert str(award.convert.MEMORY_LIMIT) in (tmp_path / "limits").read_text()
+    assert str(award.intake.convert.MEMORY_LIMIT) in (tmp_path / "limits").read_text()
     devices = [line.split(":")[0].strip() for line in (tmp_path / "dev").read_text().splitlines()[2:]]
     assert devices == ["lo"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from award.blobs import BlobCorrupt
 from award.failures import describe, failure_mail
-from award.opinions import OpinionError
+from award.opinions.core import OpinionError
+from award.storage.blobs import BlobCorrupt
 
 
 def test_a_domain_error_is_told_in_chinese_with_its_application_and_next_step() -> None:

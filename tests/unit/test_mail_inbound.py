@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from award.cli import main
-from award.mail.inbound import decode_words, parse_message
+from award.inbound.mime import decode_words, parse_message
 from tests import mailcases as mc
 
 

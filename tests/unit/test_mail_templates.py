@@ -15,16 +15,16 @@ import pytest
 import yaml
 from jinja2 import StrictUndefined, meta
 
-from award.templating import TEMPLATE_DIR, environment, render_mail
+from award.templating import environment, render_mail, template_dirs, template_path
 
-MAIL = TEMPLATE_DIR / "mail"
 LAYOUT = "_layout.txt.j2"
-TEMPLATES = sorted(p.name for p in MAIL.glob("*.j2") if p.name != LAYOUT)
+# every mail/*.j2 of every template folder (the core's and each stage's): a new stage's mails are found here
+TEMPLATES = sorted({p.name for d in template_dirs() for p in (d / "mail").glob("*.j2") if p.name != LAYOUT})
 CONTEXT_SUFFIX = ".context.yaml"
 
 
 def _context_file(name: str) -> Path:
-    return MAIL / f"{name}{CONTEXT_SUFFIX}"
+    return template_path(f"mail/{name}").with_name(f"{name}{CONTEXT_SUFFIX}")
 
 
 def _contexts(name: str) -> list[dict[str, Any]]:
@@ -80,5 +80,5 @@ def test_declared_context_names_only_what_the_template_reads(name: str) -> None:
 
 
 def test_no_context_without_its_template() -> None:
-    orphans = [p.name for p in MAIL.glob(f"*{CONTEXT_SUFFIX}") if p.name.removesuffix(CONTEXT_SUFFIX) not in TEMPLATES]
+    orphans = [p.name for d in template_dirs() for p in (d / "mail").glob(f"*{CONTEXT_SUFFIX}") if p.name.removesuffix(CONTEXT_SUFFIX) not in TEMPLATES]
     assert not orphans, f"context files without a mail template: {orphans}"

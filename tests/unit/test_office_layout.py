@@ -1,6 +1,6 @@
 """Issue 15 §6: the office's documents as LibreOffice lays them out with the fonts Debian has.
 
-The shipped fontconfig file (award/fonts/fonts.conf, applied by award.convert.office_env) maps 仿宋_GB2312,
+The shipped fontconfig file (award/fonts/fonts.conf, applied by award.intake.convert.office_env) maps 仿宋_GB2312,
 方正小标宋简体, 黑体, 楷体_GB2312 and 宋体 to the CJK fonts of fonts-noto-cjk and fonts-arphic-ukai. The letters are
 rendered to PDF and read back with pdfplumber: the fonts used, codes each on one line, a team listed by its unit's
 code, the 推荐函 whole on page 1 and the 征求意见函's page 1 filled before its closing moves on. Skipped only when
@@ -21,11 +21,11 @@ import pdfplumber
 import pytest
 
 from award.config import load_season, parse_season
-from award.convert import FONTS_CONF, find_soffice, office_env
 from award.identity import listed_code
+from award.intake.convert import FONTS_CONF, find_soffice, office_env
 from award.officialdoc import MARGINS_MM, fitting_size, print_width_em
-from award.opinions import Row, _row, build_letter
-from award.package import Candidate, write_letter, write_summary_docx
+from award.opinions.core import Row, _row, build_letter
+from award.recommendation.package import Candidate, write_letter, write_summary_docx
 
 SOFFICE = find_soffice()
 IN_CI = bool(os.environ.get("CI"))

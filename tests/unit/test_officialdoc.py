@@ -19,10 +19,10 @@ from docx.shared import Pt
 from pypdf import PdfReader
 
 from award.config import load_season
-from award.convert import find_soffice, office_env
+from award.intake.convert import find_soffice, office_env
 from award.officialdoc import OfficialDocument, text_width
-from award.opinions import Row, build_letter
-from award.package import write_letter
+from award.opinions.core import Row, build_letter
+from award.recommendation.package import write_letter
 
 SOFFICE = find_soffice()
 needs_soffice = pytest.mark.skipif(

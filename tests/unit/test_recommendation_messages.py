@@ -1,12 +1,12 @@
-"""templates/recommendation/messages.yaml renders the texts of award.package, award.ranking and award.alerts as
+"""templates/recommendation/messages.yaml renders the texts of award.recommendation.package, award.recommendation.ranking and award.recommendation.alerts as
 before (keys, placeholders and leftovers are checked for every catalogue in test_messages.py)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from award.package import PackageVerificationError, Proposal, safe_name
-from award.ranking import COL_CODE, COL_NAME, COL_NUMBER, COL_SCORE, ScoreIssue
+from award.recommendation.package import PackageVerificationError, Proposal, safe_name
+from award.recommendation.ranking import COL_CODE, COL_NAME, COL_NUMBER, COL_SCORE, ScoreIssue
 from award.templating import message
 
 CATALOGUE = "recommendation"

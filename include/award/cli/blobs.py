@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from award.blobs import verify_all
     from award.runtime import blob_store, data_dir
+    from award.storage.blobs import verify_all
     from award.templating import message, message_group
 
     _text = message_group("outbox", "blobs")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from award.cli.common import CliError, add_json_flag, emit
+from award.enums import ApplicantKind, ApplicationChannel, CheckOutcome, State
 from award.templating import message_group
 
 _text = message_group("cli", "check")
@@ -40,10 +41,10 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
                  show_pii: bool = False) -> dict[str, Any]:
     """The verdict on one application's folder (see the module docstring)."""
     from award.calendar import default_calendar
-    from award.checks import CheckContext, evaluate
     from award.clock import now
+    from award.completeness.rules import CheckContext, evaluate
     from award.forms import FormError, parse_form
-    from award.intake import kind_by_name
+    from award.intake.core import kind_by_name
     from award.store.models import Applicant, Application, Material
     from award.units import unit_for_fields
 
@@ -87,10 +88,10 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
     channel = channel or ("city" if folder_unit else "mail")
     at = now()
     app = Application(id=0, season=season.season_id, category=parsed.category, submission_no="(check)",
-                      state="received", channel=channel, channels=[channel],
-                      city=(unit.city or unit.name) if (unit and channel == "city") else parsed.fields.get("city"),
+                      state=State.RECEIVED, channel=channel, channels=[channel],
+                      city=(unit.city or unit.name) if (unit and channel == ApplicationChannel.CITY) else parsed.fields.get("city"),
                       fields=dict(parsed.fields))
-    app.applicant = Applicant(kind="person" if parsed.category == "individual" else "organization", key=parsed.key,
+    app.applicant = Applicant(kind=ApplicantKind.PERSON if parsed.category == "individual" else ApplicantKind.ORGANIZATION, key=parsed.key,
                               name=parsed.name)
     for i, (kind, name, sha, size) in enumerate(materials, start=1):
         app.materials.append(Material(id=i, kind=kind, filename=name, sha256=sha, size=size, source_channel=channel,
@@ -101,9 +102,9 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
     evaluation = evaluate(ctx)
     findings += [{"rule": r.rule_id, "blocking": r.blocking, "ineligible": r.ineligible, "message": r.message,
                   "fix": r.fix} for r in evaluation.results]
-    outcome = evaluation.outcome
-    if outcome == "complete" and any(f["blocking"] for f in findings):
-        outcome = "incomplete"  # an unreadable file or a missing form blocks too
+    outcome: str = evaluation.outcome
+    if outcome == CheckOutcome.COMPLETE and any(f["blocking"] for f in findings):
+        outcome = CheckOutcome.INCOMPLETE  # an unreadable file or a missing form blocks too
     return {"category": parsed.category, "outcome": outcome, "findings": findings,
             "fields": dict(ctx.fields) if show_pii else _masked(parsed.form_id, ctx.fields)}
 

@@ -25,9 +25,9 @@ def _refusal(ref: Any) -> dict[str, str]:
 
 def inspect_message(raw: bytes) -> dict[str, Any]:
     """The JSON document printed by ``award mail inspect``."""
-    from award.archives import ArchiveLimits, check_standalone_file, expand, is_archive
-    from award.filetypes import guess_content_type
-    from award.mail.inbound import format_sender, parse_message
+    from award.inbound.mime import format_sender, parse_message
+    from award.intake.filetypes import guess_content_type
+    from award.intake.unzip import ArchiveLimits, check_standalone_file, expand, is_archive
 
     msg = parse_message(raw)
     limits = ArchiveLimits()

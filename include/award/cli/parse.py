@@ -1,6 +1,6 @@
 """`award parse FILE`: read a filled application form (.docx, .doc, .wps or .pdf) and print its fields and problems.
 
-A .doc or .wps form is converted with LibreOffice first (``award.convert``). For a PDF the output says whether
+A .doc or .wps form is converted with LibreOffice first (``award.intake.convert``). For a PDF the output says whether
 the file has a text layer (a scan has none) and gives the fields it could read. ID numbers and phones are
 masked unless ``--show-pii``.
 """
@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _read(path: Path) -> dict[str, Any]:
     """The parse result of one file as a JSON-able dict (unmasked)."""
-    from award.convert import ConversionError, to_docx
     from award.forms import FormError, parse_form
     from award.forms.pdf import read_pdf_form
+    from award.intake.convert import ConversionError, to_docx
 
     suffix = path.suffix.lower()
     data = path.read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from award.cli.common import CliError, add_json_flag, emit, store_url
+from award.enums import ObjectionStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,7 +30,7 @@ def _list(args: argparse.Namespace) -> int:
     from award.store.models import Application, Objection
 
     with session_scope(store_url()) as session:
-        rows = session.scalars(select(Objection).where(Objection.status.in_(("open", "unmatched")))
+        rows = session.scalars(select(Objection).where(Objection.status.in_((ObjectionStatus.OPEN, ObjectionStatus.UNMATCHED)))
                                .order_by(Objection.id)).all()
         out = []
         for o in rows:
@@ -44,7 +45,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from award.publicity import PublicityError, assign_objection
+    from award.publicity.core import PublicityError, assign_objection
     from award.runtime import Runtime
     from award.store import session_scope
 

@@ -2,11 +2,11 @@
 
 An application is ``needs_review`` when the check found what only staff can settle (a scanned PDF form, a
 field the parser could not find). ``award show NO`` lists the findings; ``--note`` records the staff member's
-confirmation (audit log) and moves it to ``complete`` (``award.correction.confirm_review``).
+confirmation (audit log) and moves it to ``complete`` (``award.completeness.correction.confirm_review``).
 
 An application whose form had no readable key (credit code / ID number) is registered under a stand-in key;
 ``--key CODE`` enters the key staff read on the form (validated, audited), and ``--join`` merges the application
-into the season's application that already has this key (``award.keyentry.enter_key``). The next completeness
+into the season's application that already has this key (``award.intake.keyentry.enter_key``). The next completeness
 run checks it.
 """
 
@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _review(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from award.correction import ReviewError, confirm_review
-    from award.keyentry import KeyEntryError, enter_key
+    from award.completeness.correction import ReviewError, confirm_review
+    from award.intake.keyentry import KeyEntryError, enter_key
     from award.store import session_scope
     from award.store.models import Application
 

@@ -26,8 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from award.clock import now
-from award.publicity import notice_row
-from award.ranking import SCORE_PREFIX, score_sheet_key
+from award.enums import WindowPurpose, WindowStatus
+from award.publicity.core import notice_row
+from award.recommendation.ranking import SCORE_PREFIX, score_sheet_key
 from award.seasonfile import yaml_load
 from award.store.models import Application, OpinionRequest, PublicityEntry, PublicityWindow
 
@@ -169,8 +170,8 @@ def publicity_objection(session: Session, rt: Any, maildir: Path) -> str | None:
     if _done(rt, "objection"):
         return None
     window = session.scalars(select(PublicityWindow).where(
-        PublicityWindow.season == rt.season.season_id, PublicityWindow.purpose == "provincial",
-        PublicityWindow.status == "open").order_by(PublicityWindow.id.desc())).first()
+        PublicityWindow.season == rt.season.season_id, PublicityWindow.purpose == WindowPurpose.PROVINCIAL,
+        PublicityWindow.status == WindowStatus.OPEN).order_by(PublicityWindow.id.desc())).first()
     if window is None:
         return None
     entry = session.scalars(select(PublicityEntry).where(PublicityEntry.window_id == window.id)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from award.choices import normalize_choice
+from award.enums import ApplicationChannel
 from award.forms.docx_io import fill_form_bytes
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
 from award.forms.spec import applicant_key, form_for_category
@@ -366,7 +367,7 @@ def generate(
             options = [
                 d
                 for d in DEFECTS
-                if not (d == "late" and channel != "mail")
+                if not (d == "late" and channel != ApplicationChannel.MAIL)
                 and not (d == "two_channels" and (len(channels) < 2 or room < 2))
                 and not (d == "ineligible_school" and category != "education")
             ]

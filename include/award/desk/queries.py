@@ -19,6 +19,14 @@ from sqlalchemy.orm import Session
 from award.calendar import UnknownYearError, WorkCalendar, default_calendar
 from award.clock import now
 from award.config import Season
+from award.enums import (
+    CheckOutcome,
+    InboundPurpose,
+    ObjectionStatus,
+    OutboxStatus,
+    SourceChannel,
+    WindowStatus,
+)
 from award.identity import mask_id_number, mask_phone, validate_id_number, validate_phone
 from award.states import LABELS_ZH, TERMINAL, State
 from award.store.models import (
@@ -90,7 +98,7 @@ def masked_fields(fields: dict[str, Any], show_pii: bool) -> dict[str, Any]:
 def applicant_key(applicant: Applicant, show_pii: bool, category: str | None = None) -> str:
     """A person's key is an ID number (masked); an organisation's is its credit code (public); a stand-in key
     (the form's key could not be read) is shown as 待核实 naming the field of the application's ``category``."""
-    from award.keyentry import is_pending, pending_text
+    from award.intake.keyentry import is_pending, pending_text
 
     if is_pending(applicant.key):
         return pending_text(category or ("individual" if applicant.kind == "person" else "organization"))
@@ -169,7 +177,7 @@ def workdays_left(calendar: WorkCalendar, today: date, until: date) -> int | Non
 
 def key_dates(season: Season, at: datetime) -> list[dict[str, Any]]:
     """The season's key dates with working days left (Asia/Shanghai)."""
-    from award.alerts import export_due_at
+    from award.recommendation.alerts import export_due_at
 
     cal = _calendar(season)
     today = at.date()
@@ -238,7 +246,7 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
     for w, n in session.execute(
         select(PublicityWindow, func.count(PublicityEntry.id))
         .outerjoin(PublicityEntry, PublicityEntry.window_id == PublicityWindow.id)
-        .where(PublicityWindow.season == sid, PublicityWindow.status == "open")
+        .where(PublicityWindow.season == sid, PublicityWindow.status == WindowStatus.OPEN)
         .group_by(PublicityWindow.id).order_by(PublicityWindow.end_at)
     ):
         windows.append({"id": w.id, "purpose": w.purpose, "purpose_label": _text(f"purpose.{w.purpose}"),
@@ -248,7 +256,7 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
         select(Objection, Application.submission_no)
         .outerjoin(Application, Application.id == Objection.application_id)
         .outerjoin(PublicityWindow, PublicityWindow.id == Objection.window_id)
-        .where(Objection.status.in_(("open", "unmatched")),
+        .where(Objection.status.in_((ObjectionStatus.OPEN, ObjectionStatus.UNMATCHED)),
                or_(Application.season == sid, PublicityWindow.season == sid,
                    (Objection.application_id.is_(None) & Objection.window_id.is_(None))))
         .order_by(Objection.id)
@@ -368,7 +376,7 @@ def _mail(m: OutboxEmail, submission_no: str | None, *, show_pii: bool) -> dict[
             "to": list(m.to_addrs or []), "cc": list(m.cc_addrs or []),
             "status": m.status, "status_label": _text(f"mail_status.{m.status}") if m.status in MAIL_STATUSES
             else m.status, "attempts": m.attempts, "last_error": m.last_error, "created_at": _iso(m.created_at),
-            "next_attempt_at": _iso(m.next_attempt_at) if m.status != "sent" else None,
+            "next_attempt_at": _iso(m.next_attempt_at) if m.status != OutboxStatus.SENT else None,
             "sent_at": _iso(m.sent_at), "message_id": m.message_id,
             "attachments": [a.get("filename") for a in m.attachments or []]}
 
@@ -537,7 +545,7 @@ def _correction_rounds(runs: list[CheckRun]) -> list[int]:
     out = []
     rnd = 0
     for previous, _run in zip([None, *runs], runs, strict=False):
-        if previous is not None and previous.outcome == "incomplete":
+        if previous is not None and previous.outcome == CheckOutcome.INCOMPLETE:
             rnd += 1
         out.append(rnd)
     return out
@@ -588,7 +596,7 @@ def documents(session: Session, season: Season, shared: Any = None) -> dict[str,
                          "problems": (problems or {}).get("problems", []),
                          "zip_sha256": p.zip_sha256, "download": f"package/{p.id}" if p.zip_sha256 else None})
     score_files = []
-    for item in session.scalars(select(InboundItem).where(InboundItem.season == sid, InboundItem.purpose == "scores")
+    for item in session.scalars(select(InboundItem).where(InboundItem.season == sid, InboundItem.purpose == InboundPurpose.SCORES)
                                 .order_by(InboundItem.received_at.desc(), InboundItem.id.desc())):
         problems = [p.message for p in session.scalars(select(Problem).where(Problem.inbound_item_id == item.id)
                                                         .order_by(Problem.id))]
@@ -634,7 +642,7 @@ def blob_for_download(session: Session, season: Season, kind: str, ident: int) -
         i = session.get(InboundItem, ident)
         if i is None or i.season != season.season_id:
             return None
-        name = i.filename or (f"{i.channel}-{i.id}.eml" if i.channel in ("imap", "maildir") else f"item-{i.id}")
+        name = i.filename or (f"{i.channel}-{i.id}.eml" if i.channel in (SourceChannel.IMAP, SourceChannel.MAILDIR) else f"item-{i.id}")
         return Download(i.sha256, name, _content_type(name))
     if kind not in _DOC_COLUMNS:
         return None

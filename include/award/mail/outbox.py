@@ -532,7 +532,7 @@ def ops_alert(season: Any) -> OpsAlert:
     """
     def alert(session: Session, rows: list[OutboxEmail]) -> None:
         from award.identity import mask_pii_text
-        from award.package import season_label
+        from award.recommendation.package import season_label
 
         ops = str(season.recommending_unit.ops_email)
         for row in rows:

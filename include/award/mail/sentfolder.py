@@ -11,7 +11,7 @@ import imaplib
 import ssl
 from typing import Any
 
-from award.sources import ImapSettings, SourceError
+from award.inbound.sources import ImapSettings, SourceError
 
 
 def _quote(text: str) -> str:

@@ -31,6 +31,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from award.clock import TZ, now
+from award.enums import (
+    InboundPurpose,
+    InboundStatus,
+    ObjectionStatus,
+    OpinionRequestStatus,
+    OutboxStatus,
+    PackageStatus,
+    State,
+    WindowStatus,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -80,7 +90,7 @@ class Applicant(Base):
     __table_args__ = (UniqueConstraint("kind", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # organization | person
+    kind: Mapped[str] = mapped_column(String(16))  # ApplicantKind
     key: Mapped[str] = mapped_column(String(200))  # credit code, ID number, or "<credit code>/<team name>"
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(50))
@@ -103,8 +113,8 @@ class Application(Base):
     applicant_id: Mapped[int] = mapped_column(ForeignKey("applicant.id"))
     category: Mapped[str] = mapped_column(String(20))
     submission_no: Mapped[str] = mapped_column(String(32), unique=True)
-    state: Mapped[str] = mapped_column(String(32), default="received")
-    channel: Mapped[str] = mapped_column(String(16))  # mail | city | local
+    state: Mapped[str] = mapped_column(String(32), default=State.RECEIVED)  # State
+    channel: Mapped[str] = mapped_column(String(16))  # ApplicationChannel
     channels: Mapped[list[Any]] = mapped_column(default=list)  # every channel it arrived through
     city: Mapped[str | None] = mapped_column(String(50))
     multi_channel: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -131,16 +141,16 @@ class InboundItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     season: Mapped[str] = mapped_column(String(40))
-    channel: Mapped[str] = mapped_column(String(16))  # imap | maildir | s3 | local
+    channel: Mapped[str] = mapped_column(String(16))  # SourceChannel
     source_key: Mapped[str] = mapped_column(String(500))  # e.g. imap:INBOX:<uidvalidity>:<uid>, s3:<key>@<etag>
-    purpose: Mapped[str] = mapped_column(String(20), default="application")  # application | opinion | objection | scores
+    purpose: Mapped[str] = mapped_column(String(20), default=InboundPurpose.APPLICATION)  # InboundPurpose
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     storage_uri: Mapped[str] = mapped_column(String(500))
     filename: Mapped[str | None] = mapped_column(String(300))
     sender: Mapped[str | None] = mapped_column(String(300))
     subject: Mapped[str | None] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16), default="archived")  # archived | parsed | failed | refused | late
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.ARCHIVED)  # InboundStatus
     problem: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=_now)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("application.id"))
@@ -159,7 +169,7 @@ class Material(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str | None] = mapped_column(String(100))
-    source_channel: Mapped[str] = mapped_column(String(16))
+    source_channel: Mapped[str] = mapped_column(String(16))  # ApplicationChannel
     inbound_item_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_item.id"))
     storage_uri: Mapped[str] = mapped_column(String(500))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -192,7 +202,7 @@ class CheckRun(Base):
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), index=True)
     run_id: Mapped[str | None] = mapped_column(String(250))
     checked_at: Mapped[datetime] = mapped_column(default=_now)
-    outcome: Mapped[str] = mapped_column(String(20))  # complete | incomplete | ineligible
+    outcome: Mapped[str] = mapped_column(String(20))  # CheckOutcome
     input_hash: Mapped[str] = mapped_column(String(64))
     problems_hash: Mapped[str] = mapped_column(String(64))
 
@@ -207,7 +217,7 @@ class CheckResult(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     check_run_id: Mapped[int] = mapped_column(ForeignKey("check_run.id"), index=True)
     rule_id: Mapped[str] = mapped_column(String(60))
-    severity: Mapped[str] = mapped_column(String(10))  # blocking | warning
+    severity: Mapped[str] = mapped_column(String(10))  # Severity
     passed: Mapped[bool] = mapped_column(Boolean)
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -226,7 +236,7 @@ class OpinionRequest(Base):
     token: Mapped[str] = mapped_column(String(40), unique=True)
     sent_at: Mapped[datetime | None] = mapped_column()
     due_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered | defaulted
+    status: Mapped[str] = mapped_column(String(16), default=OpinionRequestStatus.OPEN)  # OpinionRequestStatus
     letter_sha256: Mapped[str | None] = mapped_column(String(64))
     sheet_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=_now)
@@ -256,9 +266,9 @@ class Opinion(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("opinion_request.id"), index=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), index=True)
     department: Mapped[str] = mapped_column(String(40))
-    verdict: Mapped[str] = mapped_column(String(20))  # no_objection | objection | follow_up
+    verdict: Mapped[str] = mapped_column(String(20))  # Verdict
     reason: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(16))  # reply | default
+    source: Mapped[str] = mapped_column(String(16))  # OpinionSource
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(default=_now)
@@ -272,13 +282,13 @@ class PublicityWindow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     season: Mapped[str] = mapped_column(String(40))
-    purpose: Mapped[str] = mapped_column(String(20))  # provincial | candidate
+    purpose: Mapped[str] = mapped_column(String(20))  # WindowPurpose
     opened_at: Mapped[datetime] = mapped_column()
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
     end_at: Mapped[datetime] = mapped_column()
     workdays: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(16), default=WindowStatus.OPEN)  # WindowStatus
     notice_docx_sha256: Mapped[str | None] = mapped_column(String(64))
     notice_html_sha256: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[datetime | None] = mapped_column()
@@ -314,7 +324,7 @@ class Objection(Base):
     text: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=_now)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | unmatched | upheld | dismissed
+    status: Mapped[str] = mapped_column(String(16), default=ObjectionStatus.OPEN)  # ObjectionStatus
     resolution: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column()
@@ -364,7 +374,7 @@ class Package(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     season: Mapped[str] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="compiled")  # compiled | verified | failed | sent
+    status: Mapped[str] = mapped_column(String(16), default=PackageStatus.COMPILED)  # PackageStatus
     content_hash: Mapped[str] = mapped_column(String(64))  # over the manifest: a change makes a new version
     path: Mapped[str | None] = mapped_column(String(500))
     zip_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -391,7 +401,7 @@ class OutboxEmail(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{"sha256", "filename"}]
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # award.states.OutboxStatus
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)  # OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(default=_now)  # due time; when "sending"/"unknown": since

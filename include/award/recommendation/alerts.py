@@ -1,0 +1,87 @@
+"""Cheap-to-import pieces of the recommendation schedule: the export due time and the deadline-alert callback.
+
+The Airflow deadline alert's AsyncCallback is imported by path in the triggerer (and resolved when DAG files
+are parsed), so this module imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+
+from award.clock import TZ
+
+
+class _ExportDates(Protocol):
+    @property
+    def national_deadline(self) -> datetime: ...
+    @property
+    def export_lead_workdays(self) -> int: ...
+
+
+class ExportSchedule(Protocol):
+    """What the export schedule reads of a season: ``award.config.Season``, or ``award.seasonfile.ParseFacts`` at
+    DAG parse time."""
+
+    @property
+    def dates(self) -> _ExportDates: ...
+    @property
+    def calendar_overrides(self) -> Sequence[str]: ...
+
+
+def export_due_at(season: ExportSchedule) -> datetime:
+    """When the export is due: 09:00 on the ``export_lead_workdays``-th working day before the national deadline."""
+    from award.calendar import default_calendar
+
+    deadline = season.dates.national_deadline
+    lead = season.dates.export_lead_workdays
+    day = deadline.date() if lead == 0 else default_calendar(tuple(season.calendar_overrides)).workdays_before(
+        deadline.date(), lead)
+    return datetime.combine(day, time(9, 0), tzinfo=TZ)
+
+
+def alert_interval(season: ExportSchedule) -> timedelta:
+    """The deadline alert's offset from the national deadline (negative: it fires at the export due time).
+
+    A year the working-day calendar does not know falls back to the deadline itself (never fails a DAG parse).
+    """
+    try:
+        return export_due_at(season) - season.dates.national_deadline
+    except ValueError:
+        return timedelta(0)
+
+
+def _enqueue_overdue(season_file: str | None) -> str:
+    from award.clock import now
+    from award.config import load_season
+    from award.mail.outbox import enqueue
+    from award.recommendation.package import export_state, season_label
+    from award.runtime import Runtime
+    from award.store import session_scope
+    from award.templating import message
+
+    season = load_season(season_file)
+    state = export_state(Runtime.from_env(season_file=season_file))
+    if state["sent"]:
+        return "already exported"
+    unit = season.recommending_unit
+    with session_scope(Runtime.from_env(season_file=season_file).db_url) as session:
+        row, _ = enqueue(
+            session, key=f"recommendation:staff_notice:export-overdue:{season.season_id}:{now().date().isoformat()}",
+            template="staff_notice", to=[str(unit.ops_email)],
+            context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
+                     "season_label": season_label(season),
+                     "title": message("recommendation", "alerts.overdue_title"),
+                     "text": message("recommendation", "alerts.overdue_text",
+                                     deadline=f"{season.dates.national_deadline:%Y-%m-%d %H:%M}",
+                                     due=f"{export_due_at(season):%Y-%m-%d %H:%M}", reason=state["reason"]),
+                     "items": []},
+        )
+        return f"outbox e-mail {row.id}"
+
+
+async def export_overdue_alert(season_file: str | None = None, context: Any = None) -> str:
+    """Airflow deadline-alert callback (runs in the triggerer): queue a staff notice to ops via the outbox."""
+    return await asyncio.to_thread(_enqueue_overdue, season_file)
