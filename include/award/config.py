@@ -398,10 +398,14 @@ class Season(_Strict):
 
     def category(self, category_id: str) -> Category:
         """Return a category's settings or raise KeyError naming it."""
-        try:
-            return self.categories[category_id]  # type: ignore[index]
-        except KeyError:
-            raise KeyError(f"unknown category {category_id!r}") from None
+        found = self.find_category(category_id)
+        if found is None:
+            raise KeyError(f"unknown category {category_id!r}")
+        return found
+
+    def find_category(self, category_id: str | None) -> Category | None:
+        """A category's settings, or None for an id the season does not have (a stored or parsed string)."""
+        return next((category for cid, category in self.categories.items() if cid == category_id), None)
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from award.cli.common import CliError, add_json_flag, emit
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award blobs verify``."""
     parser = sub.add_parser("blobs", help="the blob store (archived originals)")
     blobs_sub = parser.add_subparsers(dest="blobs_command", required=True)

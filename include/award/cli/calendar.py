@@ -114,7 +114,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award calendar`` and its sub-commands."""
     parser = sub.add_parser("calendar", help="中国工作日计算 / Chinese working-day calendar")
     cmds = parser.add_subparsers(dest="calendar_command", required=True)

@@ -20,7 +20,7 @@ from award.templating import message_group
 _text = message_group("cli", "check")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``check``."""
     p = sub.add_parser("check", help="check one application's folder (completeness and eligibility)")
     p.add_argument("folder", help="a folder holding one application's files")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from award.demo.airflow_api import AirflowApi
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award demo``."""
     p = sub.add_parser("demo", help="演示数据 / synthetic demo data")
     actions = p.add_subparsers(dest="action", required=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from award.cli.common import CliError, add_json_flag, emit
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``forms templates``."""
     p = sub.add_parser("forms", help="the five application forms")
     p.add_argument("action", choices=["templates"])

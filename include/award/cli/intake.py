@@ -7,7 +7,7 @@ import argparse
 from award.cli.common import CliError, add_json_flag, emit, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``intake release``."""
     p = sub.add_parser("intake", help="收件 / intake")
     actions = p.add_subparsers(dest="action", required=True)

@@ -9,7 +9,7 @@ from typing import Any
 from award.cli.common import CliError, add_json_flag, emit
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award mail`` and its ``inspect`` sub-command."""
     parser = sub.add_parser("mail", help="入站邮件工具 / inbound mail tools")
     mail_sub = parser.add_subparsers(dest="mail_command", required=True)

@@ -8,7 +8,7 @@ from typing import Any
 from award.cli.common import add_json_flag, emit, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award outbox`` and its sub-commands."""
     parser = sub.add_parser("outbox", help="the outbox: show, retry, resolve")
     outbox_sub = parser.add_subparsers(dest="outbox_command", required=True)

@@ -9,7 +9,7 @@ from typing import Any
 from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``paper``."""
     p = sub.add_parser("paper", help="paper copies and USB stick received per application")
     p.add_argument("action", choices=["record", "show", "missing"])

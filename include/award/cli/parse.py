@@ -16,7 +16,7 @@ from award.cli.common import CliError, add_json_flag, emit
 FORMATS = (".docx", ".doc", ".wps", ".pdf")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award parse``."""
     p = sub.add_parser("parse", help="解析申报表 (.docx/.doc/.wps/.pdf)：输出字段与问题 / parse an application form")
     p.add_argument("file", type=Path, help="the form: .docx, .doc, .wps or .pdf")

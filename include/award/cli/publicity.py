@@ -8,7 +8,7 @@ from award.cli.common import CliError, add_json_flag, emit, store_url
 from award.enums import ObjectionStatus
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``publicity objections`` and ``publicity assign``."""
     p = sub.add_parser("publicity", help="公示异议 / publicity objections")
     actions = p.add_subparsers(dest="action", required=True)

@@ -17,7 +17,7 @@ import argparse
 from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``review``."""
     p = sub.add_parser("review", help="人工核对 / staff review: confirm an application, or enter its key")
     p.add_argument("submission_no", help="the submission number, e.g. GS-2023-0017")

@@ -7,7 +7,7 @@ import argparse
 from award.cli.common import CliError, add_json_flag, emit
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``season check``."""
     p = sub.add_parser("season", help="season configuration")
     p.add_argument("action", choices=["check"])

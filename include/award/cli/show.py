@@ -10,7 +10,7 @@ import argparse
 from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``show``."""
     p = sub.add_parser("show", help="one application: state, timeline, files, findings and mails")
     p.add_argument("submission_no", help="the submission number, e.g. GS-2023-0017")

@@ -8,7 +8,7 @@ from typing import Any
 from award.cli.common import CliError, add_json_flag, emit, season_from, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``status``, ``db`` and ``states``."""
     p = sub.add_parser("status", help="applications per state for the current season")
     p.add_argument("--season-file", help="season YAML (default $AWARD_SEASON_FILE or the shipped example)")

@@ -9,7 +9,7 @@ from award.cli.common import CliError, add_json_flag, emit
 _KINDS = ("credit-code", "id-number", "phone", "email")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``award validate``."""
     p = sub.add_parser("validate", help="校验统一社会信用代码/身份证号码 / validate an identifier")
     kinds = p.add_subparsers(dest="kind", required=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from award.cli.common import CliError, add_json_flag, emit, store_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``withdraw``."""
     p = sub.add_parser("withdraw", help="withdraw an application on the applicant's written request")
     p.add_argument("submission_no", help="the submission number, e.g. GS-2023-0017")

@@ -135,7 +135,7 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
                 if not r.passed:
                     problems.append(prefixes.get(r.severity, words["note_prefix"]) + (r.message or r.rule_id))
         mail = last_mail.get(app.id)
-        category = season.categories.get(app.category)  # type: ignore[call-overload]
+        category = season.find_category(app.category)
         rows.append({
             "submission_no": app.submission_no,
             "name": app.applicant.name if app.applicant else "",

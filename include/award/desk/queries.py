@@ -147,7 +147,7 @@ def channel_label(channel: str) -> str:
 
 
 def _category_label(season: Season, category: str) -> str:
-    cat = season.categories.get(category)  # type: ignore[call-overload]
+    cat = season.find_category(category)
     return cat.label if cat is not None else category
 
 
