@@ -11,33 +11,33 @@ required reason) and applies the decisions (audited, applicant and objector e-ma
 ``publicity_objections`` reads the objections mailbox and the ``objections/`` folder every 30 minutes, so
 objections are acknowledged and matched while the window runs.
 
-The recommendation stage reuses the same DAG with ``purpose="candidate"`` (or calls award.publicity.core directly).
+The recommendation stage reuses the same DAG with ``purpose="candidate"`` (or calls award.publicity directly).
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from beijing_cron import BeijingCronTimetable
 from demo_clock import ClockDateTimeSensorAsync
-from pipeline_common import IMAP_POOL, TAGS, TZ, default_args
+from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, domain_session
 from reasking_hitl import ReaskingHITLOperator
 
-UPHELD_OPTION = "异议成立"
-DISMISSED_OPTION = "异议不成立"
-DECISIONS = {UPHELD_OPTION: "upheld", DISMISSED_OPTION: "dismissed"}
-DECISION_PARAMS = {
-    # required in the form (REQUIRED below: the page refuses an empty or blank reason); null is only the task's
-    # "not answered yet" value; an invalid answer given through the API is asked again
-    "reason": Param(None, type=["null", "string"], minLength=1, pattern=r"\S", title="理由",
-                    description="决定理由（必填，记入审计日志）"),
-    "submission_no": Param(None, type=["null", "string"], title="申报编号",
-                           description="仅在异议未能自动匹配时填写被异议对象的申报编号"),
-}
+import award
+from award.seasonfile import yaml_load
+
+IMAP_OBJECTIONS_CONN_ID = "award_imap_objections"
+# the trigger form and the decision form (schemas and words): award.publicity's publicity/forms.yaml
+_FORMS = yaml_load((Path(award.__file__).parent / "publicity" / "templates" / "publicity" / "forms.yaml").read_bytes())
+TRIGGER_PARAMS = {name: Param(**schema) for name, schema in _FORMS["trigger"].items()}
+DECISION = _FORMS["decision"]
+DECISION_OPTIONS: list[str] = list(DECISION["options"].values())
+DECISION_PARAMS = {name: Param(**schema) for name, schema in DECISION["params"].items()}
 
 
 def _scan() -> dict[str, int]:
@@ -47,61 +47,34 @@ def _scan() -> dict[str, int]:
     ``award_imap_objections`` connection (same extras as ``award_imap``).
     """
     from airflow.sdk import BaseHook
-    from pipeline_common import runtime
 
     from award.inbound.sources import ImapSettings, mail_source_from_env
-    from award.publicity.core import scan_objections
-    from award.store import session_scope
+    from award.publicity import take_objections
 
-    rt = runtime()
-    imap = None
-    if os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower() == "imap":
-        imap = ImapSettings.from_connection(BaseHook.get_connection("award_imap_objections"))
-    source = mail_source_from_env("objections", imap)
-    with session_scope(rt.db_url) as session:
-        try:
-            results = scan_objections(session, rt, source=source)
-        finally:
-            source.close()
-        new = [r for r in results if not r.already]
-        return {"new": len(new), "late": sum(r.late for r in new), "unmatched": sum(r.unmatched for r in new)}
+    with domain_session() as (session, rt):
+        imap = None
+        if os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower() == "imap":
+            imap = ImapSettings.from_connection(BaseHook.get_connection(IMAP_OBJECTIONS_CONN_ID))
+        return take_objections(session, rt, mail_source_from_env("objections", imap))
 
 
 def _requests(objection_ids: list[int]) -> list[dict[str, str]]:
-    from pipeline_common import runtime
+    from award.publicity import decision_requests
 
-    from award.publicity.core import decision_request
-    from award.store import session_scope
-
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
-        return [decision_request(session, rt.season, i) for i in objection_ids]
+    with domain_session() as (session, rt):
+        return decision_requests(session, rt, objection_ids)
 
 
 def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     """Apply the human answers of the mapped HITL task ``task_id`` (map index i answers objection_ids[i])."""
-    from pipeline_common import runtime
-
-    from award.publicity.core import resolve_objection
-    from award.store import session_scope
+    from award.publicity import apply_answers
 
     if not objection_ids:
         return {"decided": 0}
     ti = get_current_context()["ti"]
     answers = ti.xcom_pull(task_ids=task_id, map_indexes=list(range(len(objection_ids))))
-    rt = runtime()
-    done = 0
-    with session_scope(rt.db_url) as session:
-        for objection_id, answer in zip(objection_ids, answers, strict=True):
-            params = answer.get("params_input") or {}
-            user = answer.get("responded_by_user") or {}
-            resolve_objection(
-                session, rt, objection_id, DECISIONS[answer["chosen_options"][0]], str(params.get("reason", "")),
-                str(user.get("name") or user.get("id") or "unknown"),
-                submission_no=str(params.get("submission_no") or "").strip() or None,
-            )
-            done += 1
-    return {"decided": done}
+    with domain_session() as (session, rt):
+        return apply_answers(session, rt, objection_ids, answers)
 
 
 @dag(
@@ -113,46 +86,18 @@ def _apply(objection_ids: list[int], task_id: str) -> dict[str, int]:
     max_active_runs=2,
     default_args=default_args(),
     tags=[*TAGS, "publicity"],
-    params={
-        "purpose": Param("provincial", enum=["provincial", "candidate"], title="公示类型",
-                         values_display={"provincial": "拟推荐申报对象公示", "candidate": "拟推荐候选对象公示"},
-                         description="拟推荐申报对象公示（形式审查后）或拟推荐候选对象公示（评审排序后）"),
-        # optional fields admit null, so the trigger form does not mark them required
-        "submission_nos": Param(None, type=["null", "array"], items={"type": "string"}, title="申报编号（可选）",
-                                description="留空则公示所有符合条件的申报"),
-        "opened_at": Param(None, type=["null", "string"], title="公示开始时间（可选，ISO 格式）",
-                           description="留空为当前时间；仅用于演示或补录"),
-    },
+    params=TRIGGER_PARAMS,
 )
 def publicity() -> None:
     @task
     def open_window() -> dict[str, Any]:
         """Select the applications, open the window, publish the notice, queue the applicants' e-mails."""
-        from datetime import datetime
-
-        from pipeline_common import runtime
-
-        from award.clock import TZ as AWARD_TZ
-        from award.publicity.core import (
-            eligible_application_ids,
-            ids_for_submissions,
-            open_window,
-            window_summary,
-        )
-        from award.store import session_scope
+        from award.publicity import open_publicity
 
         params = get_current_context()["params"]
-        rt = runtime()
-        opened = None
-        if params.get("opened_at"):
-            opened = datetime.fromisoformat(params["opened_at"])
-            opened = opened.replace(tzinfo=AWARD_TZ) if opened.tzinfo is None else opened
-        with session_scope(rt.db_url) as session:
-            nos = params.get("submission_nos") or []
-            ids = (ids_for_submissions(session, rt.season, nos) if nos
-                   else eligible_application_ids(session, rt.season, params["purpose"]))
-            window_id = open_window(session, rt, ids, params["purpose"], opened_at=opened, actor="airflow")
-            return window_summary(session, window_id)
+        with domain_session() as (session, rt):
+            return open_publicity(session, rt, params["purpose"], params.get("submission_nos") or None,
+                                  opened_at=params.get("opened_at") or None, actor="airflow")
 
     opened = open_window()
 
@@ -168,14 +113,10 @@ def publicity() -> None:
 
     @task
     def unmatched(window: dict[str, Any]) -> list[int]:
-        from pipeline_common import runtime
+        from award.publicity import objections_to_place
 
-        from award.publicity.core import unmatched_objections
-        from award.store import session_scope
-
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
-            return [o.id for o in unmatched_objections(session, window["window_id"])]
+        with domain_session() as (session, rt):
+            return objections_to_place(session, rt, window["window_id"])
 
     @task
     def requests(objection_ids: list[int]) -> list[dict[str, str]]:
@@ -188,13 +129,9 @@ def publicity() -> None:
     @task(trigger_rule="none_failed")
     def close(window: dict[str, Any]) -> list[int]:
         """Close the window: who has no open objection passes; the open objections need a decision."""
-        from pipeline_common import runtime
+        from award.publicity import close_window
 
-        from award.publicity.core import close_window
-        from award.store import session_scope
-
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             return close_window(session, rt, window["window_id"], actor="airflow").objection_ids
 
     @task(trigger_rule="none_failed")
@@ -206,14 +143,15 @@ def publicity() -> None:
     lost = unmatched(opened)
     taken >> lost
     place = ReaskingHITLOperator.partial(
-        task_id="place_unmatched", options=list(DECISIONS), params=DECISION_PARAMS, required_params=("reason",),
+        task_id="place_unmatched", options=DECISION_OPTIONS, params=DECISION_PARAMS,
+        required_params=DECISION["required"],
     ).expand_kwargs(requests(lost))
     placed = apply_placed(lost)
     place >> placed
     pending = close(opened)
     placed >> pending
     decide = ReaskingHITLOperator.partial(
-        task_id="decide", options=list(DECISIONS), params=DECISION_PARAMS, required_params=("reason",),
+        task_id="decide", options=DECISION_OPTIONS, params=DECISION_PARAMS, required_params=DECISION["required"],
     ).expand_kwargs(requests.override(task_id="decision_requests")(pending))
     decide >> apply_decisions(pending)
 

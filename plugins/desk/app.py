@@ -238,7 +238,7 @@ def create_app(runtime_factory: Callable[[], Any] = default_runtime,
     @app.post("/objections/{objection_id}/assign", name="assign")
     def assign_action(request: Request, user: User, objection_id: int, csrf_token: Annotated[str, Form()],
                       submission_no: Annotated[str, Form()] = "") -> RedirectResponse:
-        from award.publicity.core import PublicityError, assign_objection
+        from award.publicity import PublicityError, assign_objection
 
         _check_csrf(request, user, csrf_token)
         try:

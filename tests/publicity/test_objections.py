@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from award.publicity.core import (
-    UnmatchedObjectionsError,
-    close_window,
-    open_window,
-    resolve_objection,
-    scan_objections,
-)
+from award.publicity.decisions import close_window, resolve_objection
+from award.publicity.errors import UnmatchedObjectionsError
+from award.publicity.objections import scan_objections
+from award.publicity.windows import open_window
 from award.runtime import Runtime
 from award.states import State
 from award.store import session_scope

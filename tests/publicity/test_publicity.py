@@ -12,14 +12,9 @@ from sqlalchemy import select
 
 from award.calendar import UnknownYearError
 from award.clock import TZ
-from award.publicity.core import (
-    PublicityError,
-    close_window,
-    compute_window,
-    eligible_application_ids,
-    open_window,
-    resolve_objection,
-)
+from award.publicity.decisions import close_window, resolve_objection
+from award.publicity.errors import PublicityError
+from award.publicity.windows import compute_window, eligible_application_ids, open_window
 from award.runtime import Runtime
 from award.states import ObjectionOpen, State, transition
 from award.storage.shared import S3Storage

@@ -45,7 +45,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from award.publicity.core import PublicityError, assign_objection
+    from award.publicity import PublicityError, assign_objection
     from award.runtime import Runtime
     from award.store import session_scope
 
