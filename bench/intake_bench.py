@@ -105,7 +105,7 @@ def child(root: Path) -> None:
     os.environ["AWARD_FAKE_NOW"] = FAKE_NOW
     from award.config import load_season
     from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-    from award.intake.core import process_pending
+    from award.intake import process_pending
     from award.runtime import Runtime
     from award.storage.blobs import LocalBlobStore
     from award.storage.shared import LocalStorage

@@ -13,15 +13,14 @@ overlap (``max_active_runs=1``) and take each item once (source keys), so a watc
 process anything twice. Both start from the season's ``application_open``; scheduled runs work until the
 provincial deadline plus a grace period (``AWARD_INTAKE_GRACE_DAYS``, default 30 days), so that late arrivals are
 still archived and answered (逾期不再受理) and corrections sent after the deadline are taken while their correction
-period runs. Outside that window the ``in_window`` gate skips the run (idle). The window is a gate, not the DAG's
-``end_date``: Airflow creates no task instances for a run whose logical date is after ``end_date``, which would make
-a manual run after the window silently do nothing. Ops can trigger a run by hand at any time (manual runs pass
-the gate).
+period runs. Outside that window the ``in_window`` gate (the rule: ``award.intake.window_open``) skips the run
+(idle). The window is a gate, not the DAG's ``end_date``: Airflow creates no task instances for a run whose logical
+date is after ``end_date``, which would make a manual run after the window silently do nothing. Ops can trigger a
+run by hand at any time (manual runs pass the gate).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -37,8 +36,6 @@ ARRIVALS_ASSET = Asset(name="award_arrivals", watchers=[
     AssetWatcher(name="award_mail_watcher", trigger=ArrivalsTrigger(source="mail", poll_interval=2)),
     AssetWatcher(name="award_storage_watcher", trigger=ArrivalsTrigger(source="storage", poll_interval=5)),
 ])
-GRACE = timedelta(days=int(os.environ.get("AWARD_INTAKE_GRACE_DAYS", "30")))
-
 
 
 @dag(
@@ -60,30 +57,24 @@ def intake() -> None:
         """Scheduled runs work from application_open to the provincial deadline + grace; manual runs always."""
         from pipeline_common import season
 
-        from award.clock import now
+        from award.intake import window_open
 
-        if dag_run is not None and str(getattr(dag_run, "run_type", "")).endswith("manual"):
-            return True
-        current, dates = now(), season().dates
-        return local_dt(dates.application_open) <= current <= dates.provincial_deadline + GRACE
+        manual = dag_run is not None and str(getattr(dag_run, "run_type", "")).endswith("manual")
+        return window_open(season(), manual=manual)
 
     @task(pool=IMAP_POOL)
     def fetch_mail() -> dict[str, int]:
         """Archive every new message of the office mailbox (then flag and move it; never delete)."""
-        from pipeline_common import IMAP_CONN_ID, runtime
+        from airflow.sdk import BaseHook
+        from pipeline_common import IMAP_CONN_ID, domain_session
 
         from award.inbound.sources import ImapSettings, fetch_mail, mail_source_from_env
-        from award.store import session_scope
+        from award.intake import imap_mailbox
 
-        rt = runtime()
-        imap = None
-        if os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower() == "imap":
-            from airflow.sdk import BaseHook
-
-            imap = ImapSettings.from_connection(BaseHook.get_connection(IMAP_CONN_ID))
+        imap = ImapSettings.from_connection(BaseHook.get_connection(IMAP_CONN_ID)) if imap_mailbox() else None
         source = mail_source_from_env("office", imap)
         try:
-            with session_scope(rt.db_url) as session:
+            with domain_session() as (session, rt):
                 ids = fetch_mail(session, rt, source)
         finally:
             source.close()
@@ -92,26 +83,22 @@ def intake() -> None:
     @task
     def fetch_storage() -> dict[str, int]:
         """Archive every new or changed object under incoming/ in shared storage."""
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
         from award.inbound.sources import fetch_storage
-        from award.store import session_scope
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             ids = fetch_storage(session, rt, "incoming/")
         return {"archived": len(ids)}
 
     @task(outlets=[APPLICATIONS_ASSET])
     def process_pending() -> dict[str, int]:
         """Parse and match every archived item; store applications and materials; queue the replies."""
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.intake.core import process_pending
-        from award.store import session_scope
+        from award.intake import process_pending
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             return process_pending(session, rt).as_dict()
 
     # mail and storage are fetched side by side (one task start less before the acknowledgment)

@@ -70,8 +70,9 @@ class ArrivalsTrigger(BaseEventTrigger):
         from award.store.db import default_url
 
         if self.source == "mail":
-            kind = os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower()
-            if kind == "imap":
+            from award.intake import imap_mailbox
+
+            if imap_mailbox():
                 from airflow.sdk import BaseHook
 
                 from award.inbound.sources import ImapSettings

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from award.clock import now
 from award.demo.setup import build_message
 from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-from award.intake.core import process_pending
+from award.intake import process_pending
 from award.runtime import Runtime
 from award.store.db import session_scope
 from award.store.models import Application, InboundItem, Material, OutboxEmail, Problem
@@ -212,7 +212,7 @@ def test_a_stranger_quoting_a_submission_number_or_credit_code_is_held(tmp_path,
     """Material for an existing application from an address not on it is held for staff review: nothing is
     replaced, the applicant's known address is told, the stranger's reply shows nothing of the applicant."""
     from award.forms import fill_form_bytes
-    from award.intake.core import release_held
+    from award.intake import release_held
 
     gen = _gen(tmp_path, season, 1)
     app = gen.applications[0]
@@ -435,7 +435,7 @@ def test_expanded_members_go_to_the_blob_store_not_the_batch(tmp_path, rt, seaso
     import io
     import zipfile
 
-    from award.intake.core import Intake
+    from award.intake.processing import Intake
     from tests import mailcases as mc
 
     gen = _gen(tmp_path, season, 1)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from award.demo.setup import build_message
 from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-from award.intake.core import kind_by_name, process_pending
+from award.intake import kind_by_name, process_pending
 from award.runtime import Runtime
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from award.clock import now
 from award.demo.setup import build_message
 from award.inbound.sources import MaildirSource, fetch_mail
-from award.intake.core import Intake, process_pending
+from award.intake import process_pending
+from award.intake.processing import Intake
 from award.runtime import Runtime
 from award.store.db import session_scope
 from award.store.models import Applicant, Application, AuditEvent, InboundItem, Material, OutboxEmail, Problem
@@ -172,7 +173,7 @@ def test_a_number_taken_by_a_concurrent_run_fails_the_batch_over_to_item_by_item
         return no
 
     monkeypatch.setattr(Intake, "_submission_no", other_run_takes_it)
-    with session_scope(pg_url) as s, caplog.at_level("WARNING", logger="award.intake.core"):
+    with session_scope(pg_url) as s, caplog.at_level("WARNING", logger="award.intake.processing"):
         result = process_pending(s, rt)
     assert result.applications_created == 3 and result.failed == 0 and result.mails_queued == 3
     assert any("failed (IntegrityError" in r.getMessage() and "one by one" in r.getMessage() for r in caplog.records)

@@ -18,7 +18,7 @@ from award.cli import main as award_main
 from award.completeness.correction import run_checks
 from award.forms import fill_form_bytes
 from award.inbound.sources import MaildirSource, fetch_mail
-from award.intake.core import process_pending
+from award.intake import process_pending
 from award.intake.keyentry import is_pending, key_problem, stand_in_key
 from award.runtime import Runtime
 from award.storage.blobs import LocalBlobStore

@@ -16,7 +16,7 @@ from award.config import load_season
 from award.demo.generator import generate
 from award.demo.setup import deliver
 from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-from award.intake.core import process_pending
+from award.intake import process_pending
 from award.mail.outbox import drain
 from award.runtime import Runtime
 from award.storage.blobs import LocalBlobStore

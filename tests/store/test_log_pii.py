@@ -32,7 +32,7 @@ def test_db_error_in_intake_logs_no_personal_data(fake_now, make_rt, tmp_path: P
     from award.demo.generator import generate
     from award.demo.setup import deliver
     from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-    from award.intake.core import process_pending
+    from award.intake import process_pending
 
     fake_now("2023-05-20T10:00:00+08:00")
     gen = generate(tmp_path / "gen", 12, 3, season=season, defect_share=0.0, channels=("mail",))

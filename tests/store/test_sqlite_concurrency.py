@@ -48,7 +48,7 @@ def test_two_concurrent_intake_runs(fake_now, make_rt, tmp_path: Path, sqlite_ur
     from award.demo.generator import generate
     from award.demo.setup import deliver
     from award.inbound.sources import MaildirSource, fetch_mail, fetch_storage
-    from award.intake.core import process_pending
+    from award.intake import process_pending
 
     fake_now("2023-05-20T10:00:00+08:00")
     gen = generate(tmp_path / "gen", 6, 5, season=season, defect_share=0.0)

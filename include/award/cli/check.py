@@ -44,7 +44,7 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
     from award.clock import now
     from award.completeness.rules import CheckContext, evaluate
     from award.forms import FormError, parse_form
-    from award.intake.core import kind_by_name
+    from award.intake import kind_by_name
     from award.store.models import Applicant, Application, Material
     from award.units import unit_for_fields
 

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from award.intake.core import ReleaseError, release_held
+    from award.intake import ReleaseError, release_held
     from award.store import session_scope
 
     try:

@@ -20,12 +20,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from sqlalchemy import select
+
 from award.inbound.sources import ImapSettings, storage_channel
 from award.storage.shared import SharedStorage
+from award.store.db import session_scope
+from award.store.models import InboundItem, MailboxCursor
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +116,6 @@ class StorageProbe:
         self.name = f"{self.channel}:{prefix}"
 
     def waiting(self) -> frozenset[str]:
-        from sqlalchemy import select
-
-        from award.store.db import session_scope
-        from award.store.models import InboundItem
-
         keys = [f"{o.key}@{o.etag}" for o in self.storage.list(self.prefix)]
         if not keys:
             return frozenset()
@@ -137,10 +138,6 @@ class StorageProbe:
 
 def _mailbox_factory(settings: ImapSettings) -> Any:
     """An unconnected-then-connected imap_tools mailbox for ``settings`` (TLS, STARTTLS or plain)."""
-    import ssl
-
-    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
-
     if settings.use_ssl:
         return MailBox(settings.host, settings.port, timeout=settings.timeout,
                        ssl_context=ssl.create_default_context())
@@ -205,11 +202,6 @@ class ImapProbe:
         return int(st["UIDVALIDITY"]), int(st["UIDNEXT"])
 
     def waiting(self) -> frozenset[str]:
-        from sqlalchemy import select
-
-        from award.store.db import session_scope
-        from award.store.models import MailboxCursor
-
         uidvalidity, uidnext = self.status()
         with session_scope(self.db_url) as session:
             cur = session.scalar(select(MailboxCursor).where(
