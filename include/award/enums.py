@@ -56,6 +56,8 @@ class InboundStatus(StrEnum):
     FAILED = "failed"  # could not be read: a recorded problem, and a message to its sender
     REFUSED = "refused"  # hostile or not allowed (an archive bomb, active content, a wrong channel)
     LATE = "late"  # arrived after the deadline: 逾期不再受理
+    WAITING = "waiting"  # a city folder's file waiting for its form
+    HELD = "held"  # a mail from an unknown address for an existing application: staff review it
 
 
 class InboundPurpose(StrEnum):

@@ -22,6 +22,7 @@ from award.config import Season
 from award.enums import (
     CheckOutcome,
     InboundPurpose,
+    InboundStatus,
     ObjectionStatus,
     OutboxStatus,
     SourceChannel,
@@ -271,7 +272,7 @@ def overview(session: Session, season: Season, *, at: datetime | None = None) ->
              "received_at": _iso(i.received_at)} for i, no in session.execute(
         select(InboundItem, Application.submission_no)
         .outerjoin(Application, Application.id == InboundItem.application_id)
-        .where(InboundItem.season == sid, InboundItem.status == "held").order_by(InboundItem.id))]
+        .where(InboundItem.season == sid, InboundItem.status == InboundStatus.HELD).order_by(InboundItem.id))]
     waiting = session.scalar(select(func.count()).select_from(Application).where(
         Application.season == sid, Application.state.in_(WAITING_STATES))) or 0
     return {

@@ -22,7 +22,7 @@ from award.inbound.archive import record_problem
 from award.intake.keyentry import is_pending, pending_text, stand_in_application
 from award.intake.kinds import SINGLE_KINDS, channel_label
 from award.intake.replies import Replies, key_review
-from award.intake.runstate import ACTOR, HELD, MAIL_CHANNELS, STORAGE_CHANNELS
+from award.intake.runstate import ACTOR, MAIL_CHANNELS, STORAGE_CHANNELS
 from award.intake.submission import FileIn, Submission, dt_text, mail_address, sub_key
 from award.states import State, audit, create_application_state
 from award.store.models import Applicant, Application, InboundItem, Material, Problem
@@ -156,7 +156,7 @@ class Matching(Replies):
         """Hold a mail for an existing application from an unknown address: nothing is added; staff review it, the
         application's known addresses are told, and the sender gets a reply that shows nothing of the application."""
         item = sub.items[0]
-        record_problem(self.session, code="held_for_review", inbound_item=item, application_id=app.id, status=HELD,
+        record_problem(self.session, code="held_for_review", inbound_item=item, application_id=app.id, status=InboundStatus.HELD,
                        message=_text("problem.held", sender=sub.reply_to or _text("no_sender")))
         self.result.held += 1
         ctx = {"submission_no": app.submission_no, "sender": sub.reply_to or _text("no_sender"),

@@ -37,7 +37,7 @@ from award.intake.classify import choose_form
 from award.intake.filetypes import guess_content_type
 from award.intake.kinds import is_city_letter
 from award.intake.matching import Matching
-from award.intake.runstate import INCOMING, MAIL_CHANNELS, STORAGE_CHANNELS, WAITING, IntakeResult
+from award.intake.runstate import INCOMING, MAIL_CHANNELS, STORAGE_CHANNELS, IntakeResult
 from award.intake.submission import (
     MB,
     SUBJECT_CHARS,
@@ -100,7 +100,7 @@ class Intake(Matching):
         storage = list(s.scalars(
             select(InboundItem)
             .where(InboundItem.season == self.season.season_id, InboundItem.purpose == InboundPurpose.APPLICATION,
-                   InboundItem.status.in_((InboundStatus.ARCHIVED, WAITING)), InboundItem.channel.in_(STORAGE_CHANNELS))
+                   InboundItem.status.in_((InboundStatus.ARCHIVED, InboundStatus.WAITING)), InboundItem.channel.in_(STORAGE_CHANNELS))
             .order_by(InboundItem.id)
         ))
         folders: dict[str, list[InboundItem]] = defaultdict(list)

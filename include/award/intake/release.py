@@ -6,7 +6,6 @@ from sqlalchemy.orm import Session
 
 from award.enums import InboundStatus
 from award.inbound.archive import record_problem
-from award.intake.runstate import HELD
 from award.states import audit
 from award.store.models import InboundItem
 from award.templating import message_group
@@ -22,7 +21,7 @@ def release_held(session: Session, item_id: int, *, actor: str) -> InboundItem:
     """Staff release a mail held for review (``held_for_review``): the next intake run takes it as if it came
     from an address on the application. Audited."""
     item = session.get(InboundItem, item_id)
-    if item is None or item.status != HELD:
+    if item is None or item.status != InboundStatus.HELD:
         raise ReleaseError(f"inbound item {item_id} is not held for review")
     record_problem(session, code="released", message=_text("audit.released"), inbound_item=item,
                    status=InboundStatus.ARCHIVED)

@@ -18,7 +18,7 @@ from award.intake.active import labels as active_labels
 from award.intake.active import problem_text as active_problem
 from award.intake.keyentry import is_pending
 from award.intake.kinds import channel_label, kind_label, rules
-from award.intake.runstate import WAITING, RunState
+from award.intake.runstate import RunState
 from award.intake.submission import FileIn, Submission, dt_text, size_text
 from award.states import State
 from award.store.models import Application
@@ -79,7 +79,7 @@ class Replies(RunState):
     def _no_form(self, sub: Submission) -> None:
         if sub.family == ApplicationChannel.CITY:  # the form may still be uploading: wait for it
             for item in sub.items:
-                item.status = WAITING
+                item.status = InboundStatus.WAITING
             self.result.waiting += len(sub.items)
             self._folder_waiting(sub)
             return

@@ -33,8 +33,6 @@ MAIL_CHANNELS = (SourceChannel.MAILDIR, SourceChannel.IMAP)
 STORAGE_CHANNELS = (SourceChannel.LOCAL, SourceChannel.S3)
 INCOMING = "incoming/"
 # inbound statuses of intake that award.enums.InboundStatus does not list yet
-WAITING = "waiting"  # a city folder's file waiting for its form
-HELD = "held"  # a mail from an unknown address for an existing application: staff review it
 
 _text = message_group("intake", "intake")
 
