@@ -40,7 +40,6 @@ NOT_YET_CONVERTED: set[str] = {
     "include/award/completeness/correction.py",
     "include/award/completeness/rules.py",
     "include/award/intake/core.py",
-    "include/award/opinions/core.py",
     "include/award/publicity/core.py",
     "include/award/recommendation/package.py",
     "include/award/recommendation/ranking.py",
