@@ -63,7 +63,7 @@ def test_decision_answered_in_airflow(fake_now, dag_env, make_rt, airflow_db, sq
                                            ("safety", a, "objection", "2022年发生一般生产安全事故"),
                                            ("tax", d, "objection", "存在欠税记录")):
             record_opinion(s, rt, reqs[dept], app, verdict, reason, source="reply", source_sha256=None,
-                                    received_at=at)
+                           received_at=at)
     with session_scope(sqlite_url) as s:
         assert {s.get(Application, i).state for i in (a_id, d_id)} == {State.DEPT_OBJECTION.value}
 
@@ -130,7 +130,7 @@ def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(fak
         for dept, verdict, reason in (("env", "no_objection", None), ("tax", "no_objection", None),
                                       ("safety", "objection", "2022年发生一般生产安全事故")):
             record_opinion(s, rt, reqs[dept], s.get(Application, a_id), verdict, reason, source="reply",
-                                    source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
+                           source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
     with session_scope(sqlite_url) as s:
         assert s.get(Application, a_id).state == State.DEPT_OBJECTION.value
     fake_now("2023-05-05T09:00:00+08:00")

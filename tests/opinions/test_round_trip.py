@@ -254,9 +254,9 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
         assert pending_decisions(s, rt, ref="run-2", still_waiting=lambda ref: True) == []
         rounds = {p["application_id"]: p["round_id"] for p in pending}
         assert apply_decision(s, rt, 2, round_id=rounds[2], choice="remove", reason="存在环保行政处罚",
-                                       user="李处长", user_id="li") == "removed"
+                              user="李处长", user_id="li") == "removed"
         assert apply_decision(s, rt, 4, round_id=rounds[4], choice="continue", reason="经电话核实无欠税",
-                                       user="李处长", user_id="li") == "cleared"
+                              user="李处长", user_id="li") == "cleared"
         with pytest.raises(OpinionError, match="reason"):
             apply_decision(s, rt, 1, round_id=rounds[1], choice="continue", reason=" ", user="李处长")
     assert _states(url) == {"GS-2023-0001": "dept_objection", "GS-2023-0002": "removed",

@@ -29,16 +29,16 @@ def test_supersede_default_reopen(fake_now, make_rt, db_url, season, tmp_path, m
         # 9/28 (1), 10/7 (2, adjusted Saturday), 10/8 (3, adjusted Sunday), 10/9 (4), 10/10 (5)
         assert {r.due_date.isoformat() for r in reqs.values()} == {"2023-10-10"}
         assert [d.isoformat() for _, d in reminder_days(season, season.departments[2],
-                                                                 reqs["tax"].due_date)] == ["2023-10-08", "2023-10-09"]
+                                                        reqs["tax"].due_date)] == ["2023-10-08", "2023-10-09"]
         app = s.get(Application, app_id)
         at = datetime.fromisoformat("2023-10-09T10:00:00+08:00")
         first = record_opinion(s, rt, reqs["env"], app, "objection", "x", source="reply",
-                                        source_sha256="a" * 64, received_at=at)
+                               source_sha256="a" * 64, received_at=at)
         again = record_opinion(s, rt, reqs["env"], app, "objection", "x", source="reply",
-                                        source_sha256="a" * 64, received_at=at)
+                               source_sha256="a" * 64, received_at=at)
         assert first is not None and again is None  # the same file twice: recorded once
         second = record_opinion(s, rt, reqs["env"], app, "no_objection", None, source="reply",
-                                         source_sha256="b" * 64, received_at=at)
+                                source_sha256="b" * 64, received_at=at)
         assert s.get(Opinion, first.id).superseded_by_id == second.id
     fake_now("2023-10-11T09:00:00+08:00")
     with session_scope(db_url) as s:
@@ -51,16 +51,16 @@ def test_supersede_default_reopen(fake_now, make_rt, db_url, season, tmp_path, m
         text = read_text("经核查，该单位没有异议。", rows_of(s, season, tax), tax.token)
         assert text.opinions == {app_id: ("no_objection", None)}
         late = record_opinion(s, rt, tax, s.get(Application, app_id), "no_objection", None, source="reply",
-                                       source_sha256="c" * 64, received_at=datetime.fromisoformat(
-                                           "2023-10-11T09:00:00+08:00"))
+                              source_sha256="c" * 64, received_at=datetime.fromisoformat(
+                                  "2023-10-11T09:00:00+08:00"))
         assert late.late and s.get(Application, app_id).state == "dept_cleared"
         # the stale question is answered afterwards: not applied, staff told
         assert apply_decision(s, rt, app_id, round_id=item["round_id"], choice="remove", reason="r",
-                                       user="ops") == "ignored"
+                              user="ops") == "ignored"
         # a late objection reopens the cleared application
         record_opinion(s, rt, tax, s.get(Application, app_id), "objection", "欠税", source="reply",
-                                source_sha256="d" * 64, received_at=datetime.fromisoformat(
-                                    "2023-10-11T09:00:00+08:00"))
+                       source_sha256="d" * 64, received_at=datetime.fromisoformat(
+                           "2023-10-11T09:00:00+08:00"))
         assert s.get(Application, app_id).state == "dept_objection"
 
 

@@ -1,5 +1,9 @@
-"""Which departments are asked about an application, and their working days: the reply due date and the
-reminder days, counted on the season's working-day calendar (Asia/Shanghai)."""
+"""Which departments are asked about an application, and their working days (``award.calendar``, Asia/Shanghai).
+
+The send day never counts: the due date is the ``reply_workdays``-th working day after it, and replies are on time
+until the end of that day (judged by when the office archived the reply, ``InboundItem.received_at``). Reminders
+fall on the n-th working day before the due date, for each n in ``reminder_workdays_before``.
+"""
 
 from __future__ import annotations
 

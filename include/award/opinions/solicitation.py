@@ -1,6 +1,10 @@
 """Solicitation: every COMPLETE application of the season not yet asked goes, in one letter per department, to
-each department whose ``categories`` include its category; the applications move COMPLETE -> DEPT_REVIEW (or
-straight on to DEPT_CLEARED when no department is asked about them)."""
+each department whose ``categories`` include its category.
+
+Each letter is an ``OpinionRequest`` with the token ``YJ-<season year>-<department code>-<6 hex>``, due on the
+``reply_workdays``-th working day after the send day (``award.opinions.departments``); the applications move
+COMPLETE -> DEPT_REVIEW. An application no department is asked about moves straight on to DEPT_CLEARED.
+"""
 
 from __future__ import annotations
 
