@@ -1,7 +1,7 @@
 """征求相关部门意见: letters to departments, replies, reminders, defaults, and the ops decision on objections.
 
-Runs on Chinese working days at 09:00 Asia/Shanghai. Rules: see ``award.opinions.core``. Mail is only queued (the
-``outbox`` DAG sends it). Department replies reach the store through intake (mail tagged ``opinion``) and
+Runs on Chinese working days at 09:00 Asia/Shanghai. Rules: see the modules of ``award.opinions``. Mail is only
+queued (the ``outbox`` DAG sends it). Department replies reach the store through intake (mail tagged ``opinion``) and
 through shared storage ``opinions/<dept code>/`` (archived here).
 
 The decision step maps a task group over the applications waiting in DEPT_OBJECTION: a human-in-the-loop
@@ -26,7 +26,10 @@ from award.seasonfile import yaml_load
 
 DAG_ID = "opinions"
 MAX_DECISIONS_PER_RUN = 500  # below [core] max_map_length (1024); the rest are asked in the next run
-_TEXTS = yaml_load((Path(award.__file__).parent / "templates" / "hitl" / "dept_decision.yaml").read_bytes())
+# the decision's options and reason field (the stage's texts), read at parse time with libyaml: the package itself
+# is imported by the tasks only (tests/dags/test_dag_integrity.py)
+DECISION_TEXTS = Path(award.__file__).parent / "opinions" / "templates" / "opinions" / "dept_decision.yaml"
+_TEXTS = yaml_load(DECISION_TEXTS.read_bytes())
 OPTIONS: dict[str, str] = _TEXTS["options"]
 
 
@@ -44,13 +47,11 @@ def opinions() -> None:
     @task
     def solicit() -> dict[str, int]:
         """Batch the COMPLETE applications into one letter per department and queue the e-mails."""
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.opinions.core import solicit as run
-        from award.store import session_scope
+        from award.opinions import solicit as run
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             result = run(session, rt)
         return {"requests": len(result.requests), "applications": len(result.applications),
                 "cleared_without_departments": len(result.cleared_without_departments)}
@@ -60,39 +61,30 @@ def opinions() -> None:
         """Match the replies archived from the mailbox and the files under opinions/<dept code>/."""
         from pipeline_common import runtime
 
-        from award.opinions.core import ingest_pending, ingest_storage
-        from award.store import session_scope
+        from award.opinions import ingest_replies as run
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
-            outcomes = ingest_pending(session, rt)
-        with session_scope(rt.db_url) as session:
-            outcomes += ingest_storage(session, rt)
+        outcomes = run(runtime())
         return {"replies": len(outcomes), "opinions": sum(len(o.opinions) for o in outcomes),
                 "problems": sum(len(o.problems) for o in outcomes)}
 
     @task
     def remind() -> int:
         """Queue the reminders due today."""
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.opinions.core import send_reminders
-        from award.store import session_scope
+        from award.opinions import send_reminders
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             return len(send_reminders(session, rt))
 
     @task
     def apply_defaults() -> int:
         """Record the configured default for departments silent after the due date."""
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.opinions.core import apply_defaults as run
-        from award.store import session_scope
+        from award.opinions import apply_defaults as run
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             return len(run(session, rt))
 
     @task
@@ -101,10 +93,9 @@ def opinions() -> None:
         import logging
 
         from airflow.sdk import get_current_context
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.opinions.core import pending_decisions as pending
-        from award.store import session_scope
+        from award.opinions import pending_decisions as pending
 
         context = get_current_context()
         ti, run_id = context["ti"], context["run_id"]
@@ -116,30 +107,20 @@ def opinions() -> None:
                 logging.getLogger(__name__).warning("state of run %s unknown; not asking again", previous_run_id)
                 return True
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
+        with domain_session() as (session, rt):
             return pending(session, rt, ref=run_id, still_waiting=still_waiting, limit=MAX_DECISIONS_PER_RUN)
 
     @task
     def apply_decision(application_id: int, round_id: int, answer: dict[str, Any]) -> str:
         """Apply the ops answer: continue -> DEPT_CLEARED, remove -> REMOVED; audit and e-mail the applicant."""
         from airflow.sdk import get_current_context
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.opinions.core import apply_decision as apply
-        from award.opinions.core import choice_from_label
-        from award.store import session_scope
+        from award.opinions import apply_answer
 
-        (label,) = answer["chosen_options"]
-        user = answer.get("responded_by_user") or {}
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
-            return apply(
-                session, rt, int(application_id), round_id=int(round_id),
-                choice=choice_from_label(label), reason=str((answer.get("params_input") or {}).get("reason") or ""),
-                user=str(user.get("name") or user.get("id") or ""), user_id=str(user.get("id") or "") or None,
-                responded_at=answer.get("responded_at"), ref=get_current_context()["run_id"],
-            )
+        with domain_session() as (session, rt):
+            return apply_answer(session, rt, int(application_id), round_id=int(round_id), answer=answer,
+                                ref=get_current_context()["run_id"])
 
     @task_group
     def decision(application_id: int, round_id: int, subject: str, body: str) -> None:

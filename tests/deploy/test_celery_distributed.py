@@ -222,7 +222,7 @@ def _clear_for_publicity(cluster: CeleryCluster) -> None:
     from sqlalchemy import select
 
     from award.clock import now
-    from award.opinions.core import record_opinion
+    from award.opinions.clearing import record_opinion
     from award.runtime import Runtime
     from award.store.db import session_scope
     from award.store.models import Application, OpinionRequest, OpinionRequestItem

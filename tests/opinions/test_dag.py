@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from award.opinions import core as opinions
+from award.opinions.clearing import record_opinion
+from award.opinions.decisions import choice_from_label
+from award.opinions.solicitation import solicit
 from award.states import State
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, OpinionRequest
@@ -51,7 +53,7 @@ def test_decision_answered_in_airflow(fake_now, dag_env, make_rt, airflow_db, sq
     fake_now("2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
         a_id, d_id = make_complete(s, season, [SPECS[0], SPECS[3]])
-        opinions.solicit(s, rt)
+        solicit(s, rt)
     fake_now("2023-05-04T10:00:00+08:00")
     with session_scope(sqlite_url) as s:  # every department answers; two objections
         reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
@@ -60,8 +62,8 @@ def test_decision_answered_in_airflow(fake_now, dag_env, make_rt, airflow_db, sq
         for dept, app, verdict, reason in (("env", a, "no_objection", None), ("tax", a, "no_objection", None),
                                            ("safety", a, "objection", "2022年发生一般生产安全事故"),
                                            ("tax", d, "objection", "存在欠税记录")):
-            opinions.record_opinion(s, rt, reqs[dept], app, verdict, reason, source="reply", source_sha256=None,
-                                    received_at=at)
+            record_opinion(s, rt, reqs[dept], app, verdict, reason, source="reply", source_sha256=None,
+                           received_at=at)
     with session_scope(sqlite_url) as s:
         assert {s.get(Application, i).state for i in (a_id, d_id)} == {State.DEPT_OBJECTION.value}
 
@@ -106,7 +108,7 @@ def test_decision_answered_in_airflow(fake_now, dag_env, make_rt, airflow_db, sq
 
 @pytest.mark.parametrize("label,expected", [("继续推荐", "continue"), ("取消推荐", "remove")])
 def test_choice_labels(label: str, expected: str) -> None:
-    assert opinions.choice_from_label(label) == expected
+    assert choice_from_label(label) == expected
 
 
 def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(fake_now, dag_env, make_rt,   # type: ignore[no-untyped-def]
@@ -121,14 +123,14 @@ def test_reason_is_required_in_the_form_and_an_invalid_answer_is_asked_again(fak
     fake_now("2023-04-27T09:00:00+08:00")
     with session_scope(sqlite_url) as s:
         (a_id,) = make_complete(s, season, [SPECS[0]])
-        opinions.solicit(s, rt)
+        solicit(s, rt)
     fake_now("2023-05-04T10:00:00+08:00")
     with session_scope(sqlite_url) as s:
         reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
         for dept, verdict, reason in (("env", "no_objection", None), ("tax", "no_objection", None),
                                       ("safety", "objection", "2022年发生一般生产安全事故")):
-            opinions.record_opinion(s, rt, reqs[dept], s.get(Application, a_id), verdict, reason, source="reply",
-                                    source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
+            record_opinion(s, rt, reqs[dept], s.get(Application, a_id), verdict, reason, source="reply",
+                           source_sha256=None, received_at=datetime.fromisoformat("2023-05-04T10:00:00+08:00"))
     with session_scope(sqlite_url) as s:
         assert s.get(Application, a_id).state == State.DEPT_OBJECTION.value
     fake_now("2023-05-05T09:00:00+08:00")

@@ -19,7 +19,12 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from award.inbound.sources import ImapSettings, ImapSource, fetch_mail
-from award.opinions import core as opinions
+from award.opinions.clearing import OpinionError, current_opinions
+from award.opinions.decisions import apply_decision, pending_decisions
+from award.opinions.letters import TOKEN_RE
+from award.opinions.reminders import apply_defaults, send_reminders
+from award.opinions.replies import ReplyOutcome, ingest_pending, ingest_storage
+from award.opinions.solicitation import solicit
 from award.store.db import session_scope
 from award.store.models import Application, AuditEvent, InboundItem, Opinion, OpinionRequest, Problem
 from tests.opinions.helpers import SPECS, make_complete, reply_mail
@@ -47,7 +52,7 @@ def _fill(sheet: bytes, answers: dict[str, tuple[str, str]]) -> bytes:
     return out.getvalue()
 
 
-def _imap_ingest(url: str, rt, dovecot) -> list[opinions.ReplyOutcome]:  # type: ignore[no-untyped-def]
+def _imap_ingest(url: str, rt, dovecot) -> list[ReplyOutcome]:  # type: ignore[no-untyped-def]
     settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
                             use_ssl=False)
     source = ImapSource(settings)
@@ -57,7 +62,7 @@ def _imap_ingest(url: str, rt, dovecot) -> list[opinions.ReplyOutcome]:  # type:
     finally:
         source.close()
     with session_scope(url) as s:
-        return opinions.ingest_pending(s, rt)
+        return ingest_pending(s, rt)
 
 
 def _check_letter(data: bytes, token: str, names: list[str]) -> None:
@@ -111,14 +116,14 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
     with session_scope(url) as s:
         make_complete(s, season)
     with session_scope(url) as s:
-        result = opinions.solicit(s, rt)
+        result = solicit(s, rt)
     assert len(result.requests) == 3 and len(result.applications) == 4
     # each department's letter and reply sheet are also files staff can print, beside the season's documents
     printable = [o.key for o in rt.shared.list(f"documents/{season.season_id}/")]
     assert len(printable) == 6 and all("/征求意见函/" in k for k in printable)
     assert sum(k.endswith(".docx") for k in printable) == 3
     with session_scope(url) as s:  # nothing left to ask: a second run sends nothing
-        assert opinions.solicit(s, rt).requests == []
+        assert solicit(s, rt).requests == []
     assert set(_states(url).values()) == {"dept_review"}
     _drain(url, smtp_server, rt)
 
@@ -126,7 +131,7 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
         reqs = {r.department: r for r in s.scalars(select(OpinionRequest))}
     assert {r.due_date for r in reqs.values()} == {date(2023, 5, 8)}
     tokens = {code: r.token for code, r in reqs.items()}
-    assert all(opinions.TOKEN_RE.fullmatch(t) and t.startswith(f"YJ-2023-{c}-") for c, t in tokens.items())
+    assert all(TOKEN_RE.fullmatch(t) and t.startswith(f"YJ-2023-{c}-") for c, t in tokens.items())
 
     # letters sent and opened: the tax letter lists all four applicants
     (tax_mail,) = smtp_server.to("sw@tax.example.gov.cn")
@@ -149,7 +154,7 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
     assert [len(o.opinions) for o in outcomes] == [3, 0] and outcomes[1].problems
     with session_scope(url) as s:
         assert s.scalar(select(Problem).where(Problem.code == "opinion_reply")).message.startswith("征求意见编号")
-        assert opinions.send_reminders(s, rt) == []
+        assert send_reminders(s, rt) == []
     smtp_server.messages.clear()
     _drain(url, smtp_server, rt)  # staff are told about the unknown token
     (notice,) = smtp_server.messages
@@ -157,12 +162,12 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
     # 5/4: still no reminder (first working day after the holiday)
     fake_now("2023-05-04")
     with session_scope(url) as s:
-        assert opinions.send_reminders(s, rt) == []
+        assert send_reminders(s, rt) == []
     # 5/5: safety and tax reminded (2 working days before the due date); env has answered
     fake_now("2023-05-05")
     with session_scope(url) as s:
-        assert len(opinions.send_reminders(s, rt)) == 2
-        assert opinions.send_reminders(s, rt) == []  # idempotent
+        assert len(send_reminders(s, rt)) == 2
+        assert send_reminders(s, rt) == []  # idempotent
     smtp_server.messages.clear()
     _drain(url, smtp_server, rt)
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["sw@tax.example.gov.cn", "yjt@safety.example.gov.cn"]
@@ -170,7 +175,7 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
     # 5/6 (Saturday, adjusted working day): tax's second reminder only
     fake_now("2023-05-06")
     with session_scope(url) as s:
-        assert len(opinions.send_reminders(s, rt)) == 1
+        assert len(send_reminders(s, rt)) == 1
     smtp_server.messages.clear()
     _drain(url, smtp_server, rt)
     assert [m.rcpt_tos for m in smtp_server.messages] == [["sw@tax.example.gov.cn"]]
@@ -195,10 +200,10 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
     rt.shared.write(f"opinions/tax/回复表-{tokens['tax']}.xlsx", _fill(sheets["tax"], {
         "GS-2023-0001": ("无异议", None), "GS-2023-0002": ("无异议", None), "GS-2023-0003": ("无异议", None)}))
     with session_scope(url) as s:
-        (tax_outcome,) = opinions.ingest_storage(s, rt)
+        (tax_outcome,) = ingest_storage(s, rt)
     assert len(tax_outcome.opinions) == 3 and not tax_outcome.problems
     with session_scope(url) as s:  # taken once per key and ETag
-        assert opinions.ingest_storage(s, rt) == []
+        assert ingest_storage(s, rt) == []
         item = s.get(InboundItem, tax_outcome.item_id)
         assert (item.channel, item.purpose, item.status) == ("local", "opinion", "parsed")
 
@@ -209,21 +214,21 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
                           .order_by(Opinion.id)).all()
         assert [(o.verdict, o.superseded_by_id) for o in env_b] == [("no_objection", env_b[1].id), ("objection", None)]
         assert env_b[1].reason == "2022年受到环保行政处罚" and env_b[1].source == "reply"
-        safety_b = opinions.current_opinions(s, 2)["safety"]
+        safety_b = current_opinions(s, 2)["safety"]
         assert safety_b.reason == "2022年发生一般生产安全事故。"
 
     # 5/8 (due date): no default yet; 5/9: tax's default (follow_up) on D, which goes to an ops decision
     fake_now("2023-05-08")
     with session_scope(url) as s:
-        assert opinions.apply_defaults(s, rt) == []
+        assert apply_defaults(s, rt) == []
     fake_now("2023-05-09")
     with session_scope(url) as s:
-        (default_id,) = opinions.apply_defaults(s, rt)
+        (default_id,) = apply_defaults(s, rt)
         default = s.get(Opinion, default_id)
         assert (default.source, default.verdict, default.late, default.application_id) == ("default", "follow_up",
                                                                                            False, 4)
         assert s.scalar(select(OpinionRequest.status).where(OpinionRequest.department == "tax")) == "defaulted"
-        assert opinions.send_reminders(s, rt) == []  # past the due date
+        assert send_reminders(s, rt) == []  # past the due date
     assert _states(url)["GS-2023-0004"] == "dept_objection"
 
     # 5/10: a late objection from safety on A reopens the decision
@@ -241,19 +246,19 @@ def test_round_trip(make_rt, sqlite_url, season, tmp_path, smtp_server, dovecot,
 
     # the ops decisions (the DAG's human-in-the-loop step calls these; see test_dag.py for the Airflow side)
     with session_scope(url) as s:
-        pending = opinions.pending_decisions(s, rt, ref="run-1", still_waiting=lambda ref: True)
+        pending = pending_decisions(s, rt, ref="run-1", still_waiting=lambda ref: True)
         assert [p["application_id"] for p in pending] == [1, 2, 4]
         assert "有异议" in pending[1]["body"] and "2022年受到环保行政处罚" in pending[1]["body"]
         assert "逾期未回复" in pending[2]["body"]
         # another run sees them asked in run-1, still waiting there
-        assert opinions.pending_decisions(s, rt, ref="run-2", still_waiting=lambda ref: True) == []
+        assert pending_decisions(s, rt, ref="run-2", still_waiting=lambda ref: True) == []
         rounds = {p["application_id"]: p["round_id"] for p in pending}
-        assert opinions.apply_decision(s, rt, 2, round_id=rounds[2], choice="remove", reason="存在环保行政处罚",
-                                       user="李处长", user_id="li") == "removed"
-        assert opinions.apply_decision(s, rt, 4, round_id=rounds[4], choice="continue", reason="经电话核实无欠税",
-                                       user="李处长", user_id="li") == "cleared"
-        with pytest.raises(opinions.OpinionError, match="reason"):
-            opinions.apply_decision(s, rt, 1, round_id=rounds[1], choice="continue", reason=" ", user="李处长")
+        assert apply_decision(s, rt, 2, round_id=rounds[2], choice="remove", reason="存在环保行政处罚",
+                              user="李处长", user_id="li") == "removed"
+        assert apply_decision(s, rt, 4, round_id=rounds[4], choice="continue", reason="经电话核实无欠税",
+                              user="李处长", user_id="li") == "cleared"
+        with pytest.raises(OpinionError, match="reason"):
+            apply_decision(s, rt, 1, round_id=rounds[1], choice="continue", reason=" ", user="李处长")
     assert _states(url) == {"GS-2023-0001": "dept_objection", "GS-2023-0002": "removed",
                             "GS-2023-0003": "dept_cleared", "GS-2023-0004": "dept_cleared"}
     smtp_server.messages.clear()

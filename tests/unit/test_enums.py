@@ -39,7 +39,6 @@ VALUES = {name: {member.value for vocab in vocabs for member in vocab} for name,
 NOT_YET_CONVERTED: set[str] = {
     "include/award/completeness/correction.py",
     "include/award/completeness/rules.py",
-    "include/award/opinions/core.py",
     "include/award/recommendation/package.py",
     "include/award/recommendation/ranking.py",
 }

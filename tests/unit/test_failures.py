@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from award.failures import describe, failure_mail
-from award.opinions.core import OpinionError
+from award.opinions.clearing import OpinionError
 from award.storage.blobs import BlobCorrupt
 
 

@@ -24,7 +24,8 @@ from award.config import load_season, parse_season
 from award.identity import listed_code
 from award.intake.convert import FONTS_CONF, find_soffice, office_env
 from award.officialdoc import MARGINS_MM, fitting_size, print_width_em
-from award.opinions.core import Row, _row, build_letter
+from award.opinions.letters import Row, build_letter
+from award.opinions.letters import row_of as _row
 from award.recommendation.package import Candidate, write_letter, write_summary_docx
 
 SOFFICE = find_soffice()

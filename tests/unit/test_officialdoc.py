@@ -21,7 +21,7 @@ from pypdf import PdfReader
 from award.config import load_season
 from award.intake.convert import find_soffice, office_env
 from award.officialdoc import OfficialDocument, text_width
-from award.opinions.core import Row, build_letter
+from award.opinions.letters import Row, build_letter
 from award.recommendation.package import write_letter
 
 SOFFICE = find_soffice()

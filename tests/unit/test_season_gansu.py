@@ -179,7 +179,7 @@ def test_individual_form_speaks_the_notices_words() -> None:
 
 
 def test_five_years_everywhere() -> None:
-    letter = (ROOT / "include/award/templates/letters/opinion_request.docx.j2").read_text(encoding="utf-8")
+    letter = (ROOT / "include/award/opinions/templates/opinions/opinion_request.docx.j2").read_text(encoding="utf-8")
     assert "近三年" not in letter and "近5年" in letter
     from award.forms.spec import all_forms, declaration_text
 
