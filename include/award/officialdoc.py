@@ -1,8 +1,8 @@
 """Official documents in the GB/T 9704-2012 layout, built with python-docx.
 
 Every document the office issues goes through :class:`OfficialDocument`, so they share one page set-up: the
-征求意见函 to departments (award.opinions.core), the 推荐函 and the 推荐名单汇总表 for the national regulator
-(award.recommendation.package) and the publicity notice (award.publicity.core). What the standard fixes and where it is done here:
+征求意见函 to departments (award.opinions.letters), the 推荐函 and the 推荐名单汇总表 for the national regulator
+(award.recommendation.package) and the publicity notice (award.publicity.notice). What the standard fixes and where it is done here:
 
 * A4, margins 37 mm top, 35 mm bottom, 28 mm left, 26 mm right (type area 156 x 225 mm); 22 lines a page
   (exact line pitch 225 mm / 22); body in 3号仿宋 (16 pt), titles in 2号小标宋 (22 pt) — section 5;

@@ -93,7 +93,7 @@ OUTBOX_TRANSITIONS: dict[OutboxStatus, frozenset[OutboxStatus]] = {
 }
 
 
-# While an objection (异议) is open and not late, an application may only go to these states (award.publicity.core).
+# While an objection (异议) is open and not late, an application may only go to these states (award.publicity.decisions).
 OBJECTION_SAFE = frozenset({S.OBJECTION_PENDING, S.CANDIDATE_OBJECTION, S.REMOVED, S.WITHDRAWN})
 
 
