@@ -16,10 +16,10 @@ from award.intake.unzip import check_standalone_file, safe_ooxml
 from award.templating import message, message_catalogue, template_dirs
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "award"
-# Message groups read another way than award.templating.message, by catalogue: the completeness rules' findings and
-# material labels (award.completeness.rules.findings reads them; tests/completeness/test_rules.py renders every
+# Message groups read another way than award.templating.message, by catalogue: the completeness rules' findings,
+# words and material labels (award.completeness.rules.findings reads them; tests/completeness/test_rules.py renders every
 # finding) and the staff report's words (award.completeness.report.texts; test_report_words_come_from_their_yaml).
-OWN_READERS = {"completeness": {"rules", "material_labels", "report"}}
+OWN_READERS = {"completeness": {"rules", "material_labels", "words", "report"}}
 
 
 def _catalogue_readers() -> dict[str, dict[str, str | None]]:
@@ -191,6 +191,8 @@ def test_every_catalogue_is_found_and_read() -> None:
     for catalogue, readers in CATALOGUES.items():
         assert any((d / catalogue / "messages.yaml").exists() for d in template_dirs()), f"{catalogue}: read by {sorted(readers)}, no file"
         assert readers, f"templates/{catalogue}/messages.yaml: no module reads it through award.templating"
+    for catalogue, groups in OWN_READERS.items():  # the groups read another way are there (no stale exemption)
+        assert groups <= set(message_catalogue(catalogue)), f"{catalogue}: {sorted(groups - set(message_catalogue(catalogue)))}"
 
 
 def test_report_words_come_from_their_yaml() -> None:

@@ -7,7 +7,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from award.completeness.rules.context import CheckContext
-from award.completeness.rules.findings import Finding
+from award.completeness.rules.findings import Finding, phrase
 from award.identity import mask_id_number, mask_phone, normalize
 
 if TYPE_CHECKING:
@@ -77,6 +77,6 @@ def form_pdf(ctx: CheckContext) -> list[Finding]:
         if read.form is None and not any(read.contains(ctx.fields.get(k, "")) for k in consistency_keys(spec)):
             return [Finding("not_a_form", {"filename": pdf.filename})]
         out.append(Finding("differs", {"key": key, "label": spec.field(key).label, "word": _shown(ftype, word),
-                                       "pdf": _shown(ftype, printed) or "（未找到）"}))
+                                       "pdf": _shown(ftype, printed) or phrase("not_found")}))
     return out
 

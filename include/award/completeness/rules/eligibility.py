@@ -6,7 +6,7 @@ import unicodedata
 
 from award.choices import is_excluded, quote
 from award.completeness.rules.context import CheckContext
-from award.completeness.rules.findings import Finding
+from award.completeness.rules.findings import Finding, phrase
 from award.identity import validate_credit_code
 
 # Provincial-level codes of mainland China (GB/T 2260), plus 10 for registrations by national authorities.
@@ -29,7 +29,8 @@ def established_in_china(ctx: CheckContext) -> list[Finding]:
     cities = list(ctx.season.province.cities)
     if city and not _city_matches(city, cities):
         out.append(
-            Finding("other_province", {"value": city, "province": ctx.season.province.name, "cities": "、".join(cities)})
+            Finding("other_province", {"value": city, "province": ctx.season.province.name,
+                                       "cities": phrase("list_joiner").join(cities)})
         )
     return out
 
@@ -57,7 +58,7 @@ def school_type(ctx: CheckContext) -> list[Finding]:
     value = ctx.fields.get("school_type", "")
     if value and is_excluded("school_type", value):
         return [Finding("not_allowed", {"value": value, "quote": quote("school_type"),
-                                        "options": "、".join(ctx.options("school_type"))})]
+                                        "options": phrase("list_joiner").join(ctx.options("school_type"))})]
     return []
 
 
@@ -66,5 +67,5 @@ def individual_group(ctx: CheckContext) -> list[Finding]:
     options = ctx.options("person_group") if "person_group" in ctx.form.keys else ()
     if not value or value in options:
         return []
-    return [Finding("not_allowed", {"value": value, "options": "、".join(options)})]
+    return [Finding("not_allowed", {"value": value, "options": phrase("list_joiner").join(options)})]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from award.choices import is_excluded
 from award.completeness.rules.context import CheckContext
-from award.completeness.rules.findings import Finding
+from award.completeness.rules.findings import Finding, phrase
 from award.identity import (
     id_birth_date,
     parse_date,
@@ -52,7 +52,7 @@ def required(ctx: CheckContext) -> list[Finding]:
                 continue  # the eligibility rule of this field says what is wrong, in the notice's words
             out.append(
                 Finding("choice", {"key": fs.key, "label": fs.label, "value": value,
-                                   "options": "、".join(ctx.options(fs.key))})
+                                   "options": phrase("list_joiner").join(ctx.options(fs.key))})
             )
         elif fs.type == "number" and not _NUMBER.match(unicodedata.normalize("NFKC", value).replace(",", "")):
             out.append(Finding("number", {"key": fs.key, "label": fs.label, "value": value}))

@@ -1,7 +1,8 @@
 """What a rule finds and how it reads: findings, rendered results, the rule record and its message texts.
 
 The applicant-facing text of every finding lives in the stage's catalogue, groups ``rules`` and
-``material_labels`` of ``completeness/messages.yaml`` (Jinja2, details filled in); a finding kind marked
+``material_labels`` of ``completeness/messages.yaml`` (Jinja2, details filled in; the words a rule puts into the
+details, group ``words``, through :func:`phrase`); a finding kind marked
 ``ineligible: true`` there makes the application ineligible, one marked ``severity: warning`` is only a note.
 """
 
@@ -118,6 +119,13 @@ def _rule_messages(rule_id: str) -> dict[str, Any]:
 def material_label(kind: str) -> str:
     """The Chinese name of a material kind."""
     return str(messages()["material_labels"].get(kind, kind))
+
+
+def phrase(key: str, /, **values: Any) -> str:
+    """A word the rules put into a finding's details (group ``words``): the list joiner, a source's name."""
+    from award.templating import message  # noqa: PLC0415 - jinja2 stays off the parse path (award.config imports the rules)
+
+    return message(CATALOGUE, f"words.{key}", **values)
 
 
 def _form_word(document: str) -> Callable[[str], str]:

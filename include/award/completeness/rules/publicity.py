@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 from award.completeness.rules.context import CheckContext
-from award.completeness.rules.findings import Finding
+from award.completeness.rules.findings import Finding, phrase
 from award.identity import parse_date
 
 PROOF_DATE = r"(\d{4}\s*(?:年\s*\d{1,2}\s*月\s*\d{1,2}\s*日?|[-./]\s*\d{1,2}\s*[-./]\s*\d{1,2}))"
@@ -46,7 +46,7 @@ def min_workdays(ctx: CheckContext) -> list[Finding]:
         pass  # fields.required / fields.dates report it
     proof = ctx.latest("publicity_proof")
     if proof is not None:
-        source = f"内部公示情况说明（{proof.filename}）"
+        source = phrase("proof_source", filename=proof.filename)
         try:
             found = proof_dates(pdf_text(ctx.load_blob(proof.sha256), name=proof.filename))
         except FormError:
@@ -63,7 +63,7 @@ def min_workdays(ctx: CheckContext) -> list[Finding]:
         elif form_span is None and not out:
             out.append(Finding("unreadable", {"source": source}))
     if form_span is not None and not spans:
-        spans.append(("申报表", *form_span))
+        spans.append((phrase("form_source"), *form_span))
     for source, start, end in spans:
         try:
             workdays = ctx.calendar.count_workdays(start, end) if end >= start else 0
