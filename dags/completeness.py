@@ -5,9 +5,10 @@ run at once, and a daily run at 08:30 Asia/Shanghai on Chinese working days (``W
 correction reminders and closes applications whose correction deadline has passed. Every run does the same
 idempotent steps, so it does not matter which trigger started it:
 
-plan_checks (ids of new or changed applications, in batches of CHECK_BATCH_SIZE) -> check_batch (mapped: one task
-per batch, never one per application) -> sweep_deadlines (reminders, closing) -> write_report (.xlsx + .html under
-reports/<season>/ in shared storage; the task log names the files and the counts). With nothing to check the
+plan_checks (ids of new or changed applications, in batches of ``award.completeness.steps.CHECK_BATCH_SIZE``)
+-> check_batch (mapped: one task per batch, never one per application) -> sweep_deadlines (reminders, closing)
+-> write_report (.xlsx + .html under reports/<season>/ in shared storage; the task log names the files and the
+counts). Each task calls one entry point of ``award.completeness``. With nothing to check the
 mapped task has no instance and is skipped; sweep_deadlines (trigger rule ``none_failed``) and write_report still
 run. A failed batch stops the sweep and the report of that run (as before: the next run checks again).
 
@@ -32,7 +33,6 @@ except ImportError:  # pragma: no cover - intake not deployed
     APPLICATIONS_ASSET = Asset(name="applications")
 
 SWEEP_AT = "08:30"
-CHECK_BATCH_SIZE = 200  # applications per mapped check_batch task
 
 
 @dag(
@@ -43,38 +43,30 @@ CHECK_BATCH_SIZE = 200  # applications per mapped check_batch task
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
-    tags=[*TAGS, "checks"],
+    tags=[*TAGS, "completeness"],
     dagrun_timeout=timedelta(hours=2),
 )
 def completeness() -> None:
     @task
     def plan_checks() -> list[list[int]]:
         """Ids of the applications to check, in batches (small ints only in XCom)."""
-        from functools import partial
-
         from pipeline_common import runtime
 
-        from award.completeness.correction import plan_check_batches
-        from award.store import session_scope
+        from award.completeness import plan_checks as plan
 
-        rt = runtime()
-        return plan_check_batches(partial(session_scope, rt.db_url), rt.season, CHECK_BATCH_SIZE)
+        return plan(runtime())
 
     @task(map_index_template="{{ batch_label }}")
     def check_batch(application_ids: list[int], run_id: str | None = None) -> dict:
         """Check one batch of applications; store the results; queue correction/complete mails."""
-        from functools import partial
-
         from airflow.sdk import get_current_context
         from pipeline_common import runtime
 
-        from award.completeness.correction import run_checks
-        from award.store import session_scope
+        from award.completeness import batch_label
+        from award.completeness import check_batch as check
 
-        get_current_context()["batch_label"] = f"{len(application_ids)} 件（{application_ids[0]}–{application_ids[-1]}）"
-        rt = runtime()
-        summary = run_checks(partial(session_scope, rt.db_url), rt.season, rt.blobs.get_bytes, run_id=run_id,
-                             application_ids=application_ids)
+        get_current_context()["batch_label"] = batch_label(application_ids)
+        summary = check(runtime(), application_ids, run_id=run_id)
         if summary.integrity_errors:  # a corrupt stored file is an ops error: the run shows it (failure notice)
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -84,39 +76,28 @@ def completeness() -> None:
 
     @task(trigger_rule="none_failed")  # also after an empty plan (the mapped check_batch is skipped)
     def sweep_deadlines() -> dict:
-        """Remind before correction deadlines; close applications still incomplete after theirs."""
-        from functools import partial
-
+        """Remind before correction deadlines; close applications still incomplete after theirs; move the
+        applications whose recommending unit ran 征求意见 and 公示 on to the scores."""
         from pipeline_common import runtime
 
-        from award.clock import now
-        from award.completeness.correction import sweep_deadlines as sweep
-        from award.process import advance_proven
-        from award.store import session_scope
+        from award.completeness import sweep
 
-        rt = runtime()
-        result = sweep(partial(session_scope, rt.db_url), rt.season).as_dict()
-        with session_scope(rt.db_url) as session:  # the recommending units ran 征求意见 and 公示: on to the scores
-            result["advanced_to_scores"] = len(advance_proven(session, rt.season, today=now().date()))
-        return result
+        return sweep(runtime())
 
     @task
     def write_report() -> dict:
         """Write the staff report (.xlsx and .html) to shared storage and log where it is."""
         import logging
 
-        from pipeline_common import runtime
+        from pipeline_common import domain_session
 
-        from award.completeness.report import write_report as write
-        from award.store import session_scope
+        from award.completeness import report_log_lines, write_staff_report
 
-        rt = runtime()
-        with session_scope(rt.db_url) as session:
-            result = write(session, rt.season, rt.shared)
+        with domain_session() as (session, rt):
+            result = write_staff_report(session, rt)
         log = logging.getLogger("airflow.task")
-        log.info("形式审查情况报告：%s", result.xlsx_uri)
-        log.info("形式审查情况报告（HTML）：%s", result.html_uri)
-        log.info("共 %d 件，按状态：%s", result.rows, result.by_state)
+        for line in report_log_lines(result):
+            log.info("%s", line)
         return result.as_dict()
 
     check_batch.expand(application_ids=plan_checks()) >> sweep_deadlines() >> write_report()

@@ -1,7 +1,7 @@
 """The notice's words for the choice fields: accepted options, synonyms normalised to them, and exclusions.
 
-Data in ``templates/checks/choices.yaml``. A season may narrow a category's options
-(``categories.<id>.choices.<field>``) but never offer a choice the notice excludes (:func:`season_choice_errors`).
+Data in ``choices.yaml`` beside the forms' ``forms.yaml`` (``award/forms/templates/``). A season may narrow a
+category's options (``categories.<id>.choices.<field>``) but never offer a choice the notice excludes (:func:`season_choice_errors`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -17,14 +16,17 @@ import yaml
 if TYPE_CHECKING:
     from award.config import Season
 
-CHOICES_FILE = Path(__file__).resolve().parent / "templates" / "checks" / "choices.yaml"
+CHOICES_FILE = "choices.yaml"  # a template-folder name: award/forms/templates/choices.yaml
 
 
 @lru_cache(maxsize=1)
 def _data() -> dict[str, dict[str, Any]]:
-    data = yaml.safe_load(CHOICES_FILE.read_text(encoding="utf-8"))
+    from award.templating import template_path  # noqa: PLC0415 - jinja2 stays off the parse path (award.config reads choices)
+
+    path = template_path(CHOICES_FILE)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise ValueError(f"{CHOICES_FILE}: expected a mapping of field keys")
+        raise ValueError(f"{path}: expected a mapping of field keys")
     return data
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from award.calendar import default_calendar
-from award.completeness.rules import RULES, CheckContext, evaluate, messages, proof_dates, rules_for
+from award.completeness.rules import RULES, CheckContext, evaluate, rules_for
+from award.completeness.rules.findings import messages
+from award.completeness.rules.publicity import proof_dates
 from award.config import SeasonConfigError, load_season
 from award.forms import parse_form
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes

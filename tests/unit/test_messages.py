@@ -1,4 +1,4 @@
-"""The message catalogues (templates/<stage>/messages.yaml, templates/reports/completeness.yaml): every key the
+"""The message catalogues (templates/<stage>/messages.yaml, in the core's or a stage's template folder): every key the
 code uses exists with its placeholders, every message is used, no Chinese text is left in code; award.templating.message."""
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from award.intake.unzip import check_standalone_file, safe_ooxml
 from award.templating import message, message_catalogue, template_dirs
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "award"
-# Catalogues read another way than award.templating.message: the completeness rules' findings (award.completeness.rules reads
-# templates/checks/messages.yaml itself; tests/completeness/test_rules.py renders every finding).
-OWN_READERS = {"checks"}
+# Message groups read another way than award.templating.message, by catalogue: the completeness rules' findings,
+# words and material labels (award.completeness.rules.findings reads them; tests/completeness/test_rules.py renders every
+# finding) and the staff report's words (award.completeness.report.texts; test_report_words_come_from_their_yaml).
+OWN_READERS = {"completeness": {"rules", "material_labels", "words", "report"}}
 
 
 def _catalogue_readers() -> dict[str, dict[str, str | None]]:
@@ -45,7 +46,7 @@ def _catalogue_readers() -> dict[str, dict[str, str | None]]:
 
 
 # catalogue (templates/<catalogue>/messages.yaml) -> {module: the message group its ``_text`` helper reads}
-CATALOGUES = {catalogue: readers for catalogue, readers in _catalogue_readers().items() if catalogue not in OWN_READERS}
+CATALOGUES = _catalogue_readers()
 # message groups whose keys the code builds at run time without ``_text(f"group.{...}")`` (each group's completeness
 # is tested where it is used: test_filetypes for the type labels, tests/unit/test_failures.py for the failure kinds);
 # the f-string ones are found by _dynamic_prefixes
@@ -123,6 +124,12 @@ def _messages(node: object, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _catalogue_messages(catalogue: str) -> dict[str, str]:
+    """The messages of a catalogue that code reads through award.templating (the OWN_READERS groups left out)."""
+    own = OWN_READERS.get(catalogue, set())
+    return _messages({group: node for group, node in message_catalogue(catalogue).items() if group not in own})
+
+
 def _placeholders(text: str) -> set[str]:
     return meta.find_undeclared_variables(Environment().parse(text))
 
@@ -130,7 +137,7 @@ def _placeholders(text: str) -> set[str]:
 @pytest.mark.parametrize("catalogue", CATALOGUES)
 def test_every_key_used_in_code_exists_with_its_placeholders(catalogue: str) -> None:
     calls = _calls(catalogue)
-    messages = _messages(message_catalogue(catalogue))
+    messages = _catalogue_messages(catalogue)
     dynamic = tuple(_dynamic_prefixes(catalogue))
     static = [k for k in messages if not k.startswith(dynamic)]
     for prefix in dynamic:
@@ -148,7 +155,7 @@ def test_every_key_used_in_code_exists_with_its_placeholders(catalogue: str) -> 
 @pytest.mark.parametrize("catalogue", CATALOGUES)
 def test_every_message_is_used(catalogue: str) -> None:
     used = {key for _module, key, _names, _spread in _calls(catalogue)}
-    messages = _messages(message_catalogue(catalogue))
+    messages = _catalogue_messages(catalogue)
     unused = {k for k in messages if not k.startswith(tuple(_dynamic_prefixes(catalogue)))} - used
     assert not unused, f"templates/{catalogue}/messages.yaml: messages no code uses: {sorted(unused)}"
 
@@ -178,12 +185,14 @@ def test_no_chinese_messages_left_in_code(module: str) -> None:
 
 def test_every_catalogue_is_found_and_read() -> None:
     """The derivation above finds the shipped catalogues, and every catalogue has code reading it."""
-    assert {"intake", "recommendation", "opinions", "publicity", "correction", "cli", "ops", "process", "outbox",
+    assert {"intake", "recommendation", "opinions", "publicity", "completeness", "cli", "ops", "process", "outbox",
             "desk", "withdrawal"} <= set(CATALOGUES)
     assert CATALOGUES["intake"]["intake/unzip.py"] == "archive." and "recommendation/alerts.py" in CATALOGUES["recommendation"]
     for catalogue, readers in CATALOGUES.items():
         assert any((d / catalogue / "messages.yaml").exists() for d in template_dirs()), f"{catalogue}: read by {sorted(readers)}, no file"
         assert readers, f"templates/{catalogue}/messages.yaml: no module reads it through award.templating"
+    for catalogue, groups in OWN_READERS.items():  # the groups read another way are there (no stale exemption)
+        assert groups <= set(message_catalogue(catalogue)), f"{catalogue}: {sorted(groups - set(message_catalogue(catalogue)))}"
 
 
 def test_report_words_come_from_their_yaml() -> None:

@@ -1,4 +1,4 @@
-"""templates/{opinions,publicity,correction}/messages.yaml render as the code's old strings did (keys, placeholders
+"""templates/{opinions,publicity,completeness}/messages.yaml render as the code's old strings did (keys, placeholders
 and leftovers are checked for every catalogue in test_messages.py)."""
 
 from __future__ import annotations
@@ -22,6 +22,6 @@ def test_messages_render_as_before() -> None:
     )
     assert message("publicity", "publicity.reason.upheld", reason="材料<不实>") == "公示异议成立：材料<不实>"
     assert message("publicity", "publicity.reason.listed", window_id=7) == "列入公示（公示 7）"
-    assert message("correction", "correction.reason.closed_incomplete", due=date(2023, 6, 1).isoformat()) == (
+    assert message("completeness", "correction.reason.closed_incomplete", due=date(2023, 6, 1).isoformat()) == (
         "逾期未补正（补正截止日期 2023-06-01）"
     )

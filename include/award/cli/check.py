@@ -42,7 +42,7 @@ def check_folder(folder: Path, season: Any, *, channel: str | None = None, today
     """The verdict on one application's folder (see the module docstring)."""
     from award.calendar import default_calendar
     from award.clock import now
-    from award.completeness.rules import CheckContext, evaluate
+    from award.completeness import CheckContext, evaluate
     from award.forms import FormError, parse_form
     from award.intake import kind_by_name
     from award.store.models import Applicant, Application, Material

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _review(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from award.completeness.correction import ReviewError, confirm_review
+    from award.completeness import ReviewError, confirm_review
     from award.intake.keyentry import KeyEntryError, enter_key
     from award.store import session_scope
     from award.store.models import Application

@@ -38,10 +38,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from award.batching import MAX_MAP_LENGTH, chunk
+from award.calendar import default_calendar
 from award.clock import now
 from award.completeness.rules import CheckContext, Evaluation, evaluate
+from award.enums import CheckOutcome, Severity
 from award.forms.spec import document_for
 from award.identity import validate_email
+from award.inbound.archive import record_problem
 from award.intake.keyentry import is_pending
 from award.mail.outbox import enqueue
 from award.states import State, audit, transition
@@ -61,7 +64,7 @@ REVIEW_CONFIRMED = "review_confirmed"  # audit action of a staff member's review
 MAIL_TEMPLATES = ("correction", "correction_reminder", "closed_incomplete", "complete", "ineligible")
 
 
-_text = message_group("correction", "correction")
+_text = message_group("completeness", "correction")
 
 
 @dataclass
@@ -95,8 +98,6 @@ class SweepSummary:
 def _calendar(season: Season, calendar: WorkCalendar | None) -> WorkCalendar:
     if calendar is not None:
         return calendar
-    from award.calendar import default_calendar
-
     return default_calendar(tuple(season.calendar_overrides))
 
 
@@ -198,7 +199,7 @@ def check_application(
     session.add(run)
     session.flush()
     for rule_id in evaluation.passed_rules:
-        session.add(CheckResult(check_run_id=run.id, rule_id=rule_id, severity="blocking", passed=True,
+        session.add(CheckResult(check_run_id=run.id, rule_id=rule_id, severity=Severity.BLOCKING, passed=True,
                                 message=None, details={}))
     for r in evaluation.results:
         session.add(CheckResult(check_run_id=run.id, rule_id=r.rule_id, severity=r.severity, passed=False,
@@ -209,11 +210,11 @@ def check_application(
     summary = {"check_run_id": run.id, "outcome": evaluation.outcome, "problems": len(blocking),
                "warnings": len(warnings)}
     queued = False
-    if evaluation.outcome == "ineligible":
+    if evaluation.outcome is CheckOutcome.INELIGIBLE:
         reasons = [{"message": r.message, "fix": r.fix} for r in evaluation.blocking if r.ineligible]
         transition(session, app, State.INELIGIBLE, actor=ACTOR, reason=_text("reason.ineligible"), details=summary)
         queued = _queue(session, app, season, "ineligible", p_hash[:16], problems=reasons)
-    elif evaluation.outcome == "incomplete":
+    elif evaluation.outcome is CheckOutcome.INCOMPLETE:
         if previous is not State.INCOMPLETE or app.correction_due is None:
             app.correction_due = cal.correction_deadline(
                 today, season.correction.workdays, hard_limit=season.dates.provincial_deadline.date()
@@ -224,7 +225,7 @@ def check_application(
                   reason=_text("reason.still_incomplete"), details=summary)
         queued = _queue(session, app, season, "correction", p_hash[:16], problems=blocking, warnings=warnings,
                         deadline=app.correction_due, reply_to=str(season.recommending_unit.email))
-    elif evaluation.outcome == "review" and not _review_confirmed(
+    elif evaluation.outcome is CheckOutcome.REVIEW and not _review_confirmed(
             session, app, key := review_key(app, ((r.rule_id, r.kind, r.message) for r in evaluation.reviews))):
         reviews = [r.message for r in evaluation.reviews]
         if not transition(session, app, State.NEEDS_REVIEW, actor=ACTOR, reason=_text("reason.needs_review"),
@@ -257,17 +258,17 @@ def confirm_review(session: Session, app: Application, season: Season, *, actor:
     if is_pending(app.applicant.key):
         raise ReviewError(f"{app.submission_no}: its key is not known yet: enter it with --key (award review NO --key CODE)")
     run = latest_run(session, app.id)
-    if run is None or run.outcome != "review":
+    if run is None or run.outcome != CheckOutcome.REVIEW:
         raise ReviewError(f"{app.submission_no}: its latest check did not ask for a review")
     reviews = [(r.rule_id, str(r.details.get("kind", "")), r.message or "") for r in run.results
-               if not r.passed and r.severity == "review"]
+               if not r.passed and r.severity == Severity.REVIEW]
     key = review_key(app, reviews)
     audit(session, actor=actor, entity_type="application", entity_id=app.id, action=REVIEW_CONFIRMED,
           reason=note, details={"review_key": key, "check_run_id": run.id})
     transition(session, app, State.COMPLETE, actor=actor, reason=_text("reason.review_confirmed", note=note),
                details={"check_run_id": run.id})
     warnings = [{"message": r.message or "", "fix": str(r.details.get("fix", ""))} for r in run.results
-                if not r.passed and r.severity == "warning"]
+                if not r.passed and r.severity == Severity.WARNING]
     return _queue(session, app, season, "complete", run.input_hash[:16], warnings=warnings, corrected=False)
 
 
@@ -349,15 +350,14 @@ def run_checks(
                 with session.begin_nested():
                     run, queued = check_application(session, app, season, load_blob, calendar=cal, run_id=run_id)
             except BlobCorrupt as exc:  # the store's fault, never the applicant's: no finding, no mail, ops told
-                from award.inbound.archive import record_problem
-
                 log.error("application %s not checked: %s", app_id, exc)
                 record_problem(session, code="blob_corrupt", application_id=app_id, status=None,
                                message=_text("problem.blob_corrupt", sha256=exc.sha256))
                 summary.integrity_errors.append(app_id)
                 continue
             summary.checked += 1
-            summary.outcomes[run.outcome] = summary.outcomes.get(run.outcome, 0) + 1
+            outcome = CheckOutcome(run.outcome).value
+            summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
             summary.mails_queued += int(queued)
             summary.application_ids.append(app_id)
     log.info("completeness checks: %s", summary.as_dict())
@@ -376,7 +376,7 @@ def _open_problems(session: Session, app_id: int) -> list[dict[str, str]]:
     if run is None:
         return []
     return [{"message": r.message or "", "fix": str(r.details.get("fix", ""))}
-            for r in run.results if not r.passed and r.severity == "blocking"]
+            for r in run.results if not r.passed and r.severity == Severity.BLOCKING]
 
 
 def _notified_on(session: Session, app_id: int) -> date | None:

@@ -4,8 +4,8 @@
 problems, dates, last e-mail; never ID numbers or phones) and, when its content changed, writes it as .xlsx and
 .html to shared storage: the latest under ``reports/<season>/形式审查情况.xlsx|.html`` and a dated copy
 ``形式审查情况-<timestamp>.xlsx|.html`` per change. The table's columns have English ids in code;
-every Chinese word of the report (title, file name, sheet and column names, labels) comes from
-``templates/reports/completeness.yaml``.
+every Chinese word of the report (title, file name, sheet and column names, labels) comes from the group
+``report`` of the stage's catalogue ``completeness/messages.yaml``; the page is ``completeness/report.html.j2``.
 """
 
 from __future__ import annotations
@@ -19,30 +19,30 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from award.clock import now
+from award.enums import Severity
+from award.paper import paper_state
 from award.states import LABELS_ZH, State
 from award.store.models import Application, CheckRun, OutboxEmail
-from award.templating import render_text, template_path
+from award.templating import message_catalogue, render, render_text
 from award.units import unit_for
 
 if TYPE_CHECKING:
     from award.config import Season
     from award.storage.shared import SharedStorage
 
-TEXTS_FILE = template_path("reports/completeness.yaml")
 STATE_PREFIX = "state/reports"  # fingerprints of the latest reports (outside reports/, which staff browse)
 
 
 @cache
 def texts() -> dict[str, Any]:
-    """The report's Chinese words (templates/reports/completeness.yaml)."""
-    data = yaml.safe_load(TEXTS_FILE.read_text(encoding="utf-8"))
+    """The report's Chinese words (group ``report`` of completeness/messages.yaml)."""
+    data = message_catalogue("completeness").get("report")
     if not isinstance(data, dict):
-        raise ValueError(f"{TEXTS_FILE}: expected a mapping")
+        raise ValueError("completeness/messages.yaml: expected a mapping 'report'")
     return data
 
 
@@ -81,8 +81,6 @@ def _channel(app: Application) -> str:
 
 def paper_text(season: Season, app: Application) -> str:
     """What the application's paper and USB stick look like (empty when the season asks for none)."""
-    from award.paper import paper_state
-
     state = paper_state(season, app)
     if not state.required:
         return ""
@@ -130,7 +128,7 @@ def report_frame(session: Session, season: Season) -> pd.DataFrame:
         problems = []
         if run is not None and app.state in (State.INCOMPLETE, State.COMPLETE, State.INELIGIBLE,
                                              State.CLOSED_INCOMPLETE, State.RECEIVED, State.NEEDS_REVIEW):
-            prefixes = {"blocking": "", "review": words["review_prefix"]}
+            prefixes: dict[str, str] = {Severity.BLOCKING: "", Severity.REVIEW: words["review_prefix"]}
             for r in run.results:
                 if not r.passed:
                     problems.append(prefixes.get(r.severity, words["note_prefix"]) + (r.message or r.rule_id))
@@ -192,14 +190,12 @@ def render_xlsx(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
 
 
 def render_html(frame: pd.DataFrame, summary: pd.DataFrame, season: Season, generated_at: datetime) -> str:
-    """The HTML page: summary table and one detail table per city (text from templates/reports/)."""
-    from award.templating import render
-
+    """The HTML page: summary table and one detail table per city (text from completeness/report.html.j2)."""
     groups = [(city, _labelled(part).to_html(index=False, escape=True, na_rep="", classes="detail")
                .replace("\\n", "<br>"))
               for city, part in frame.groupby("city", sort=False)]
     return render(
-        "reports/completeness.html.j2",
+        "completeness/report.html.j2",
         title=render_text(texts()["title"], edition=season.award.edition, award=season.award.name),
         generated_at=generated_at,
         total=len(frame),
