@@ -42,8 +42,6 @@ NOT_YET_CONVERTED: set[str] = {
     "include/award/intake/core.py",
     "include/award/opinions/core.py",
     "include/award/publicity/core.py",
-    "include/award/recommendation/package.py",
-    "include/award/recommendation/ranking.py",
 }
 
 

@@ -25,7 +25,8 @@ from award.identity import listed_code
 from award.intake.convert import FONTS_CONF, find_soffice, office_env
 from award.officialdoc import MARGINS_MM, fitting_size, print_width_em
 from award.opinions.core import Row, _row, build_letter
-from award.recommendation.package import Candidate, write_letter, write_summary_docx
+from award.recommendation.documents import write_letter, write_summary_docx
+from award.recommendation.proposal import Candidate
 
 SOFFICE = find_soffice()
 IN_CI = bool(os.environ.get("CI"))

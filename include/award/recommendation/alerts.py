@@ -1,7 +1,9 @@
-"""Cheap-to-import pieces of the recommendation schedule: the export due time and the deadline-alert callback.
+"""What the recommendation DAG file reads at parse time: the export due time, the deadline-alert callback, and the
+fixed texts of the leadership group's approval form.
 
 The Airflow deadline alert's AsyncCallback is imported by path in the triggerer (and resolved when DAG files
-are parsed), so this module imports nothing heavy at module level.
+are parsed), and the DAG file builds its approval step from ``approval_form``, so this module imports nothing
+heavy at module level: the season facts it reads come through a Protocol, the form with libyaml.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
-from award.clock import TZ
+from award.calendar import default_calendar
+from award.clock import TZ, now
+from award.seasonfile import yaml_load
+
+APPROVAL_FORM = Path(__file__).resolve().parent / "templates" / "recommendation" / "approval.yaml"
 
 
 class _ExportDates(Protocol):
@@ -33,8 +41,6 @@ class ExportSchedule(Protocol):
 
 def export_due_at(season: ExportSchedule) -> datetime:
     """When the export is due: 09:00 on the ``export_lead_workdays``-th working day before the national deadline."""
-    from award.calendar import default_calendar
-
     deadline = season.dates.national_deadline
     lead = season.dates.export_lead_workdays
     day = deadline.date() if lead == 0 else default_calendar(tuple(season.calendar_overrides)).workdays_before(
@@ -53,14 +59,25 @@ def alert_interval(season: ExportSchedule) -> timedelta:
         return timedelta(0)
 
 
+@cache
+def approval_form() -> dict[str, Any]:
+    """The approval step's options, form fields and document-number notation (templates/recommendation/approval.yaml).
+
+    ``{"options": {"approve", "reject"}, "fields": {name: {"title", "description"}}, "doc_number": {...}}``.
+    """
+    form: dict[str, Any] = yaml_load(APPROVAL_FORM.read_bytes())
+    return form
+
+
 def _enqueue_overdue(season_file: str | None) -> str:
-    from award.clock import now
-    from award.config import load_season
-    from award.mail.outbox import enqueue
-    from award.recommendation.package import export_state, season_label
-    from award.runtime import Runtime
-    from award.store import session_scope
-    from award.templating import message
+    # the run-time modules below stay out of DAG parsing, which imports this module
+    from award.config import load_season  # noqa: PLC0415 - keeps the DAG parse cheap (pydantic)
+    from award.mail.outbox import enqueue  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
+    from award.recommendation.export import export_state  # noqa: PLC0415 - keeps the DAG parse cheap
+    from award.recommendation.package import season_label  # noqa: PLC0415 - keeps the DAG parse cheap
+    from award.runtime import Runtime  # noqa: PLC0415 - keeps the DAG parse cheap
+    from award.store import session_scope  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
+    from award.templating import message  # noqa: PLC0415 - keeps the DAG parse cheap (Jinja2)
 
     season = load_season(season_file)
     state = export_state(Runtime.from_env(season_file=season_file))
