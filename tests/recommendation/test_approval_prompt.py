@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from award.recommendation.alerts import export_state
 from award.recommendation.approval import approval_prompt, record_approval
-from award.recommendation.export import export_state
 from award.recommendation.proposal import pending_work
 from award.states import State
 from award.store import session_scope

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from award.config import parse_season
 from award.mail.outbox import drain
+from award.recommendation.alerts import export_state
 from award.recommendation.approval import record_approval
 from award.recommendation.compile import Compiled, compile_package
-from award.recommendation.export import export_package, export_state
+from award.recommendation.export import export_package
 from award.recommendation.package import PackageError, PackageVerificationError
 from award.recommendation.proposal import pending_work
 from award.recommendation.results import notify_applicants

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from award.entrypoints import lazy
 
 if TYPE_CHECKING:
+    from award.recommendation.alerts import export_state
     from award.recommendation.approval import approval_request, record_answer
     from award.recommendation.compile import compile_package
-    from award.recommendation.export import export_package, export_state
+    from award.recommendation.export import export_package
     from award.recommendation.ranking import RankingError, new_candidates, rank
     from award.recommendation.results import notify_applicants
     from award.recommendation.score_sheet import write_score_sheet
@@ -36,7 +37,7 @@ __getattr__ = lazy(__name__, {
     "approval_request": ".approval",
     "compile_package": ".compile",
     "export_package": ".export",
-    "export_state": ".export",
+    "export_state": ".alerts",
     "import_scores": ".scores",
     "import_summary": ".scores",
     "new_candidates": ".ranking",

@@ -1,9 +1,11 @@
-"""What the recommendation DAG file reads at parse time: the export due time, the deadline-alert callback, and the
-fixed texts of the leadership group's approval form.
+"""The export schedule and its deadline alert, and what the recommendation DAG file reads at parse time.
 
-The Airflow deadline alert's AsyncCallback is imported by path in the triggerer (and resolved when DAG files
-are parsed), and the DAG file builds its approval step from ``approval_form``, so this module imports nothing
-heavy at module level: the season facts it reads come through a Protocol, the form with libyaml.
+The export is due at 09:00 on the ``export_lead_workdays``-th working day before the national deadline
+(``export_due_at``); ``export_state`` says whether the current content has been sent; the Airflow deadline alert's
+callback (``export_overdue_alert``) warns ops through the outbox when it has not. The callback is imported by path
+in the triggerer (and resolved when DAG files are parsed), and the DAG file builds its approval step from
+``approval_form``, so this module imports nothing heavy at module level: the season facts it reads come through a
+Protocol, the form with libyaml, and the store only inside the functions that read it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from award.calendar import default_calendar
 from award.clock import TZ, now
 from award.seasonfile import yaml_load
+
+if TYPE_CHECKING:
+    from award.runtime import Runtime
 
 APPROVAL_FORM = Path(__file__).resolve().parent / "templates" / "recommendation" / "approval.yaml"
 
@@ -69,11 +74,22 @@ def approval_form() -> dict[str, Any]:
     return form
 
 
+def export_state(rt: Runtime) -> dict[str, Any]:
+    """Whether the current content has been sent: {"sent", "due_at", "overdue", "latest_version", ...}."""
+    from award.enums import PackageStatus  # noqa: PLC0415 - keeps the DAG parse within its allowed modules
+    from award.recommendation.proposal import pending_work  # noqa: PLC0415 - keeps the DAG parse cheap (the store)
+
+    work = pending_work(rt)
+    sent = work.get("latest_status") == PackageStatus.SENT and not work["needed"] and "package_id" in work
+    due = export_due_at(rt.season)
+    return {"sent": sent, "due_at": due.isoformat(), "overdue": (not sent) and now() >= due,
+            "candidates": work["count"], "latest_version": work["latest_version"], "reason": work["reason"]}
+
+
 def _enqueue_overdue(season_file: str | None) -> str:
     # the run-time modules below stay out of DAG parsing, which imports this module
     from award.config import load_season  # noqa: PLC0415 - keeps the DAG parse cheap (pydantic)
     from award.mail.outbox import enqueue  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
-    from award.recommendation.export import export_state  # noqa: PLC0415 - keeps the DAG parse cheap
     from award.recommendation.package import season_label  # noqa: PLC0415 - keeps the DAG parse cheap
     from award.runtime import Runtime  # noqa: PLC0415 - keeps the DAG parse cheap
     from award.store import session_scope  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)

@@ -1,5 +1,5 @@
 """Send a verified version: upload it to the office's national-submission location and queue the national mail
-(one per volume, never a link), once per version; and whether the current content has been sent by its due time.
+(one per volume, never a link), once per version. Whether it went by its due time: ``alerts.export_state``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from award.clock import now
 from award.config import Season
 from award.enums import PackageStatus, State
 from award.mail.outbox import enqueue
-from award.recommendation.alerts import export_due_at
 from award.recommendation.documents import mail_contact, mail_sender, mail_subject_base
 from award.recommendation.package import ACTOR, PackageError, local_copy, season_label
-from award.recommendation.proposal import pending_work
 from award.runtime import Runtime
 from award.states import audit, transition
 from award.store import session_scope
@@ -161,12 +159,3 @@ def _volume_contents(manifest: dict[str, Any], files: list[str]) -> list[str]:
         else:
             lines.append(path)
     return lines
-
-
-def export_state(rt: Runtime) -> dict[str, Any]:
-    """Whether the current content has been sent: {"sent", "due_at", "overdue", "latest_version", ...}."""
-    work = pending_work(rt)
-    sent = work.get("latest_status") == PackageStatus.SENT and not work["needed"] and "package_id" in work
-    due = export_due_at(rt.season)
-    return {"sent": sent, "due_at": due.isoformat(), "overdue": (not sent) and now() >= due,
-            "candidates": work["count"], "latest_version": work["latest_version"], "reason": work["reason"]}
