@@ -4,8 +4,10 @@ The package goes through these modules, one per step: ``proposal`` (the candidat
 hold, and the hash the approval binds), ``approval`` (the leadership group's decision: a new ``Package``
 version), ``documents`` (the letters, the summary, the cover sheet), ``volumes`` (the mail-sized parts),
 ``compile`` (the versioned folder and zip), ``verify`` (the rule list checking a compiled version), ``export``
-(the upload and the national mail, and whether the export is done) and ``results`` (the result mail to each
-ranked applicant). The deadline-alert callback lives in the cheap module ``award.recommendation.alerts``.
+(the upload and the national mail) and ``results`` (the result mail to each ranked applicant). The export
+schedule (its due time, whether the current content was sent, the deadline alert) is the cheap module
+``award.recommendation.alerts``; the scores and the ranking before all this are ``scores``, ``score_sheet`` and
+``ranking``.
 """
 
 from __future__ import annotations
