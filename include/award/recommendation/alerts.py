@@ -66,7 +66,7 @@ def alert_interval(season: ExportSchedule) -> timedelta:
 
 @cache
 def approval_form() -> dict[str, Any]:
-    """The approval step's options, form fields and document-number notation (templates/recommendation/approval.yaml).
+    """The approval step's options, form fields and document-number rule (templates/recommendation/approval.yaml).
 
     ``{"options": {"approve", "reject"}, "fields": {name: {"title", "description"}}, "doc_number": {...}}``.
     """

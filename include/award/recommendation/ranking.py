@@ -209,6 +209,6 @@ def ranking_table(session: Session, season: Season) -> list[dict[str, Any]]:
 
 
 def new_candidates(session: Session, rt: Runtime) -> int:
-    """How many of the season's applications are CANDIDATE: ranked within the quota, their publicity not started."""
+    """How many applications of the season are CANDIDATE: within the quota, their candidate publicity not begun."""
     return int(session.scalar(select(func.count()).select_from(Application).where(
         Application.season == rt.season.season_id, Application.state == State.CANDIDATE)) or 0)

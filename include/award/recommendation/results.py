@@ -20,7 +20,8 @@ def notify_applicants(rt: Runtime) -> dict[str, int]:
     season = rt.season
     counts = {"recommended": 0, "not_recommended": 0, "skipped": 0}
     with session_scope(rt.db_url) as session:
-        sent = session.scalar(select(Package).where(Package.season == season.season_id, Package.status == PackageStatus.SENT)
+        sent = session.scalar(select(Package)
+                              .where(Package.season == season.season_id, Package.status == PackageStatus.SENT)
                               .order_by(Package.version).limit(1))
         if sent is None:
             return counts
