@@ -35,13 +35,10 @@ def main() -> None:
     os.environ["AWARD_FAKE_NOW"] = "2023-06-12T10:00:00+08:00"
     try:
         from award.config import load_season
-        from award.recommendation.package import (
-            compile_package,
-            compress_type,
-            pending_work,
-            record_approval,
-            verify_package,
-        )
+        from award.recommendation.approval import record_approval
+        from award.recommendation.compile import compile_package, compress_type
+        from award.recommendation.proposal import pending_work
+        from award.recommendation.verify import verify_package
         from award.runtime import Runtime
         from award.states import State, create_application_state, transition
         from award.storage.blobs import LocalBlobStore

@@ -15,7 +15,7 @@ keeps its deadline, so the alert fires).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -28,24 +28,15 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # exported by airflow.s
     get_current_context,
     task,
 )
-from pipeline_common import TAGS, default_args, facts, local_dt
+from pipeline_common import TAGS, default_args, domain_session, facts, local_dt, runtime
 from workday_timetable import WorkdayTimetable
 
 from award.clock import DEMO_CLOCK_VAR
-from award.recommendation.alerts import alert_interval
+from award.recommendation.alerts import alert_interval, approval_form
 
-if TYPE_CHECKING:
-    from award.runtime import Runtime
-
-APPROVE = "同意推荐"
-REJECT = "不同意，退回修改"
 SEASON = facts()  # parse time: dates and names only (the tasks validate the whole season)
-
-
-def _rt() -> Runtime:
-    from pipeline_common import runtime
-
-    return runtime()
+FORM = approval_form()  # the approval step's options and fields (templates/recommendation/approval.yaml)
+FIELDS = FORM["fields"]
 
 
 @dag(
@@ -67,12 +58,9 @@ def recommendation() -> None:
     @task
     def import_scores() -> dict[str, Any]:
         """Archive and import new score files under scores/ (a bad file imports nothing; ops see the error)."""
-        from award.recommendation.ranking import import_scores as run
-        from award.recommendation.ranking import refused_summary
+        from award.recommendation import import_scores, import_summary
 
-        results = run(_rt())
-        return {"imported": sum(r.imported for r in results), "refused": sum(r.refused for r in results),
-                "reason": refused_summary(results)}
+        return import_summary(import_scores(runtime()))
 
     @task
     def scores_accepted(imported: dict[str, Any]) -> None:
@@ -85,21 +73,19 @@ def recommendation() -> None:
     @task
     def score_sheet(_: dict[str, Any]) -> dict[str, Any]:
         """Write the score sheet template (codes and names filled in) when the list awaiting scores changed."""
-        from award.recommendation.ranking import write_score_sheet
+        from award.recommendation import write_score_sheet
 
-        return write_score_sheet(_rt())
+        return write_score_sheet(runtime())
 
     @task
     def rank(_: dict[str, Any]) -> dict[str, Any]:
         """Rank each group once all its scores are in (REVIEWED -> CANDIDATE / NOT_RECOMMENDED)."""
-        from award.recommendation.ranking import RankingError
-        from award.recommendation.ranking import rank as run
-        from award.store import session_scope
+        from award.recommendation import RankingError
+        from award.recommendation import rank as run
 
-        rt = _rt()
         try:
-            with session_scope(rt.db_url) as session:
-                result = run(session, rt.season)
+            with domain_session() as (session, rt):
+                result = run(session, rt)
         except RankingError as exc:  # waiting for more scores: a later run ranks
             return {"waiting": str(exc)}
         return {"candidates": len(result.candidates), "not_recommended": len(result.not_recommended)}
@@ -107,17 +93,10 @@ def recommendation() -> None:
     @task.branch
     def publicity_needed(_: dict[str, Any]) -> str:
         """Publicise the candidate list when there are new candidates, else go straight to the approval gate."""
-        from sqlalchemy import func, select
+        from award.recommendation import new_candidates
 
-        from award.enums import State
-        from award.store import session_scope
-        from award.store.models import Application
-
-        rt = _rt()
-        with session_scope(rt.db_url) as session:
-            count = session.scalar(select(func.count()).select_from(Application).where(
-                Application.season == rt.season.season_id, Application.state == State.CANDIDATE))
-        return "candidate_publicity" if count else "no_publicity"
+        with domain_session() as (session, rt):
+            return "candidate_publicity" if new_candidates(session, rt) else "no_publicity"
 
     @task
     def no_publicity() -> None:
@@ -140,17 +119,16 @@ def recommendation() -> None:
     @task.branch(trigger_rule="none_failed_min_one_success")
     def approval_gate() -> list[str]:
         """Ask the leadership group only for content not approved yet; resume an approved version; else stop."""
-        rt = _rt()
-        from award.recommendation.package import approval_prompt, pending_work
+        from award.recommendation import approval_request
 
-        work = pending_work(rt)
+        request = approval_request(runtime())
         ti = get_current_context()["ti"]
-        ti.xcom_push(key="content_hash", value=work["content_hash"])
-        ti.xcom_push(key="body", value=approval_prompt(work))
-        if work["needed"]:
+        for key in ("content_hash", "subject", "body"):
+            ti.xcom_push(key=key, value=request[key])
+        if request["needed"]:
             return ["approval"]
-        if work.get("resume"):
-            ti.xcom_push(key="package_id", value=work["package_id"])
+        if request.get("resume"):
+            ti.xcom_push(key="package_id", value=request["package_id"])
             return ["resume"]
         return ["nothing_to_send"]
 
@@ -165,16 +143,14 @@ def recommendation() -> None:
 
     approval = HITLOperator(
         task_id="approval",
-        subject=f"推荐工作领导小组审定：{SEASON.award.edition}{SEASON.award.name}拟推荐名单及推荐材料",
+        subject="{{ ti.xcom_pull(task_ids='approval_gate', key='subject') }}",
         body="{{ ti.xcom_pull(task_ids='approval_gate', key='body') }}",
-        options=[APPROVE, REJECT],
+        options=[FORM["options"]["approve"], FORM["options"]["reject"]],
         params={
-            "approver": Param("", type="string", title="审定人", description="签批的领导小组成员姓名"),
-            "opinion": Param("", type="string", title="推荐意见", description="领导小组的审定意见"),
-            "doc_number": Param("", type="string", title="推荐函文号",
-                                description="领导小组推荐函（推荐意见）的文号：填序号（如 45）或完整文号"),
-            "audit_doc_number": Param("", type=["string", "null"], title="审核意见文号（可选）",
-                                      description="省市场监管局审核意见的文号：填完整文号，可留空"),
+            "approver": Param("", type="string", **FIELDS["approver"]),
+            "opinion": Param("", type="string", **FIELDS["opinion"]),
+            "doc_number": Param("", type="string", **FIELDS["doc_number"]),
+            "audit_doc_number": Param("", type=["string", "null"], **FIELDS["audit_doc_number"]),
         },
         retries=0,
     )
@@ -182,41 +158,28 @@ def recommendation() -> None:
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def record_approval() -> int | None:
         """Record the decision (approver, opinion, the Airflow user who answered); a rejection stops here."""
-        from award.recommendation.package import record_approval as record
+        from award.recommendation import record_answer
 
         ti = get_current_context()["ti"]
-        answer = ti.xcom_pull(task_ids="approval") or {}
-        params = answer.get("params_input") or {}
-        user = answer.get("responded_by_user") or {}
-        rt = _rt()
-        number = str(params.get("doc_number") or "").strip()
-        prefix = rt.season.package_letters.recommendation.doc_prefix or rt.season.recommending_unit.doc_prefix
-        doc_number = number if (not number or "〔" in number) else f"{prefix}{number.removesuffix('号')}号"
-        approved = APPROVE in (answer.get("chosen_options") or [])
-        package_id = record(
-            rt, content_hash=ti.xcom_pull(task_ids="approval_gate", key="content_hash"), approved=approved,
-            approver=str(params.get("approver") or user.get("name") or ""), opinion=str(params.get("opinion") or ""),
-            doc_number=doc_number, audit_doc_number=str(params.get("audit_doc_number") or "").strip(),
-            responded_by=user.get("name") or user.get("id"),
-        )
-        return package_id if approved else None
+        return record_answer(runtime(), content_hash=ti.xcom_pull(task_ids="approval_gate", key="content_hash"),
+                             answer=ti.xcom_pull(task_ids="approval") or {})
 
     @task(trigger_rule="none_failed_min_one_success")
     def compile_package() -> int:
         """Build the approved version's folder and zip (streamed from the blob store)."""
-        from award.recommendation.package import compile_package as build
+        from award.recommendation import compile_package as build
 
         ti = get_current_context()["ti"]
         package_id = ti.xcom_pull(task_ids="record_approval") or ti.xcom_pull(task_ids="resume")
-        build(_rt(), int(package_id))
+        build(runtime(), int(package_id))
         return int(package_id)
 
     @task
     def verify(package_id: int) -> int:
         """Check the zip against the store and the approval; a failure reports to ops and stops the export."""
-        from award.recommendation.package import verify_package
+        from award.recommendation import verify_package
 
-        verify_package(_rt(), package_id)
+        verify_package(runtime(), package_id)
         return package_id
 
     @task
@@ -224,25 +187,25 @@ def recommendation() -> None:
         """Upload to the national storage location and queue the e-mail (once per version)."""
         from dataclasses import asdict
 
-        from award.recommendation.package import export_package
+        from award.recommendation import export_package
 
-        return {k: v for k, v in asdict(export_package(_rt(), package_id)).items() if k != "storage_prefix"}
+        return {k: v for k, v in asdict(export_package(runtime(), package_id)).items() if k != "storage_prefix"}
 
     @task
     def notify_applicants(_: dict[str, Any]) -> dict[str, int]:
         """E-mail every ranked applicant the result (once each)."""
-        from award.recommendation.package import notify_applicants as notify
+        from award.recommendation import notify_applicants as notify
 
-        return notify(_rt())
+        return notify(runtime())
 
     @task(trigger_rule="none_failed")
     def ensure_exported() -> dict[str, Any]:
         """Fail the run when the export is due and the current content has not been sent (keeps the alert)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from award.recommendation.package import export_state
+        from award.recommendation import export_state
 
-        state = export_state(_rt())
+        state = export_state(runtime())
         if state["overdue"] and state["candidates"]:
             raise AirflowFailException(f"export overdue (due {state['due_at']}): {state['reason']}")
         return state

@@ -150,8 +150,10 @@ class ObjectionStatus(StrEnum):
 
 
 class PackageStatus(StrEnum):
-    """A version of the national package (``NationalPackage.status``)."""
+    """A version of the national package (``Package.status``)."""
 
+    APPROVED = "approved"  # the leadership group approved this content; not yet compiled
+    REJECTED = "rejected"  # the leadership group did not approve it
     COMPILED = "compiled"
     VERIFIED = "verified"
     FAILED = "failed"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from award.recommendation.package import approval_prompt, export_state, pending_work, record_approval
+from award.recommendation.alerts import export_state
+from award.recommendation.approval import approval_prompt, record_approval
+from award.recommendation.proposal import pending_work
 from award.states import State
 from award.store import session_scope
 

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from award.config import load_season, parse_season
 from award.intake.convert import find_soffice, office_env
-from award.recommendation.package import letter_text, write_letter
+from award.recommendation.documents import letter_text, write_letter
 
 SOFFICE = find_soffice()
 WHEN = datetime(2023, 12, 29, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # the longest date line

@@ -17,18 +17,14 @@ from sqlalchemy import select
 
 from award.config import parse_season
 from award.mail.outbox import drain
-from award.recommendation.package import (
-    Compiled,
-    PackageError,
-    PackageVerificationError,
-    compile_package,
-    export_package,
-    export_state,
-    notify_applicants,
-    pending_work,
-    record_approval,
-    verify_package,
-)
+from award.recommendation.alerts import export_state
+from award.recommendation.approval import record_approval
+from award.recommendation.compile import Compiled, compile_package
+from award.recommendation.export import export_package
+from award.recommendation.package import PackageError, PackageVerificationError
+from award.recommendation.proposal import pending_work
+from award.recommendation.results import notify_applicants
+from award.recommendation.verify import verify_package
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, Material, OutboxEmail, Package
@@ -149,11 +145,11 @@ def test_summary_columns_from_the_season_without_scores_or_tier(rt, confirmed) -
     with session_scope(rt.db_url) as s:
         for p in s.scalars(select(Package)):
             s.delete(p)
-    from award.recommendation.package import write_summary_xlsx
+    from award.recommendation.documents import write_summary_xlsx
 
     out = folder.parent / "other.xlsx"
     with session_scope(rt.db_url) as s:
-        from award.recommendation.package import build_proposal
+        from award.recommendation.proposal import build_proposal
 
         write_summary_xlsx(out, rt.season, build_proposal(s, rt.season).candidates, datetime(2023, 6, 1))
     assert list(next(load_workbook(out).active.iter_rows(min_row=3, values_only=True))) == [

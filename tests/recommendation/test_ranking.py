@@ -90,7 +90,7 @@ def test_rank_in_store_moves_states_per_group(db_url, make_rt) -> None:  # type:
                              materials=False, key="91330100MA0000009X/质量攻关QC小组"))
     # organization group: 6 places out of 9 (附件7); individuals: empty group
     with session_scope(db_url) as s:
-        result = rank(s, season)
+        result = rank(s, rt)
     assert set(result.groups) == {"organization"}
     order = [r.submission_no for r in result.groups["organization"]]
     assert order[0] == made[7].submission_no  # the priority winner first despite the lowest score
@@ -124,13 +124,14 @@ def test_a_later_applicant_is_never_stranded_behind_a_ranked_list(rt) -> None:  
     """Issue 12 §3: a 500-point applicant is scored while another is still in publicity; the group waits, so the
     later 990-point applicant takes its place in the list instead of being left out behind it."""
     season = rt.season.model_copy(update={"quotas": {"organization": Quota(places=1), "individual": Quota(places=1)}})
+    rt.season = season
     with session_scope(rt.db_url) as s:
         early = make_app(s, season, rt.blobs, n=1, state=State.REVIEWED, score=500, materials=False)
         later = make_app(s, season, rt.blobs, n=2, state=State.IN_PUBLICITY, materials=False)
         refused = make_app(s, season, rt.blobs, n=3, state=State.RECEIVED, materials=False)
         transition(s, s.get(Application, refused.app_id), State.INCOMPLETE, actor="test", reason="缺材料")
     with pytest.raises(RankingError, match=later.submission_no) as info, session_scope(rt.db_url) as s:
-        rank(s, season)
+        rank(s, rt)
     assert refused.submission_no in str(info.value)  # still in correction: on its way too
     with session_scope(rt.db_url) as s:  # nothing changed
         assert s.get(Application, early.app_id).state == "reviewed"
@@ -141,7 +142,7 @@ def test_a_later_applicant_is_never_stranded_behind_a_ranked_list(rt) -> None:  
                           source_sha256="0" * 64))
         transition(s, app, State.REVIEWED, actor="test", reason="评分")
     with session_scope(rt.db_url) as s:
-        result = rank(s, season)
+        result = rank(s, rt)
     assert [(r.submission_no, r.placement) for r in result.groups["organization"]] == [
         (later.submission_no, "candidate"), (early.submission_no, "none")]
     with session_scope(rt.db_url) as s:
@@ -155,14 +156,14 @@ def test_rank_waits_while_a_score_is_missing_and_a_ranked_group_is_final(rt) -> 
         make_app(s, season, rt.blobs, n=1, state=State.REVIEWED, score=80, materials=False)
         waiting = make_app(s, season, rt.blobs, n=2, state=State.PUBLICITY_PASSED, materials=False)
     with pytest.raises(RankingError, match=waiting.submission_no), session_scope(rt.db_url) as s:
-        rank(s, season)
+        rank(s, rt)
     with session_scope(rt.db_url) as s:  # nothing changed
         assert {a.state for a in s.scalars(select(Application))} == {"reviewed", "publicity_passed"}
         app = s.get(Application, waiting.app_id)
         transition(s, app, State.WITHDRAWN, actor="test", reason="撤回")
     with session_scope(rt.db_url) as s:
-        rank(s, season)
+        rank(s, rt)
     with session_scope(rt.db_url) as s:
         make_app(s, season, rt.blobs, n=3, state=State.REVIEWED, score=99, materials=False)
     with pytest.raises(RankingError, match="已排序"), session_scope(rt.db_url) as s:
-        rank(s, season)
+        rank(s, rt)

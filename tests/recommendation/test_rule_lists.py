@@ -10,8 +10,8 @@ import pytest
 
 
 def _lists() -> dict[str, Sequence[Callable[..., Any]]]:
-    from award.recommendation.package import PACKAGE_RULES
-    from award.recommendation.ranking import SCORE_HEADER_RULES, SCORE_ROW_RULES
+    from award.recommendation.scores import SCORE_HEADER_RULES, SCORE_ROW_RULES
+    from award.recommendation.verify import PACKAGE_RULES
 
     return {"package": PACKAGE_RULES, "header": SCORE_HEADER_RULES, "row": SCORE_ROW_RULES}
 

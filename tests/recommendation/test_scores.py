@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from award.recommendation.ranking import ScoreFileError, import_score_data, import_scores
+from award.recommendation.scores import ScoreFileError, import_score_data, import_scores
 from award.states import State
 from award.store import session_scope
 from award.store.models import Application, InboundItem, Problem, ReviewScore
@@ -135,7 +135,7 @@ def mixed(rt):  # type: ignore[no-untyped-def]
 def test_score_sheet_template_is_generated_from_the_list_and_imports_once_filled(rt, mixed) -> None:  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 
-    from award.recommendation.ranking import score_sheet_key, write_score_sheet
+    from award.recommendation.score_sheet import score_sheet_key, write_score_sheet
 
     out = write_score_sheet(rt)
     assert out == {"key": score_sheet_key(rt.season), "rows": 3, "written": True}
@@ -186,7 +186,7 @@ def test_a_wrong_masked_code_is_still_refused(rt, mixed) -> None:  # type: ignor
 
 
 def test_a_refused_file_mails_ops_every_problem_with_row_and_column(rt, mixed) -> None:  # type: ignore[no-untyped-def]
-    from award.recommendation.ranking import refused_summary
+    from award.recommendation.scores import refused_summary
     from award.store.models import OutboxEmail
 
     org, team, person = mixed

@@ -95,7 +95,7 @@ def test_the_agency_fills_in_the_office_score_sheet(season) -> None:  # type: ig
     from openpyxl import load_workbook
 
     from award.demo.counterparts import fill_scores, texts
-    from award.recommendation.ranking import score_sheet_bytes
+    from award.recommendation.score_sheet import score_sheet_bytes
 
     rows = [["GS-2023-0001", "甲公司", "91620100MA0000001X", "企业"], ["GS-2023-0002", "乙公司", "", "企业"]]
     filled, count = fill_scores(score_sheet_bytes(season, rows), texts()["scores"])

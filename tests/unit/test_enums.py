@@ -34,14 +34,6 @@ VOCABULARY_OF: dict[str, tuple[type[StrEnum], ...]] = {
 }
 VALUES = {name: {member.value for vocab in vocabs for member in vocab} for name, vocabs in VOCABULARY_OF.items()}
 
-# Modules still to convert (issue 17). Each leaves this list when its raw literals are gone; the test fails on a
-# module listed here that has none left, so the list only shrinks.
-NOT_YET_CONVERTED: set[str] = {
-    "include/award/recommendation/package.py",
-    "include/award/recommendation/ranking.py",
-}
-
-
 def _name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
@@ -98,11 +90,8 @@ def _scan() -> dict[str, list[tuple[int, str, str]]]:
 
 def test_no_raw_status_literals() -> None:
     found = _scan()
-    unexpected = {path: hits for path, hits in found.items() if path not in NOT_YET_CONVERTED}
-    assert not unexpected, "use the award.enums member, not the raw string: " + "; ".join(
-        f"{path}:{line} {attr}={value!r}" for path, hits in unexpected.items() for line, attr, value in hits)
-    converted = sorted(NOT_YET_CONVERTED - set(found))
-    assert not converted, f"no raw literals left: take these off NOT_YET_CONVERTED: {converted}"
+    assert not found, "use the award.enums member, not the raw string: " + "; ".join(
+        f"{path}:{line} {attr}={value!r}" for path, hits in found.items() for line, attr, value in hits)
 
 
 @pytest.mark.parametrize("snippet, expected", [

@@ -26,7 +26,8 @@ from award.intake.convert import FONTS_CONF, find_soffice, office_env
 from award.officialdoc import MARGINS_MM, fitting_size, print_width_em
 from award.opinions.letters import Row, build_letter
 from award.opinions.letters import row_of as _row
-from award.recommendation.package import Candidate, write_letter, write_summary_docx
+from award.recommendation.documents import write_letter, write_summary_docx
+from award.recommendation.proposal import Candidate
 
 SOFFICE = find_soffice()
 IN_CI = bool(os.environ.get("CI"))

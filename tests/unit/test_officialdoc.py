@@ -22,7 +22,7 @@ from award.config import load_season
 from award.intake.convert import find_soffice, office_env
 from award.officialdoc import OfficialDocument, text_width
 from award.opinions.letters import Row, build_letter
-from award.recommendation.package import write_letter
+from award.recommendation.documents import write_letter
 
 SOFFICE = find_soffice()
 needs_soffice = pytest.mark.skipif(

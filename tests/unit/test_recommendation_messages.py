@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from award.recommendation.package import PackageVerificationError, Proposal, safe_name
-from award.recommendation.ranking import COL_CODE, COL_NAME, COL_NUMBER, COL_SCORE, ScoreIssue
+from award.recommendation.package import PackageVerificationError, safe_name
+from award.recommendation.proposal import Proposal
+from award.recommendation.scores import COL_CODE, COL_NAME, COL_NUMBER, COL_SCORE, ScoreIssue
 from award.templating import message
 
 CATALOGUE = "recommendation"

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from award.clock import now
 from award.enums import WindowPurpose, WindowStatus
 from award.publicity.notice import notice_row
-from award.recommendation.ranking import SCORE_PREFIX, score_sheet_key
+from award.recommendation.score_sheet import score_sheet_key
+from award.recommendation.scores import SCORE_PREFIX
 from award.seasonfile import yaml_load
 from award.store.models import Application, OpinionRequest, PublicityEntry, PublicityWindow
 

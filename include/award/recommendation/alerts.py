@@ -1,7 +1,11 @@
-"""Cheap-to-import pieces of the recommendation schedule: the export due time and the deadline-alert callback.
+"""The export schedule and its deadline alert, and what the recommendation DAG file reads at parse time.
 
-The Airflow deadline alert's AsyncCallback is imported by path in the triggerer (and resolved when DAG files
-are parsed), so this module imports nothing heavy at module level.
+The export is due at 09:00 on the ``export_lead_workdays``-th working day before the national deadline
+(``export_due_at``); ``export_state`` says whether the current content has been sent; the Airflow deadline alert's
+callback (``export_overdue_alert``) warns ops through the outbox when it has not. The callback is imported by path
+in the triggerer (and resolved when DAG files are parsed), and the DAG file builds its approval step from
+``approval_form``, so this module imports nothing heavy at module level: the season facts it reads come through a
+Protocol, the form with libyaml, and the store only inside the functions that read it.
 """
 
 from __future__ import annotations
@@ -9,9 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from award.clock import TZ
+from award.calendar import default_calendar
+from award.clock import TZ, now
+from award.seasonfile import yaml_load
+
+if TYPE_CHECKING:
+    from award.runtime import Runtime
+
+APPROVAL_FORM = Path(__file__).resolve().parent / "templates" / "recommendation" / "approval.yaml"
 
 
 class _ExportDates(Protocol):
@@ -33,8 +46,6 @@ class ExportSchedule(Protocol):
 
 def export_due_at(season: ExportSchedule) -> datetime:
     """When the export is due: 09:00 on the ``export_lead_workdays``-th working day before the national deadline."""
-    from award.calendar import default_calendar
-
     deadline = season.dates.national_deadline
     lead = season.dates.export_lead_workdays
     day = deadline.date() if lead == 0 else default_calendar(tuple(season.calendar_overrides)).workdays_before(
@@ -53,14 +64,36 @@ def alert_interval(season: ExportSchedule) -> timedelta:
         return timedelta(0)
 
 
+@cache
+def approval_form() -> dict[str, Any]:
+    """The approval step's options, form fields and document-number rule (templates/recommendation/approval.yaml).
+
+    ``{"options": {"approve", "reject"}, "fields": {name: {"title", "description"}}, "doc_number": {...}}``.
+    """
+    form: dict[str, Any] = yaml_load(APPROVAL_FORM.read_bytes())
+    return form
+
+
+def export_state(rt: Runtime) -> dict[str, Any]:
+    """Whether the current content has been sent: {"sent", "due_at", "overdue", "latest_version", ...}."""
+    from award.enums import PackageStatus  # noqa: PLC0415 - keeps the DAG parse within its allowed modules
+    from award.recommendation.proposal import pending_work  # noqa: PLC0415 - keeps the DAG parse cheap (the store)
+
+    work = pending_work(rt)
+    sent = work.get("latest_status") == PackageStatus.SENT and not work["needed"] and "package_id" in work
+    due = export_due_at(rt.season)
+    return {"sent": sent, "due_at": due.isoformat(), "overdue": (not sent) and now() >= due,
+            "candidates": work["count"], "latest_version": work["latest_version"], "reason": work["reason"]}
+
+
 def _enqueue_overdue(season_file: str | None) -> str:
-    from award.clock import now
-    from award.config import load_season
-    from award.mail.outbox import enqueue
-    from award.recommendation.package import export_state, season_label
-    from award.runtime import Runtime
-    from award.store import session_scope
-    from award.templating import message
+    # the run-time modules below stay out of DAG parsing, which imports this module
+    from award.config import load_season  # noqa: PLC0415 - keeps the DAG parse cheap (pydantic)
+    from award.mail.outbox import enqueue  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
+    from award.recommendation.package import season_label  # noqa: PLC0415 - keeps the DAG parse cheap
+    from award.runtime import Runtime  # noqa: PLC0415 - keeps the DAG parse cheap
+    from award.store import session_scope  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
+    from award.templating import message  # noqa: PLC0415 - keeps the DAG parse cheap (Jinja2)
 
     season = load_season(season_file)
     state = export_state(Runtime.from_env(season_file=season_file))
