@@ -46,7 +46,7 @@ def approval_request(rt: Runtime) -> dict[str, Any]:
 
 def doc_number(season: Season, given: str) -> str:
     """The 推荐函's number: a full number as given; a bare sequence number (45) with the season's prefix
-    (甘质强组〔2023〕45号); empty when none was given (templates/recommendation/approval.yaml, ``doc_number``)."""
+    (<prefix>〔<year>〕45号); empty when none was given (templates/recommendation/approval.yaml, ``doc_number``)."""
     number = given.strip()
     rule = approval_form()["doc_number"]
     if not number or rule["year_mark"] in number:
