@@ -225,7 +225,7 @@ class National(_Strict):
 class LetterSpec(_Strict):
     """One document of the package: who issues and signs it, and optionally its wording (Jinja2 paragraphs).
 
-    Without ``body``/``title`` the template's default wording is used (templates/letters/*.yaml.j2).
+    Without ``body``/``title`` the template's default wording is used (award/recommendation/templates/recommendation/*.yaml.j2).
     """
 
     issuer: str = Field(description="发文机关标志, e.g. 某省质量强省建设协调推进领导小组")

@@ -26,7 +26,7 @@ def template_dirs() -> tuple[Path, ...]:
 
 
 def template_path(name: str) -> Path:
-    """The file of template or data file ``name`` (``"letters/package.yaml"``) in the first folder that has it."""
+    """The file of template or data file ``name`` (``"recommendation/package.yaml"``) in the first folder that has it."""
     for folder in template_dirs():
         candidate = folder / name
         if candidate.is_file():

@@ -13,7 +13,7 @@ README = ROOT / "README.md"
 def _layout() -> dict[str, set[str]]:
     """Folder of the layout block ("" for the top level) -> the names listed under it, relative to that folder."""
     text = README.read_text(encoding="utf-8")
-    block = re.search(r"^## Layout\n+```\n(.*?)\n```", text, re.S | re.M)
+    block = re.search(r"^## Layout\n.*?```\n(.*?)\n```", text, re.S | re.M)
     assert block, "README.md has no ## Layout section with a code block"
     listed: dict[str, set[str]] = {}
     folder = ""
