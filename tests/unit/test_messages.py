@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -62,12 +63,19 @@ ALLOWED_LITERALS = {
 }
 
 
+@cache
+def _tree(module: str) -> ast.Module:
+    """The parsed module (parsed once for all the tests here)."""
+    return ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+
+
+@cache
 def _calls(catalogue: str) -> list[tuple[str, str, set[str], bool]]:
     """(module, key, keyword names, has **values) of each ``_text``/``message`` call with a literal key."""
     found = []
     for module, prefix in CATALOGUES[catalogue].items():
-        tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
-        relays = _text_relays(tree) if prefix is not None else set()
+        tree = _tree(module)
+        relays = _text_relays(module) if prefix is not None else set()
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in relays
                     and node.args and isinstance(node.args[0], ast.Constant)):  # e.g. check.add("key", ...)
@@ -88,10 +96,11 @@ def _calls(catalogue: str) -> list[tuple[str, str, set[str], bool]]:
     return found
 
 
-def _text_relays(tree: ast.Module) -> set[str]:
+@cache
+def _text_relays(module: str) -> set[str]:
     """Methods that pass their first argument on as the ``_text`` key (``def add(self, key, **params)``)."""
     relays = set()
-    for fn in ast.walk(tree):
+    for fn in ast.walk(_tree(module)):
         if isinstance(fn, ast.FunctionDef) and len(fn.args.args) > 1:
             key = fn.args.args[1].arg
             if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "_text" and c.args
@@ -100,18 +109,19 @@ def _text_relays(tree: ast.Module) -> set[str]:
     return relays
 
 
-def _dynamic_prefixes(catalogue: str) -> set[str]:
+@cache
+def _dynamic_prefixes(catalogue: str) -> frozenset[str]:
     """Key prefixes of ``_text(f"group.{value}")`` calls: the code picks the key at run time (e.g. a channel label)."""
     found = set(DYNAMIC_GROUPS.get(catalogue, ()))
     for module, prefix in CATALOGUES[catalogue].items():
         if prefix is None:
             continue
-        for node in ast.walk(ast.parse((PACKAGE / module).read_text(encoding="utf-8"))):
+        for node in ast.walk(_tree(module)):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_text"
                     and node.args and isinstance(node.args[0], ast.JoinedStr) and node.args[0].values
                     and isinstance(lead := node.args[0].values[0], ast.Constant) and str(lead.value).endswith(".")):
                 found.add(prefix + str(lead.value))
-    return found
+    return frozenset(found)
 
 
 def _messages(node: object, prefix: str = "") -> dict[str, str]:
@@ -162,7 +172,7 @@ def test_every_message_is_used(catalogue: str) -> None:
 
 def _chinese_literals(module: str) -> list[tuple[int, str]]:
     """(line, text) of every string constant with Chinese in ``module``, docstrings left out."""
-    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+    tree = _tree(module)
     docstrings = {
         id(node.body[0].value)
         for node in ast.walk(tree)
