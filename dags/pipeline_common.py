@@ -22,14 +22,11 @@ import pendulum
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-from award.connections import (
-    IMAP_CONN_ID,
-    IMAP_OBJECTIONS_CONN_ID,
-    S3_CONN_ID,
-    SMTP_CONN_ID,
-    ImapSettings,
-    SmtpSettings,
-)
+from award.connections import IMAP_CONN_ID as IMAP_CONN_ID  # the ids are re-exported for the DAG files
+from award.connections import IMAP_OBJECTIONS_CONN_ID as IMAP_OBJECTIONS_CONN_ID
+from award.connections import S3_CONN_ID as S3_CONN_ID
+from award.connections import SMTP_CONN_ID as SMTP_CONN_ID
+from award.connections import ImapSettings, SmtpSettings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,7 +36,6 @@ if TYPE_CHECKING:
     from award.runtime import Runtime
     from award.seasonfile import ParseFacts
 
-__all__ = ["IMAP_CONN_ID", "IMAP_OBJECTIONS_CONN_ID", "S3_CONN_ID", "SMTP_CONN_ID"]  # the ids, for the DAG files
 TZ = "Asia/Shanghai"
 OWNER = "quality-office"
 SMTP_POOL = "smtp"

@@ -113,3 +113,21 @@ def test_a_new_backend_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch, tm
     assert isinstance(open_blobs("mem://x"), LocalBlobStore)
     with pytest.raises(UnknownStorageScheme, match="mem://"):
         open_blobs("gs://x")
+
+
+def test_the_cli_names_an_unknown_scheme(tmp_path: Path) -> None:
+    """``award blobs verify`` opens its store through the registry: a wrong URL is one clear line, exit 2."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AWARD_DATA_DIR": str(tmp_path), "AWARD_BLOB_URL": "gs://bucket/blobs"}
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify", "--json"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stderr
+    error = json.loads(out.stdout or out.stderr)["error"]
+    assert "AWARD_BLOB_URL='gs://bucket/blobs'" in error and "s3://" in error
+    out = subprocess.run([sys.executable, "-m", "award.cli", "blobs", "verify", "--url", f"file://{tmp_path}/b"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 2 and "找不到存档文件夹" in out.stderr, out.stderr  # a missing local store, as before

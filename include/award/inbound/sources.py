@@ -45,7 +45,7 @@ from award.config import Season
 from award.connections import IMAP_CONN_ID
 from award.connections import ImapSettings as ImapSettings  # re-exported: where the sources' callers found it
 from award.enums import InboundPurpose, InboundStatus, SourceChannel
-from award.inbound.archive import archive_inbound, item_texts
+from award.inbound import archive  # its functions are looked up at call time (tests replace them)
 from award.inbound.mime import _raw_header, decode_words, sender_display
 from award.runtime import Runtime, maildir
 from award.storage.shared import SharedStorage
@@ -369,7 +369,7 @@ def archive_batch(session: Session, rt: Runtime, channel: SourceChannel, entries
                     season=rt.season.season_id, channel=channel, source_key=fit_key(InboundItem.source_key, e.source_key),
                     purpose=e.purpose, sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, status=InboundStatus.ARCHIVED,
                     received_at=e.received_at(at), application_id=None,
-                    **{"problem": None, **item_texts(filename=e.filename, sender=e.sender, subject=e.subject)},
+                    **{"problem": None, **archive.item_texts(filename=e.filename, sender=e.sender, subject=e.subject)},
                 ))
             # one executemany (ORM objects would be INSERTed ... RETURNING row by row on SQLite), then the ids
             session.execute(insert(InboundItem), rows)
@@ -383,7 +383,7 @@ def archive_batch(session: Session, rt: Runtime, channel: SourceChannel, entries
     for e in entries:
         try:
             with session.begin_nested():
-                archived = archive_inbound(
+                archived = archive.archive_inbound(
                     session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key,
                     data=e.data, purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject,
                     received_at=e.received_at(at),
