@@ -11,7 +11,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 SMTP_CONN_ID = "smtp_default"  # outgoing mail: the outbox and the failure notice
 IMAP_CONN_ID = "award_imap"  # the office mailbox (AWARD_MAIL_SOURCE=imap) and its sent folder
@@ -22,6 +22,21 @@ CONNECTION_IDS = (SMTP_CONN_ID, IMAP_CONN_ID, IMAP_OBJECTIONS_CONN_ID, S3_CONN_I
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
+
+
+class ConnectionFields(Protocol):
+    """What the parsers read of a connection (an Airflow ``Connection`` has it): no Airflow import needed."""
+
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def login(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
 
 
 class ConnectionSettingsError(ValueError):
@@ -145,10 +160,9 @@ class SmtpSettings:
         )
 
     @classmethod
-    def from_connection(cls, conn: Any, *, conn_id: str = SMTP_CONN_ID) -> SmtpSettings:
+    def from_connection(cls, conn: ConnectionFields, *, conn_id: str = SMTP_CONN_ID) -> SmtpSettings:
         """From an Airflow Connection-like object (host, port, login, password, ``extra_dejson``)."""
-        return cls.from_values(conn.host, conn.port, conn.login, conn.password,
-                               getattr(conn, "extra_dejson", None), conn_id=conn_id)
+        return cls.from_values(conn.host, conn.port, conn.login, conn.password, conn.extra_dejson, conn_id=conn_id)
 
     def sender(self, default: str) -> str:
         """The From address: the ``from_email`` extra, else ``default`` (the recommending unit's address)."""
@@ -183,9 +197,9 @@ class ImapSettings:
     sent_folder: str | None = None  # where the server files what the office sent (the outbox checks it)
 
     @classmethod
-    def from_connection(cls, conn: Any, *, conn_id: str = IMAP_CONN_ID) -> ImapSettings:
+    def from_connection(cls, conn: ConnectionFields, *, conn_id: str = IMAP_CONN_ID) -> ImapSettings:
         """From an Airflow Connection-like object (host, port, login, password, ``extra_dejson``)."""
-        extra = _extras(conn_id, getattr(conn, "extra_dejson", None), IMAP_EXTRAS)
+        extra = _extras(conn_id, conn.extra_dejson, IMAP_EXTRAS)
         use_ssl = flag(conn_id, "use_ssl", extra.get("use_ssl"), True)
         return cls(
             host=conn.host or "127.0.0.1",

@@ -29,6 +29,7 @@ from award.store.models import OutboxEmail
 from award.templating import message_group, render_mail
 
 if TYPE_CHECKING:
+    from award.config import Season
     from award.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -527,7 +528,7 @@ def resolve_sent(session: Session, ids: Sequence[int], *, actor: str = "ops") ->
     return done
 
 
-def ops_alert(season: Any) -> OpsAlert:
+def ops_alert(season: Season) -> OpsAlert:
     """An ``OpsAlert`` that queues a staff notice to the season's ops address for each unknown or failed e-mail.
 
     The notice goes through the outbox too (it waits out an outage like every e-mail); a notice about an ops
