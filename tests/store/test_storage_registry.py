@@ -66,6 +66,14 @@ def test_the_runtime_opens_storage_through_the_registry(monkeypatch: pytest.Monk
 
 
 def test_each_backend_carries_its_channel(tmp_path: Path) -> None:
+    from award.inbound.sources import MAIL_CHANNELS
+    from award.storage.registry import BACKENDS, STORAGE_CHANNELS
+
+    assert STORAGE_CHANNELS == (SourceChannel.LOCAL, SourceChannel.S3)
+    assert MAIL_CHANNELS == (SourceChannel.MAILDIR, SourceChannel.IMAP)
+    for name, entry in BACKENDS.items():
+        url = str(tmp_path / name) if name == "file" else f"{name}://bucket/x"
+        assert entry.blobs(url, object()).channel == entry.shared(url, object()).channel == entry.channel
     assert LocalBlobStore(tmp_path / "b").channel is SourceChannel.LOCAL
     assert LocalStorage(tmp_path / "s").channel is SourceChannel.LOCAL
     assert S3BlobStore(object(), "b").channel is SourceChannel.S3
@@ -108,7 +116,7 @@ def test_the_backends_work_through_their_protocols(tmp_path: Path, s3_bucket, ba
 def test_a_new_backend_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The registry is the one place a scheme is known: adding an entry is enough to open it."""
     monkeypatch.setitem(registry.BACKENDS, "mem", registry.Backend(
-        blobs=lambda url, _client: LocalBlobStore(tmp_path / "mem-blobs"),
+        SourceChannel.LOCAL, blobs=lambda url, _client: LocalBlobStore(tmp_path / "mem-blobs"),
         shared=lambda url, _client: LocalStorage(tmp_path / "mem-shared")))
     assert isinstance(open_blobs("mem://x"), LocalBlobStore)
     with pytest.raises(UnknownStorageScheme, match="mem://"):

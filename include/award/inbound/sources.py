@@ -495,6 +495,10 @@ def fetch_storage(
     return created
 
 
+# The InboundItem channels of the mailboxes (``award.storage.registry.STORAGE_CHANNELS``: those of shared storage).
+MAIL_CHANNELS: tuple[SourceChannel, ...] = (MaildirSource.channel, ImapSource.channel)
+
+
 def mail_source_from_env(folder: str = "office", imap: ImapSettings | None = None) -> MailSource:
     """The mailbox named by ``AWARD_MAIL_SOURCE`` (``maildir``, the default, or ``imap`` with ``imap`` settings)."""
     kind = os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower()

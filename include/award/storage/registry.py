@@ -1,8 +1,9 @@
 """Storage URL -> backend: the one registry of schemes, used by ``award.runtime``, the DAGs, the plugins and the CLI.
 
 A URL is a plain folder path or ``file:///folder`` (the local backend), or ``s3://bucket/prefix`` (S3, through a
-boto3 client: S3Hook's under Airflow, else one made from AWARD_S3_ENDPOINT_URL). Adding a backend is one entry in
-``BACKENDS`` (and its classes, with their ``channel``, beside the others in ``blobs.py`` and ``shared.py``).
+boto3 client: S3Hook's under Airflow, else one made from AWARD_S3_ENDPOINT_URL). Adding a backend: its two classes,
+each with its ``channel``, beside the others in ``blobs.py`` and ``shared.py``; the channel's member in
+``award.enums.SourceChannel``; one entry in ``BACKENDS`` (``STORAGE_CHANNELS`` follows from it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from award.enums import SourceChannel
 from award.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from award.storage.shared import LocalStorage, S3Storage, SharedStorage
 
@@ -32,6 +34,7 @@ class UnknownStorageScheme(ValueError):
 class Backend:
     """What a scheme opens: a blob store and a shared storage from a URL (and a client, when it takes one)."""
 
+    channel: SourceChannel  # the channel its stores carry (on every inbound item read through them)
     blobs: Callable[[str, Any], BlobStore]
     shared: Callable[[str, Any], SharedStorage]
     needs_client: bool = False  # takes a client made from an Airflow connection (S3: ``award_s3``)
@@ -73,10 +76,12 @@ def _s3_shared(url: str, client: Any) -> SharedStorage:
 
 
 BACKENDS: dict[str, Backend] = {
-    LOCAL_SCHEME: Backend(blobs=lambda url, _client: LocalBlobStore(local_folder(url)),
+    LOCAL_SCHEME: Backend(SourceChannel.LOCAL, blobs=lambda url, _client: LocalBlobStore(local_folder(url)),
                           shared=lambda url, _client: LocalStorage(local_folder(url))),
-    "s3": Backend(blobs=_s3_blobs, shared=_s3_shared, needs_client=True),
+    "s3": Backend(SourceChannel.S3, blobs=_s3_blobs, shared=_s3_shared, needs_client=True),
 }
+# The InboundItem channels of shared storage (what intake reads from storage rather than from a mailbox).
+STORAGE_CHANNELS: tuple[SourceChannel, ...] = tuple(dict.fromkeys(b.channel for b in BACKENDS.values()))
 
 
 def scheme(url: str) -> str:
