@@ -47,17 +47,13 @@ def outbox() -> None:
     @task
     def plan() -> list[list[int]]:
         """Recover stale sends; the due e-mail ids in batches (small ints only in XCom)."""
-        from functools import partial
+        from pipeline_common import runtime, sent_folder
 
-        from pipeline_common import runtime, season, sent_folder
-
-        from award.mail.outbox import ops_alert, plan_batches
-        from award.store import session_scope
+        from award.mail import plan_sends
 
         folder = sent_folder()
         try:
-            return plan_batches(partial(session_scope, runtime().db_url), SEND_BATCH_SIZE, sent_folder=folder,
-                                alert=ops_alert(season()))
+            return plan_sends(runtime(), SEND_BATCH_SIZE, sent_folder=folder)
         finally:
             if folder is not None:
                 folder.close()
@@ -65,19 +61,14 @@ def outbox() -> None:
     @task(pool=SMTP_POOL, map_index_template="{{ batch_label }}")
     def send_batch(ids: list[int]) -> dict[str, int]:
         """Send one batch; failures are retried with backoff and stay visible in the store."""
-        from functools import partial
-
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
-        from pipeline_common import runtime, season, smtp_sender
+        from pipeline_common import runtime, smtp_sender
 
-        from award.mail.outbox import drain, ops_alert
-        from award.store import session_scope
+        from award.mail import send_planned
 
         get_current_context()["batch_label"] = f"{len(ids)} 封（{ids[0]}–{ids[-1]}）"
-        rt = runtime()
-        result = drain(partial(session_scope, rt.db_url), smtp_sender(), rt.blobs.get_bytes, ids=ids,
-                       alert=ops_alert(season()))
+        result = send_planned(runtime(), smtp_sender(), ids)
         if result.failed or result.unknown:
             raise AirflowFailException(
                 f"outbox e-mails failed {result.failed} / outcome unknown {result.unknown} "

@@ -2,13 +2,11 @@
 
 Not a DAG file (listed in .airflowignore). Kept cheap at import: no database, no network.
 
-Connections (Airflow connections, or AIRFLOW_CONN_* environment variables):
-- ``smtp_default``: the outgoing SMTP server (host, port, login, password; extra ``from_email``, ``disable_ssl``,
-  ``disable_tls``). Used by the outbox drain (yagmail) and by the failure notice (SmtpNotifier).
-- ``award_imap``: the office mailbox (IMAP over TLS; used when AWARD_MAIL_SOURCE=imap). Its extra ``sent_folder``
-  names the folder where the mail server files what the office sent: the outbox looks there before it resends
-  an e-mail whose outcome is unknown.
-- ``award_s3``: shared storage and blob store when AWARD_SHARED_URL / AWARD_BLOB_URL are ``s3://`` URLs.
+Connections (Airflow connections, or AIRFLOW_CONN_* environment variables): their ids and parsers are in
+``award.connections``, listed in README.md ("Connections"). ``smtp_default`` is read through one parser
+(``SmtpSettings``) by both the outbox (``smtp_sender``) and the failure notice (``SettingsSmtpHook``), so they
+honour the same extras; ``award_imap`` through ``ImapSettings``; ``award_s3`` through S3Hook, when
+``award.storage.registry`` says the storage URLs need it.
 """
 
 from __future__ import annotations
@@ -17,25 +15,29 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pendulum
+from airflow.providers.smtp.hooks.smtp import SmtpHook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+from award.connections import IMAP_CONN_ID as IMAP_CONN_ID  # the ids are re-exported for the DAG files
+from award.connections import IMAP_OBJECTIONS_CONN_ID as IMAP_OBJECTIONS_CONN_ID
+from award.connections import S3_CONN_ID as S3_CONN_ID
+from award.connections import SMTP_CONN_ID as SMTP_CONN_ID
+from award.connections import ImapSettings, SmtpSettings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from award.config import Season
-    from award.mail.outbox import YagmailSender
-    from award.mail.sentfolder import ImapSentFolder
+    from award.mail import ImapSentFolder, YagmailSender
     from award.runtime import Runtime
     from award.seasonfile import ParseFacts
 
 TZ = "Asia/Shanghai"
 OWNER = "quality-office"
-SMTP_CONN_ID = "smtp_default"
-IMAP_CONN_ID = "award_imap"
-S3_CONN_ID = "award_s3"
 SMTP_POOL = "smtp"
 IMAP_POOL = "imap"
 TAGS = ["cqa"]
@@ -62,11 +64,77 @@ def local_dt(value: Any) -> pendulum.DateTime:
     return pendulum.datetime(value.year, value.month, value.day, tz=TZ)
 
 
+class SettingsSmtpHook(SmtpHook):
+    """SmtpHook whose connection is read by ``award.connections.SmtpSettings``, the outbox's parser: the same
+    extras mean the same to both (TLS kind, port default, timeout, certificate check, the From address)."""
+
+    def __init__(self, smtp_conn_id: str = SMTP_CONN_ID, auth_type: str = "basic", *,
+                 default_from: str | None = None) -> None:
+        super().__init__(smtp_conn_id=smtp_conn_id, auth_type=auth_type)
+        self.default_from = default_from
+
+    @cached_property
+    def settings(self) -> SmtpSettings:
+        """The connection, parsed (after ``get_conn`` loaded it)."""
+        return SmtpSettings.from_connection(self.conn, conn_id=self.smtp_conn_id)
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+    @property
+    def smtp_user(self) -> str:
+        return self.settings.login or ""
+
+    @property
+    def smtp_password(self) -> str:
+        return self.settings.password or ""
+
+    @property
+    def use_ssl(self) -> bool:
+        return self.settings.ssl
+
+    @property
+    def smtp_starttls(self) -> bool:
+        return self.settings.starttls
+
+    @property
+    def timeout(self) -> int:
+        return int(self.settings.timeout)
+
+    @property
+    def smtp_retry_limit(self) -> int:
+        return self.settings.retry_limit
+
+    @property
+    def ssl_context(self) -> str | None:
+        return "default" if self.settings.verify_certificate else "none"
+
+    @property
+    def from_email(self) -> str | None:
+        return self.settings.sender(self.default_from) if self.default_from else self.settings.from_email
+
+
 class OpsFailureNotifier(SmtpNotifier):
     """The failure notice to ops: what went wrong in a clerk's words, which application or file, what to do next.
 
     The words come from award.failures (templates/ops/); the error's own text is kept, masked, for the log reader.
+    Sent from the ``from_email`` extra of ``smtp_default``, else ``default_from``, as the outbox sends.
     """
+
+    def __init__(self, *, default_from: str, **kwargs: Any) -> None:
+        super().__init__(from_email=None, **kwargs)
+        self.default_from = default_from
+
+    @cached_property
+    def hook(self) -> SmtpHook:
+        """The SMTP hook reading the connection as the outbox does."""
+        return SettingsSmtpHook(smtp_conn_id=self.smtp_conn_id, auth_type=self.auth_type,
+                                default_from=self.default_from)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Fill subject and body from the failed task's exception (no Jinja over the error's text)."""
@@ -84,7 +152,7 @@ def failure_notice() -> SmtpNotifier:
     """E-mail the ops address when a task fails for good."""
     return OpsFailureNotifier(
         to=facts().recommending_unit.ops_email,
-        from_email=facts().recommending_unit.email,
+        default_from=facts().recommending_unit.email,
         smtp_conn_id=SMTP_CONN_ID,
         subject="",
         html_content="",
@@ -113,13 +181,9 @@ def s3_client() -> Any:
 
 def runtime() -> Runtime:
     """The domain runtime: season, store URL, blob store and shared storage (S3 through the connection)."""
-    from award.runtime import Runtime, blob_store, shared_storage
-    from award.store.db import default_url
+    from award.runtime import Runtime, storage_uses_s3
 
-    uses_s3 = any(os.environ.get(v, "").startswith("s3://") for v in ("AWARD_SHARED_URL", "AWARD_BLOB_URL"))
-    client = s3_client() if uses_s3 else None
-    return Runtime(season=season(), db_url=default_url(), blobs=blob_store(client=client),
-                   shared=shared_storage(client=client))
+    return Runtime.from_env(season=season(), client=s3_client() if storage_uses_s3() else None)
 
 
 @contextmanager
@@ -135,30 +199,26 @@ def domain_session() -> Iterator[tuple[Session, Runtime]]:
         yield session, rt
 
 
-def smtp_sender() -> YagmailSender:
-    """A yagmail sender configured from the ``smtp_default`` connection."""
+def smtp_settings() -> SmtpSettings:
+    """The ``smtp_default`` connection, parsed as the failure notice reads it."""
     from airflow.sdk import BaseHook
 
-    from award.mail.outbox import YagmailSender
+    return SmtpSettings.from_connection(BaseHook.get_connection(SMTP_CONN_ID))
 
-    conn = BaseHook.get_connection(SMTP_CONN_ID)
-    extra = conn.extra_dejson
-    ssl = not bool(extra.get("disable_ssl", False))
-    starttls = not ssl and not bool(extra.get("disable_tls", False))
+
+def smtp_sender() -> YagmailSender:
+    """A yagmail sender configured from the ``smtp_default`` connection."""
+    from award.mail import YagmailSender
+
     unit = season().recommending_unit
-    return YagmailSender(
-        host=conn.host or "127.0.0.1", port=int(conn.port or (465 if ssl else 25)),
-        from_addr=extra.get("from_email") or str(unit.email), from_name=unit.name,
-        user=conn.login or None, password=conn.password or None, ssl=ssl, starttls=starttls,
-    )
+    return YagmailSender.from_settings(smtp_settings(), from_addr=str(unit.email), from_name=unit.name)
 
 
 def sent_folder() -> ImapSentFolder | None:
     """The office's "Sent" folder over IMAP, when the ``award_imap`` connection names one (extra ``sent_folder``)."""
     from airflow.sdk import BaseHook
 
-    from award.inbound.sources import ImapSettings
-    from award.mail.sentfolder import ImapSentFolder
+    from award.mail import ImapSentFolder
 
     try:
         conn = BaseHook.get_connection(IMAP_CONN_ID)

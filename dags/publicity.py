@@ -25,13 +25,12 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from beijing_cron import BeijingCronTimetable
 from demo_clock import ClockDateTimeSensorAsync
-from pipeline_common import IMAP_POOL, TAGS, TZ, default_args, domain_session
+from pipeline_common import IMAP_OBJECTIONS_CONN_ID, IMAP_POOL, TAGS, TZ, default_args, domain_session
 from reasking_hitl import ReaskingHITLOperator
 
 import award
 from award.seasonfile import yaml_load
 
-IMAP_OBJECTIONS_CONN_ID = "award_imap_objections"
 # the trigger form and the decision form (schemas and words): award.publicity's publicity/forms.yaml
 _FORMS = yaml_load((Path(award.__file__).parent / "publicity" / "templates" / "publicity" / "forms.yaml").read_bytes())
 TRIGGER_PARAMS = {name: Param(**schema) for name, schema in _FORMS["trigger"].items()}

@@ -22,11 +22,12 @@ Kept cheap at import (DAG files import it): the domain modules load in ``run``.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from award.connections import IMAP_CONN_ID, S3_CONN_ID
 
 CLASSPATH = "arrivals_trigger.ArrivalsTrigger"
 SOURCES = ("mail", "storage")
@@ -42,8 +43,8 @@ class ArrivalsTrigger(BaseEventTrigger):
         poll_interval: float = 5.0,
         folder: str = "office",
         prefix: str = "incoming/",
-        imap_conn_id: str = "award_imap",
-        s3_conn_id: str = "award_s3",
+        imap_conn_id: str = IMAP_CONN_ID,
+        s3_conn_id: str = S3_CONN_ID,
         retry_interval: float = 60.0,
     ) -> None:
         super().__init__()
@@ -86,10 +87,11 @@ class ArrivalsTrigger(BaseEventTrigger):
             return MaildirProbe(maildir(), self.folder), False
 
         from award.intake.watch import StorageProbe
-        from award.runtime import shared_storage
+        from award.runtime import shared_storage, shared_url
+        from award.storage import uses_s3
 
         client = None
-        if os.environ.get("AWARD_SHARED_URL", "").startswith("s3://"):
+        if uses_s3(shared_url()):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             client = await asyncio.to_thread(lambda: S3Hook(aws_conn_id=self.s3_conn_id).get_conn())

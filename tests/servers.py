@@ -70,7 +70,7 @@ class SmtpCatcher:
         return [m for m in self.messages if addr in m.rcpt_tos]
 
     def sender(self, from_addr: str = "zlfzc@scjg.example.gov.cn"):  # type: ignore[no-untyped-def]
-        from award.mail.outbox import YagmailSender
+        from award.mail.smtp import YagmailSender
 
         return YagmailSender(host=self.host, port=self.port, from_addr=from_addr, from_name="省市场监管局质量发展局")
 
@@ -157,7 +157,7 @@ class FaultySmtp:
         return self.catcher.messages
 
     def sender(self, timeout: int = 30):  # type: ignore[no-untyped-def]
-        from award.mail.outbox import YagmailSender
+        from award.mail.smtp import YagmailSender
 
         return YagmailSender(host=self.catcher.host, port=self.catcher.port, from_addr="zlfzc@scjg.example.gov.cn",
                              timeout=timeout)

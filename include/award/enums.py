@@ -58,6 +58,7 @@ class InboundStatus(StrEnum):
     LATE = "late"  # arrived after the deadline: 逾期不再受理
     WAITING = "waiting"  # a city folder's file waiting for its form
     HELD = "held"  # a mail from an unknown address for an existing application: staff review it
+    QUARANTINED = "quarantined"  # could not even be archived as it came (a storage error): kept aside, retried
 
 
 class InboundPurpose(StrEnum):

@@ -1,8 +1,8 @@
 """Where things are at run time (from the environment; the DAG layer fills it from Airflow connections).
 
 Variables: AWARD_DATA_DIR (default ./var), AWARD_DB_URL (default SQLite in the data dir), AWARD_SEASON_FILE,
-AWARD_BLOB_URL and AWARD_SHARED_URL (a folder path, or s3://bucket/prefix), AWARD_S3_ENDPOINT_URL (MinIO or moto),
-AWARD_MAILDIR (the embedded mailbox folder).
+AWARD_BLOB_URL and AWARD_SHARED_URL (a folder path, ``file:///folder`` or ``s3://bucket/prefix``: the schemes of
+``award.storage.registry``), AWARD_S3_ENDPOINT_URL (MinIO or moto), AWARD_MAILDIR (the embedded mailbox folder).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from award.config import Season, load_season
-from award.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
-from award.storage.shared import LocalStorage, S3Storage, SharedStorage
+from award.storage.blobs import BlobStore
+from award.storage.registry import BLOB_URL_VAR, SHARED_URL_VAR, open_blobs, open_shared, uses_s3
+from award.storage.shared import SharedStorage
 from award.store.db import default_url
 
 
@@ -26,37 +27,29 @@ def data_dir(*, create: bool = True) -> Path:
     return path
 
 
-def s3_client(endpoint_url: str | None = None) -> Any:
-    """A boto3 S3 client from the environment (the DAG layer passes S3Hook's client instead)."""
-    import boto3  # noqa: PLC0415 - boto3 loads only when S3 is configured (the embedded default never needs it)
-
-    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWARD_S3_ENDPOINT_URL"))
+def blob_url() -> str:
+    """The blob store's URL: AWARD_BLOB_URL, default <data>/blobs."""
+    return os.environ.get(BLOB_URL_VAR) or str(data_dir() / "blobs")
 
 
-def _split_s3(url: str) -> tuple[str, str]:
-    rest = url[len("s3://"):]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise ValueError(f"no bucket in {url!r}")
-    return bucket, prefix
+def shared_url() -> str:
+    """Shared storage's URL: AWARD_SHARED_URL, default <data>/shared."""
+    return os.environ.get(SHARED_URL_VAR) or str(data_dir() / "shared")
+
+
+def storage_uses_s3() -> bool:
+    """Whether the blob store or shared storage is on S3 (the DAG layer then passes the ``award_s3`` client)."""
+    return any(uses_s3(os.environ.get(var)) for var in (BLOB_URL_VAR, SHARED_URL_VAR))
 
 
 def blob_store(url: str | None = None, client: Any = None) -> BlobStore:
     """The blob store named by ``url`` / AWARD_BLOB_URL (default <data>/blobs)."""
-    url = url or os.environ.get("AWARD_BLOB_URL") or str(data_dir() / "blobs")
-    if url.startswith("s3://"):
-        bucket, prefix = _split_s3(url)
-        return S3BlobStore(client or s3_client(), bucket, prefix or "blobs/")
-    return LocalBlobStore(url)
+    return open_blobs(url or blob_url(), client)
 
 
 def shared_storage(url: str | None = None, client: Any = None) -> SharedStorage:
     """The shared storage named by ``url`` / AWARD_SHARED_URL (default <data>/shared)."""
-    url = url or os.environ.get("AWARD_SHARED_URL") or str(data_dir() / "shared")
-    if url.startswith("s3://"):
-        bucket, prefix = _split_s3(url)
-        return S3Storage(client or s3_client(), bucket, prefix)
-    return LocalStorage(url)
+    return open_shared(url or shared_url(), client)
 
 
 def maildir() -> Path:
@@ -74,10 +67,11 @@ class Runtime:
     shared: SharedStorage
 
     @classmethod
-    def from_env(cls, *, season_file: str | None = None, client: Any = None) -> Runtime:
-        """Build from the environment variables above."""
+    def from_env(cls, *, season_file: str | None = None, client: Any = None, season: Season | None = None) -> Runtime:
+        """Build from the environment variables above (``season``: one loaded already; ``client``: the S3 client
+        for storage on S3, e.g. S3Hook's under Airflow)."""
         return cls(
-            season=load_season(season_file),
+            season=season if season is not None else load_season(season_file),
             db_url=default_url(),
             blobs=blob_store(client=client),
             shared=shared_storage(client=client),

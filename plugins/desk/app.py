@@ -50,16 +50,15 @@ PREFIX = "/desk"  # where desk_plugin.py mounts the app
 def default_runtime() -> Any:
     """The domain runtime as the DAGs build it (S3 through the ``award_s3`` connection when storage is on S3)."""
     from award.config import cached_season
-    from award.runtime import Runtime, blob_store, shared_storage
-    from award.store.db import default_url
+    from award.connections import S3_CONN_ID
+    from award.runtime import Runtime, storage_uses_s3
 
     client = None
-    if any(os.environ.get(v, "").startswith("s3://") for v in ("AWARD_SHARED_URL", "AWARD_BLOB_URL")):
+    if storage_uses_s3():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        client = S3Hook(aws_conn_id="award_s3").get_conn()
-    return Runtime(season=cached_season(os.environ.get("AWARD_SEASON_FILE")), db_url=default_url(),
-                   blobs=blob_store(client=client), shared=shared_storage(client=client))
+        client = S3Hook(aws_conn_id=S3_CONN_ID).get_conn()
+    return Runtime.from_env(season=cached_season(os.environ.get("AWARD_SEASON_FILE")), client=client)
 
 
 def _secret() -> bytes:

@@ -84,10 +84,11 @@ def test_house_rules(dagbag) -> None:  # type: ignore[no-untyped-def]
 
 
 # What a DAG file may load at parse time from the domain package: the package with its log masking, the parse-time
-# season facts, the export schedule of the deadline alert (its stage package's lazy __init__ included), the clock and the working-day calendar (the timetable).
+# season facts, the export schedule of the deadline alert (its stage package's lazy __init__ included), the clock and the working-day calendar (the timetable),
+# and the connection ids (award.connections, stdlib only: dags/pipeline_common.py imports them).
 # Every other award module is forbidden, so a new domain module is guarded without editing this list.
-PARSE_TIME_DOMAIN = {"award", "award.logsafe", "award.seasonfile", "award.recommendation", "award.entrypoints",
-                     "award.recommendation.alerts", "award.clock", "award.calendar"}
+PARSE_TIME_DOMAIN = {"award", "award.connections", "award.logsafe", "award.seasonfile", "award.recommendation",
+                     "award.entrypoints", "award.recommendation.alerts", "award.clock", "award.calendar"}
 # Heavy libraries no DAG file may import at parse time (the domain modules above import none of them).
 HEAVY_LIBRARIES = ["boto3", "botocore", "pandas", "sqlalchemy.orm", "openpyxl", "docx", "reportlab", "lxml", "yagmail",
                    "pydantic", "email_validator"]

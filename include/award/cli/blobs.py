@@ -14,21 +14,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("blobs", help="the blob store (archived originals)")
     blobs_sub = parser.add_subparsers(dest="blobs_command", required=True)
     verify = blobs_sub.add_parser("verify", help="check every blob against its SHA-256; exit 1 if one is corrupt")
-    verify.add_argument("--url", help="blob store (default $AWARD_BLOB_URL or <data>/blobs; s3://bucket/prefix)")
+    verify.add_argument("--url", help="blob store (default $AWARD_BLOB_URL or <data>/blobs; a folder, file:///folder "
+                        "or s3://bucket/prefix)")
     add_json_flag(verify)
     verify.set_defaults(func=_verify)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from award.runtime import blob_store, data_dir
+    from award.runtime import data_dir
     from award.storage.blobs import verify_all
+    from award.storage.registry import BLOB_URL_VAR, LOCAL_SCHEME, local_folder, open_blobs, scheme
     from award.templating import message, message_group
 
     _text = message_group("outbox", "blobs")
-    url = args.url or os.environ.get("AWARD_BLOB_URL") or str(data_dir(create=False) / "blobs")
-    if not url.startswith("s3://") and not Path(url).is_dir():  # a local store that is not there: say so, make none
-        raise CliError(message("cli", "status.no_blobs", where=url))
-    report = verify_all(blob_store(url))
+    url = args.url or os.environ.get(BLOB_URL_VAR) or str(data_dir(create=False) / "blobs")
+    try:
+        if scheme(url) == LOCAL_SCHEME and not Path(local_folder(url)).is_dir():  # not there: say so, make none
+            raise CliError(message("cli", "status.no_blobs", where=url))
+        store = open_blobs(url, variable="--url" if args.url else BLOB_URL_VAR)
+    except ValueError as exc:  # an unknown scheme, an S3 URL without a bucket
+        raise CliError(str(exc)) from None
+    report = verify_all(store)
     data = {"checked": report.checked, "corrupt": report.corrupt, "missing": report.missing}
     lines = [_text("summary", checked=report.checked, corrupt=len(report.corrupt))]
     lines += [_text("corrupt", sha256=sha) for sha in report.corrupt]

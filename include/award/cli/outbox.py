@@ -65,7 +65,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from award.mail.outbox import retry
+    from award.mail import retry
     from award.store import session_scope
     from award.templating import message_group
 
@@ -78,7 +78,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    from award.mail.outbox import resolve_sent
+    from award.mail import resolve_sent
     from award.store import session_scope
     from award.templating import message_group
 

@@ -25,6 +25,7 @@ import email.parser
 import email.policy
 import imaplib
 import logging
+import mailbox
 import os
 import re
 import ssl
@@ -36,12 +37,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from award.clock import TZ
+from award.clock import TZ, now
 from award.config import Season
-from award.enums import InboundStatus, SourceChannel
-from award.inbound.archive import archive_inbound
+from award.connections import IMAP_CONN_ID
+from award.connections import ImapSettings as ImapSettings  # re-exported: where the sources' callers found it
+from award.enums import InboundPurpose, InboundStatus, SourceChannel
+from award.inbound import archive  # its functions are looked up at call time (tests replace them)
+from award.inbound.mime import _raw_header, decode_words, sender_display
+from award.runtime import Runtime, maildir
+from award.storage.shared import SharedStorage
 from award.store.models import InboundItem, MailboxCursor
 from award.textclean import fit_key
 
@@ -53,7 +60,7 @@ ARCHIVED_FLAG = "$Archived"
 BATCH = 50
 BATCH_BYTES = 64 * 1024 * 1024  # a batch is also committed once it holds this many raw bytes (memory)
 
-Classifier = Callable[[str, str], str]
+Classifier = Callable[[str, str], str]  # (sender, subject) -> an InboundPurpose
 
 
 class SourceError(RuntimeError):
@@ -76,7 +83,7 @@ class MailSource(Protocol):
     name: str
 
     @property
-    def channel(self) -> str:
+    def channel(self) -> SourceChannel:
         """The mailbox's backend (a ``SourceChannel``), recorded on every item read from it."""
         ...
 
@@ -91,8 +98,6 @@ class MailSource(Protocol):
 
 def header_summary(data: bytes) -> tuple[str, str]:
     """(sender address, subject) of a raw message, decoded; ("", "") when the headers are unreadable."""
-    from award.inbound.mime import _raw_header, decode_words, sender_display
-
     try:
         msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[:_header_end(data)])
         _name, addr = sender_display(msg)
@@ -111,13 +116,13 @@ def _header_end(data: bytes) -> int:
     return min(ends) if ends else len(data)
 
 
-def purpose_classifier(season: Season, default: str = "application") -> Classifier:
+def purpose_classifier(season: Season, default: InboundPurpose = InboundPurpose.APPLICATION) -> Classifier:
     """Classifier tagging department replies ``opinion`` (by sender or subject token), else ``default``."""
     departments = {str(d.email).lower() for d in season.departments}
 
-    def classify(sender: str, subject: str) -> str:
+    def classify(sender: str, subject: str) -> InboundPurpose:
         if sender.lower() in departments or OPINION_TOKEN.search(subject or ""):
-            return "opinion"
+            return InboundPurpose.OPINION
         return default
 
     return classify
@@ -146,8 +151,6 @@ class MaildirSource:
     channel = SourceChannel.MAILDIR
 
     def __init__(self, root: str | Path, folder: str = "office") -> None:
-        import mailbox
-
         self.root = Path(root)
         self.folder = folder
         self.name = f"maildir:{folder}"
@@ -192,39 +195,6 @@ class MaildirSource:
 
 
 # ------------------------------------------------------------------------------------------ IMAP
-
-
-@dataclass(frozen=True)
-class ImapSettings:
-    """How to reach an IMAP mailbox (filled from the ``award_imap`` Airflow connection by the DAG layer)."""
-
-    host: str
-    port: int = 993
-    user: str = ""
-    password: str = ""
-    use_ssl: bool = True
-    starttls: bool = False
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    timeout: float = 60
-    sent_folder: str | None = None  # where the server files what the office sent (the outbox checks it)
-
-    @classmethod
-    def from_connection(cls, conn: Any) -> ImapSettings:
-        """From an Airflow Connection-like object (host, port, login, password, ``extra_dejson``)."""
-        extra = dict(getattr(conn, "extra_dejson", {}) or {})
-        use_ssl = str(extra.get("use_ssl", True)).lower() not in ("false", "0", "no")
-        return cls(
-            host=conn.host or "127.0.0.1",
-            port=int(conn.port or (993 if use_ssl else 143)),
-            user=conn.login or "",
-            password=conn.password or "",
-            use_ssl=use_ssl,
-            starttls=str(extra.get("starttls", False)).lower() in ("true", "1", "yes"),
-            folder=extra.get("folder", "INBOX"),
-            processed_folder=extra.get("processed_folder", "Processed"),
-            sent_folder=extra.get("sent_folder") or None,
-        )
 
 
 def _quote(folder: str) -> str:
@@ -366,7 +336,7 @@ class ImapSource:
 class _ToArchive:
     source_key: str
     data: bytes
-    purpose: str
+    purpose: str  # an InboundPurpose
     filename: str | None = None
     sender: str | None = None
     subject: str | None = None
@@ -377,7 +347,7 @@ class _ToArchive:
         return min(at, self.delivered_at) if self.delivered_at is not None else at
 
 
-def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArchive]) -> list[int]:
+def archive_batch(session: Session, rt: Runtime, channel: SourceChannel, entries: list[_ToArchive]) -> list[int]:
     """Archive several objects; returns the ids of the InboundItems created.
 
     Every external text is normalised first (``award.inbound.archive.item_texts``: control characters removed, capped to
@@ -389,10 +359,6 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
     """
     if not entries:
         return []
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from award.clock import now
-    from award.inbound.archive import item_texts
     rows: list[dict[str, Any]] = []
     at = now()
     try:
@@ -403,7 +369,7 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
                     season=rt.season.season_id, channel=channel, source_key=fit_key(InboundItem.source_key, e.source_key),
                     purpose=e.purpose, sha256=ref.sha256, size=ref.size, storage_uri=ref.uri, status=InboundStatus.ARCHIVED,
                     received_at=e.received_at(at), application_id=None,
-                    **{"problem": None, **item_texts(filename=e.filename, sender=e.sender, subject=e.subject)},
+                    **{"problem": None, **archive.item_texts(filename=e.filename, sender=e.sender, subject=e.subject)},
                 ))
             # one executemany (ORM objects would be INSERTed ... RETURNING row by row on SQLite), then the ids
             session.execute(insert(InboundItem), rows)
@@ -417,7 +383,7 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
     for e in entries:
         try:
             with session.begin_nested():
-                archived = archive_inbound(
+                archived = archive.archive_inbound(
                     session, rt.blobs, season=rt.season.season_id, channel=channel, source_key=e.source_key,
                     data=e.data, purpose=e.purpose, filename=e.filename, sender=e.sender, subject=e.subject,
                     received_at=e.received_at(at),
@@ -430,7 +396,8 @@ def archive_batch(session: Session, rt: Any, channel: str, entries: list[_ToArch
     return created
 
 
-def quarantine(session: Session, rt: Any, channel: str, entry: _ToArchive, exc: Exception, at: datetime) -> int:
+def quarantine(session: Session, rt: Runtime, channel: SourceChannel, entry: _ToArchive, exc: Exception,
+               at: datetime) -> int:
     """Record an object whose row could not be written: the raw bytes are archived, the row keeps only what
     cannot fail (no sender, subject or file name) with status ``quarantined`` and the reason; intake skips it and
     staff see it. The error class only is logged (its parameters may hold personal data)."""
@@ -438,7 +405,7 @@ def quarantine(session: Session, rt: Any, channel: str, entry: _ToArchive, exc: 
     ref = rt.blobs.put_bytes(entry.data)
     item = InboundItem(
         season=rt.season.season_id, channel=channel, purpose=entry.purpose, sha256=ref.sha256, size=ref.size,
-        source_key=fit_key(InboundItem.source_key, entry.source_key), storage_uri=ref.uri, status="quarantined",
+        source_key=fit_key(InboundItem.source_key, entry.source_key), storage_uri=ref.uri, status=InboundStatus.QUARANTINED,
         problem=f"quarantined: {type(exc).__name__}", received_at=entry.received_at(at),
     )
     with session.begin_nested():
@@ -449,7 +416,7 @@ def quarantine(session: Session, rt: Any, channel: str, entry: _ToArchive, exc: 
 
 def fetch_mail(
     session: Session,
-    rt: Any,
+    rt: Runtime,
     source: MailSource,
     classify: Classifier | None = None,
     *,
@@ -477,7 +444,7 @@ def fetch_mail(
 
     for n, item in enumerate(source.messages(session), start=1):
         sender, subject = header_summary(item.data)
-        item_purpose = purpose or (classify(sender, subject) if classify else "application")
+        item_purpose = purpose or (classify(sender, subject) if classify else InboundPurpose.APPLICATION)
         entries.append(_ToArchive(item.source_key, item.data, item_purpose, None, sender or None, subject or None,
                                   item.delivered_at))
         batch.append(item)
@@ -489,21 +456,21 @@ def fetch_mail(
     return created
 
 
-def storage_channel(storage: Any) -> str:
-    """``s3`` or ``local``: the InboundItem channel of a shared-storage backend."""
-    return "s3" if type(storage).__name__ == "S3Storage" else "local"
+def storage_channel(storage: SharedStorage) -> SourceChannel:
+    """The InboundItem channel of a shared-storage backend: the backend's own ``channel``."""
+    return storage.channel
 
 
 def fetch_storage(
     session: Session,
-    rt: Any,
+    rt: Runtime,
     prefix: str = "incoming/",
     *,
-    purpose: str = "application",
-    channel: str | None = None,
+    purpose: str = InboundPurpose.APPLICATION,
+    channel: SourceChannel | None = None,
 ) -> list[int]:
     """Archive every object under ``prefix`` not yet taken in its current version; return new item ids."""
-    channel = channel or storage_channel(rt.shared)
+    channel = channel or rt.shared.channel
     objects = rt.shared.list(prefix)
     keys = [fit_key(InboundItem.source_key, f"{o.key}@{o.etag}") for o in objects]
     known: set[str] = set()
@@ -528,15 +495,17 @@ def fetch_storage(
     return created
 
 
+# The InboundItem channels of the mailboxes (``award.storage.registry.STORAGE_CHANNELS``: those of shared storage).
+MAIL_CHANNELS: tuple[SourceChannel, ...] = (MaildirSource.channel, ImapSource.channel)
+
+
 def mail_source_from_env(folder: str = "office", imap: ImapSettings | None = None) -> MailSource:
     """The mailbox named by ``AWARD_MAIL_SOURCE`` (``maildir``, the default, or ``imap`` with ``imap`` settings)."""
     kind = os.environ.get("AWARD_MAIL_SOURCE", "maildir").strip().lower()
     if kind == "imap":
         if imap is None:
-            raise SourceError("AWARD_MAIL_SOURCE=imap needs IMAP settings (the award_imap connection)")
+            raise SourceError(f"AWARD_MAIL_SOURCE=imap needs IMAP settings (the {IMAP_CONN_ID} connection)")
         return ImapSource(imap)
     if kind != "maildir":
         raise SourceError(f"AWARD_MAIL_SOURCE: unknown source {kind!r} (expected maildir or imap)")
-    from award.runtime import maildir
-
     return MaildirSource(maildir(), folder)

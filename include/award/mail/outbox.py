@@ -2,27 +2,35 @@
 
 Enqueueing the same key twice keeps the first e-mail; a drained e-mail is never sent again. ``plan_batches`` splits
 the due e-mails into batches for the ``outbox`` DAG, which sends each batch with ``drain(ids=...)`` in a mapped task.
+The SMTP side (``YagmailSender``, telling "not delivered" from "outcome unknown") is ``award.mail.smtp``.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
-import smtplib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from award.batching import MAX_MAP_LENGTH
+from award.calendar import default_calendar
 from award.clock import TZ, now
+from award.identity import mask_pii_text
 from award.states import OUTBOX_TRANSITIONS, IllegalTransition, OutboxStatus, audit
+from award.store.db import session_scope
 from award.store.models import OutboxEmail
 from award.templating import message_group, render_mail
+
+if TYPE_CHECKING:
+    from award.config import Season
+    from award.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _text = message_group("outbox", "outbox")
@@ -61,8 +69,6 @@ class Sender(Protocol):
 
 def message_id_for(key: str, domain: str = "award.local") -> str:
     """A deterministic Message-ID, so a receiver can drop a duplicate after a crash mid-send."""
-    import hashlib
-
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
@@ -228,8 +234,6 @@ def give_up_at(first_failure: datetime) -> datetime:
     The retries thus span a whole working day of the office's mail server, whenever the outage began; a day the
     working-day calendar does not know counts as a working day unless it is a weekend.
     """
-    from award.calendar import default_calendar
-
     day = first_failure.astimezone(TZ).date()
     try:
         next_day = default_calendar().next_workday(day)
@@ -524,15 +528,14 @@ def resolve_sent(session: Session, ids: Sequence[int], *, actor: str = "ops") ->
     return done
 
 
-def ops_alert(season: Any) -> OpsAlert:
+def ops_alert(season: Season) -> OpsAlert:
     """An ``OpsAlert`` that queues a staff notice to the season's ops address for each unknown or failed e-mail.
 
     The notice goes through the outbox too (it waits out an outage like every e-mail); a notice about an ops
     notice is not queued (no loop).
     """
     def alert(session: Session, rows: list[OutboxEmail]) -> None:
-        from award.identity import mask_pii_text
-        from award.recommendation.package import season_label
+        from award.recommendation.package import season_label  # noqa: PLC0415 - package imports the outbox (a cycle)
 
         ops = str(season.recommending_unit.ops_email)
         for row in rows:
@@ -556,124 +559,16 @@ def ops_alert(season: Any) -> OpsAlert:
     return alert
 
 
-class YagmailSender:
-    """Sends through SMTP with yagmail (the connection's host, port, login and TLS settings)."""
-
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        from_addr: str,
-        from_name: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        ssl: bool = False,
-        starttls: bool = False,
-        timeout: int = 30,
-    ) -> None:
-        self.host, self.port, self.from_addr, self.from_name = host, port, from_addr, from_name
-        self.user, self.password, self.ssl, self.starttls, self.timeout = user, password, ssl, starttls, timeout
-
-    def send(
-        self,
-        *,
-        to: Sequence[str],
-        cc: Sequence[str],
-        subject: str,
-        text: str,
-        attachments: Sequence[OutgoingAttachment],
-        message_id: str,
-    ) -> str:
-        import html
-
-        files = []
-        for att in attachments:
-            handle = io.BytesIO(att.data)
-            handle.name = att.filename
-            files.append(handle)
-        address = self.user or self.from_addr  # yagmail logs in as the sender address
-        user = {address: self.from_name} if self.from_name else address
-        client = _plain_text_smtp_class()(
-            user=user, password=self.password, host=self.host, port=self.port,
-            smtp_ssl=self.ssl, smtp_starttls=self.starttls, smtp_skip_login=self.password is None,
-            soft_email_validation=False, timeout=self.timeout,
-        )
-        client.plain_text = text
-        try:
-            client.send(
-                to=list(to), cc=list(cc) or None, subject=subject, contents=[html.escape(text)],
-                attachments=files or None, message_id=message_id, group_messages=False,
-                prettify_html=False,
-            )
-        except (SendFailed, SendOutcomeUnknown):
-            raise
-        except Exception as exc:  # connecting, TLS or login failed: nothing was sent
-            raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            try:
-                client.close()  # QUIT after the 250 changes nothing: its failure is not the send's
-            except Exception:  # noqa: BLE001, S110
-                pass
-        return message_id
+# ------------------------------------------------------------------------------------------ entry points
 
 
-def _plain_text_smtp_class() -> type:
-    """yagmail.SMTP whose text/plain alternative is the text itself (yagmail puts ``<br>`` into it)."""
-    import email
-    import email.policy
-
-    import yagmail
-
-    class PlainTextSMTP(yagmail.SMTP):  # type: ignore[misc]
-        plain_text: str = ""
-
-        def prepare_send(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:
-            recipients, msg_string = super().prepare_send(*args, **kwargs)
-            msg = email.message_from_string(msg_string, policy=email.policy.compat32)
-            for part in msg.walk():
-                if part.get_content_type() == "text/plain" and not part.get_filename():
-                    part.set_payload(self.plain_text, charset="utf-8")
-                    break
-            return recipients, msg.as_string()
-
-        def _attempt_send(self, recipients: list[str], msg_strings: str) -> dict[str, Any]:
-            """One attempt, no reconnect-and-resend (yagmail's own loop resends after a timeout): the outbox owns
-            retries. Raises ``SendOutcomeUnknown`` when the conversation broke after the end of the data."""
-            return _send_once(self.smtp, self.user, recipients, msg_strings)
-
-    return PlainTextSMTP
+def plan_sends(rt: Runtime, batch_size: int = 50, *, sent_folder: SentFolder | None = None) -> list[list[int]]:
+    """The ``outbox`` DAG's planning step: ``plan_batches`` on the runtime's store, alerts to the season's ops."""
+    return plan_batches(partial(session_scope, rt.db_url), batch_size, sent_folder=sent_folder,
+                        alert=ops_alert(rt.season))
 
 
-def _send_once(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: str) -> dict[str, Any]:
-    """``smtp.sendmail`` once, telling apart "not delivered" from "outcome unknown".
-
-    The end-of-data marker going out is the point of no return: before it, a broken connection means the server
-    dropped the e-mail (``SendFailed``); after it, the server may have stored it (``SendOutcomeUnknown``). A reply
-    other than 250 is a definite failure (``SendRejected`` for 5xx). Returns the refused recipients (if some).
-    """
-    end_sent = False
-    plain_send = smtp.send
-
-    def send(data: Any) -> None:
-        nonlocal end_sent
-        plain_send(data)
-        if isinstance(data, bytes) and data.endswith(b"\r\n.\r\n"):
-            end_sent = True
-
-    smtp.send = send  # type: ignore[method-assign,assignment]
-    try:
-        return dict(smtp.sendmail(sender, recipients, message))
-    except smtplib.SMTPResponseException as exc:  # the server answered, with a refusal
-        cls = SendRejected if 500 <= exc.smtp_code < 600 else SendFailed
-        raise cls(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _msg in exc.recipients.values()]
-        cls = SendRejected if codes and all(500 <= c < 600 for c in codes) else SendFailed
-        raise cls(f"recipients refused: {sorted(codes)}") from exc
-    except (OSError, smtplib.SMTPException) as exc:  # timeout, reset, closed connection
-        if end_sent:
-            raise SendOutcomeUnknown(f"no reply after the data: {type(exc).__name__}: {exc}") from exc
-        raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        smtp.send = plain_send  # type: ignore[method-assign]
+def send_planned(rt: Runtime, sender: Sender, ids: Iterable[int]) -> DrainResult:
+    """The ``outbox`` DAG's sending step: ``drain`` the given e-mails (one transaction each), attachments from
+    the runtime's blob store, alerts to the season's ops."""
+    return drain(partial(session_scope, rt.db_url), sender, rt.blobs.get_bytes, ids=ids, alert=ops_alert(rt.season))

@@ -11,7 +11,8 @@ import imaplib
 import ssl
 from typing import Any
 
-from award.inbound.sources import ImapSettings, SourceError
+from award.connections import ImapSettings
+from award.inbound.sources import SourceError
 
 
 def _quote(text: str) -> str:

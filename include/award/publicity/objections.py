@@ -24,10 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from award.config import Season
-from award.enums import InboundPurpose, InboundStatus, ObjectionStatus, SourceChannel, WindowStatus
+from award.enums import InboundPurpose, InboundStatus, ObjectionStatus, WindowStatus
 from award.identity import normalize
 from award.inbound.archive import archive_inbound
 from award.inbound.mime import parse_message
+from award.inbound.sources import MAIL_CHANNELS as mail_channels
 from award.inbound.sources import MaildirSource, MailSource
 from award.publicity.errors import PublicityError
 from award.publicity.mails import mail_objector_ack, mail_staff
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 _text = message_group("publicity", "publicity")
 
 RECENT_CLOSED = timedelta(days=30)  # objections still matched to windows closed this recently (recorded late)
-MAIL_CHANNELS = (SourceChannel.MAILDIR, SourceChannel.IMAP)
+MAIL_CHANNELS = mail_channels  # the mailboxes' InboundItem channels (award.inbound.sources)
 
 
 # ------------------------------------------------------------------ matching
@@ -246,7 +247,7 @@ def scan_objections(session: Session, rt: Runtime, maildir_root: str | None = No
         if obj.key.lower().endswith(".txt") and stem in stems:
             continue  # accompanying text of a scan
         data = rt.shared.read(obj.key)
-        scan = archive_inbound(session, rt.blobs, season=rt.season.season_id, channel="shared",
+        scan = archive_inbound(session, rt.blobs, season=rt.season.season_id, channel=rt.shared.channel,
                                source_key=f"shared:{obj.key}@{obj.etag}", data=data,
                                purpose=InboundPurpose.OBJECTION, filename=PurePosixPath(obj.key).name)
         side = texts.get(stem) if not obj.key.lower().endswith(".txt") else None

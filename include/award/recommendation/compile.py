@@ -32,7 +32,7 @@ from award.recommendation.ranking import ranking_table
 from award.recommendation.volumes import attachment_budget, plan_volumes
 from award.runtime import Runtime, data_dir
 from award.states import audit
-from award.storage.blobs import CHUNK, sha256_file
+from award.storage.blobs import BlobStore, sha256_file
 from award.store import session_scope
 from award.store.models import Package
 from award.templating import message_group, render
@@ -63,13 +63,9 @@ def zip_folder(folder: Path, zip_path: Path, order: list[str]) -> None:
             zf.write(folder / rel, f"{folder.name}/{rel}", compress_type=compress_type(rel), compresslevel=6)
 
 
-def _copy_blob(blobs: Any, sha256: str, dest: Path) -> None:
+def _copy_blob(blobs: BlobStore, sha256: str, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(blobs, "copy_to"):
-        blobs.copy_to(sha256, dest)
-        return
-    with blobs.open(sha256) as src, open(dest, "wb") as out:  # pragma: no cover - every store has copy_to
-        shutil.copyfileobj(src, out, CHUNK)
+    blobs.copy_to(sha256, dest)
 
 
 @dataclass

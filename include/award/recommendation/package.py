@@ -23,6 +23,7 @@ from typing import Any
 from award.config import Season
 from award.enums import State
 from award.seasonfile import yaml_load
+from award.storage.blobs import BlobStore
 from award.store.models import Application
 from award.templating import message_group, template_path
 
@@ -76,10 +77,11 @@ def form_field(app: Application, *keys: str) -> str:
 
 
 @contextmanager
-def local_copy(blobs: Any, sha256: str) -> Iterator[Path]:
+def local_copy(blobs: BlobStore, sha256: str) -> Iterator[Path]:
     """A local file with the blob's bytes (the store's own file when it is local)."""
-    if hasattr(blobs, "path"):
-        yield blobs.path(sha256)
+    own = blobs.local_path(sha256)
+    if own is not None:
+        yield own
         return
     with tempfile.TemporaryDirectory(prefix="award-pkg-") as tmp:
         dest = Path(tmp) / sha256

@@ -29,7 +29,6 @@ from award.mail.outbox import enqueue
 from award.runtime import Runtime
 from award.states import transition
 from award.storage.blobs import BlobStore, sha256_bytes
-from award.storage.shared import S3Storage
 from award.store import session_scope
 from award.store.models import Application, InboundItem, ReviewScore
 from award.templating import message, message_group
@@ -493,7 +492,7 @@ def import_scores(rt: Runtime, *, actor: str = ACTOR) -> list[ImportResult]:
     A bad file is recorded (problem + failed inbound item), reported in the result and skipped on later runs
     until a corrected file (a new object version) arrives.
     """
-    channel = SourceChannel.S3 if isinstance(rt.shared, S3Storage) else SourceChannel.LOCAL
+    channel = rt.shared.channel
     results: list[ImportResult] = []
     for obj in rt.shared.list(SCORE_PREFIX):
         name = PurePosixPath(obj.key).name

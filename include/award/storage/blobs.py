@@ -1,6 +1,7 @@
 """Content-addressed blob store (SHA-256 keys): a local folder by default, or an S3 bucket through boto3.
 
-Everything inbound is written here before it is parsed. Writing the same bytes twice stores them once.
+Everything inbound is written here before it is parsed. Each backend carries its ``channel`` (the
+``SourceChannel`` recorded on what is read through it); ``award.storage.registry`` opens one from its URL. Writing the same bytes twice stores them once.
 Integrity: every read checks the content against its SHA-256 (``BlobCorrupt`` on a mismatch, an ops error);
 putting bytes whose blob already exists checks the stored copy and replaces it when it is corrupt (a repair);
 ``verify_all`` scans the whole store (``award blobs verify``).
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+from award.enums import SourceChannel
 
 CHUNK = 1024 * 1024
 log = logging.getLogger(__name__)
@@ -82,7 +85,12 @@ def _verified(sha256: str, data: bytes) -> bytes:
 
 
 class BlobStore(Protocol):
-    """What every backend offers."""
+    """What every backend offers: everything callers use (no probing for optional methods)."""
+
+    @property
+    def channel(self) -> SourceChannel:
+        """The backend (``SourceChannel.LOCAL`` or ``S3``)."""
+        ...
 
     def put_bytes(self, data: bytes) -> BlobRef: ...
     def put_file(self, path: Path, *, link: bool = False) -> BlobRef: ...
@@ -91,6 +99,11 @@ class BlobStore(Protocol):
     def exists(self, sha256: str) -> bool: ...
     def uri(self, sha256: str) -> str: ...
     def shas(self) -> Iterator[str]: ...
+    def copy_to(self, sha256: str, dest: Path) -> None: ...
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The blob's own file when the store is a local folder (read it, never change it), else None."""
+        ...
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -121,6 +134,8 @@ def _check_sha(sha256: str) -> str:
 class LocalBlobStore:
     """Blobs as files ``<root>/<aa>/<sha256>``, written atomically."""
 
+    channel = SourceChannel.LOCAL
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -133,6 +148,9 @@ class LocalBlobStore:
 
     def path(self, sha256: str) -> Path:
         return Path(self._file(sha256))
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path(sha256)
 
     def uri(self, sha256: str) -> str:
         _check_sha(sha256)
@@ -225,6 +243,8 @@ class LocalBlobStore:
 class S3BlobStore:
     """Blobs as objects ``s3://<bucket>/<prefix><aa>/<sha256>`` through a boto3 S3 client."""
 
+    channel = SourceChannel.S3
+
     def __init__(self, client: Any, bucket: str, prefix: str = "blobs/") -> None:
         self.client = client
         self.bucket = bucket
@@ -236,6 +256,10 @@ class S3BlobStore:
 
     def uri(self, sha256: str) -> str:
         return f"s3://{self.bucket}/{self.key(sha256)}"
+
+    def local_path(self, sha256: str) -> Path | None:
+        """None: an object has no local file (``copy_to`` makes one)."""
+        return None
 
     def exists(self, sha256: str) -> bool:
         from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore only with the S3 backend
@@ -319,7 +343,7 @@ class VerifyReport:
     missing: list[str]
 
 
-def verify_all(store: Any) -> VerifyReport:
+def verify_all(store: BlobStore) -> VerifyReport:
     """Read every blob of ``store`` and check its content against its SHA-256 (``award blobs verify``)."""
     checked, corrupt, missing = 0, [], []
     for sha in store.shas():

@@ -1,6 +1,7 @@
 """Shared storage (cities' uploads, reports, notices, exports): a local folder by default, or an S3 prefix.
 
-Objects are listed with an ETag so a source can take each object once and see a changed one as a new version.
+Each backend carries its ``channel`` (the ``SourceChannel`` of what a source reads from it);
+``award.storage.registry`` opens one from its URL. Objects are listed with an ETag so a source can take each object once and see a changed one as a new version.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
+
+from award.enums import SourceChannel
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,12 @@ class ObjectInfo:
 
 
 class SharedStorage(Protocol):
-    """What every backend offers."""
+    """What every backend offers: everything callers use (no probing for optional methods)."""
+
+    @property
+    def channel(self) -> SourceChannel:
+        """The backend (``SourceChannel.LOCAL`` or ``S3``), recorded on every inbound item read from it."""
+        ...
 
     def list(self, prefix: str = "") -> list[ObjectInfo]: ...
     def read(self, key: str) -> bytes: ...
@@ -42,6 +50,8 @@ def _safe_key(key: str) -> str:
 
 class LocalStorage:
     """A folder; the ETag is size + modification time (a rewritten file is a new version)."""
+
+    channel = SourceChannel.LOCAL
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -89,6 +99,8 @@ class LocalStorage:
 
 class S3Storage:
     """An S3 bucket prefix through a boto3 client (from the S3Hook connection under Airflow)."""
+
+    channel = SourceChannel.S3
 
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
