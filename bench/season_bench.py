@@ -20,7 +20,8 @@ Timed stages (each figure is the sum of that stage's calls; the clock moves and 
   after the replies, and at the departments' due date.
 * publicity: the provincial window: ``open_publicity``, ``take_objections`` (one objection by e-mail, the demo's),
   ``objections_to_place``, ``close_window`` at its end, ``decision_requests`` and ``apply_answers`` (异议不成立).
-* recommendation: ``write_score_sheet``, ``import_scores`` (the agency's filled sheet), ``rank``,
+* recommendation: ``write_score_sheet``, ``import_scores`` (the agency's filled sheet: the demo's scores, with
+  a smaller step for large seasons), ``rank``,
   ``new_candidates`` and the candidate publicity (``open_publicity``, ``close_window`` at its end), the approval
   (``approval_request``, ``record_answer``: 同意推荐), ``compile_package``, ``verify_package``, ``export_package``
   (the national copy into the local shared folder; its e-mail queued), ``notify_applicants``, ``export_state``.
@@ -32,8 +33,8 @@ folder, one department silent), the objection e-mail and the agency's score shee
 ``award.demo.counterparts`` as in ``award demo play``; moving the clock; and the final checks.
 
 Printed per stage: wall seconds, CPU seconds (``time.process_time``), applications handled per CPU second and per
-wall second (the outbox: e-mails), and the season process's peak RSS after the stage (``resource.getrusage``; one
-process, so the peak only grows). Then the total CPU against the target: the whole season under 180 s of CPU for
+wall second (the outbox: e-mails), the season process's peak RSS (``resource.getrusage``) when the stage's last call
+ended (one process, so the peak only grows) and by how much the stage's calls raised it. Then the total CPU against the target: the whole season under 180 s of CPU for
 1,000 applications (issue 17; below 1,000 applications the target is printed but not judged, as fixed costs such
 as the package and the reports weigh more).
 
@@ -72,7 +73,8 @@ class StageFigures:
     wall: float = 0.0
     cpu: float = 0.0
     handled: int = 0
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # the process's peak RSS when the stage's latest call ended
+    raised_rss_mb: float = 0.0  # how much the stage's calls raised the process's peak RSS
     notes: list[str] = field(default_factory=list)
 
 
@@ -81,10 +83,12 @@ class Timings:
     """The stages' figures, in the season's order."""
 
     stages: dict[str, StageFigures] = field(default_factory=lambda: {n: StageFigures(n) for n in STAGES})
+    start_rss_mb: float = 0.0  # the process's peak RSS before the first stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageFigures]:
         figures = self.stages[name]
+        rss = peak_rss_mb()
         start, cpu = time.perf_counter(), time.process_time()
         try:
             yield figures
@@ -92,6 +96,7 @@ class Timings:
             figures.wall += time.perf_counter() - start
             figures.cpu += time.process_time() - cpu
             figures.peak_rss_mb = peak_rss_mb()
+            figures.raised_rss_mb += figures.peak_rss_mb - rss
 
 
 class RecordingSender:
@@ -340,12 +345,41 @@ def demo_answer(dag_id: str) -> dict[str, Any]:
             "responded_by_user": OFFICE_USER, "responded_at": None}
 
 
+def agency_scores(rt: Any) -> int:
+    """The agency's filled score sheet under ``scores/`` (``award.demo.counterparts.fill_scores``), with the demo's
+    top score and a step small enough that every score of a large season stays within the season's range (the
+    demo's step, 1.5, would go below zero after 65 rows). Returns the rows scored."""
+    from award.demo.counterparts import fill_scores, texts
+    from award.recommendation.score_sheet import score_sheet_key
+    from award.recommendation.scores import SCORE_PREFIX
+
+    text = dict(texts()["scores"])
+    sheet = rt.shared.read(score_sheet_key(rt.season))
+    rows = len(load_rows(sheet))
+    top, lowest = float(text["top"]), max(float(rt.season.scores.minimum), 1.0)
+    text["step"] = min(float(text["step"]), (top - lowest) / max(rows, 1))
+    filled, scored = fill_scores(sheet, text)
+    rt.shared.write(SCORE_PREFIX.rstrip("/") + "/" + str(text["filename"]).format(season=rt.season.season_id), filled)
+    return scored
+
+
+def load_rows(sheet: bytes) -> list[Any]:
+    """The score sheet's filled applicant rows (first column set, below the heading)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(sheet), read_only=True).worksheets[0]
+    return [r for r in ws.iter_rows(min_row=2, values_only=True) if r and r[0]]
+
+
 def run_season(root: Path, count: int, timings: Timings, say: Callable[[str], None]) -> dict[str, Any]:
     """The whole season, stage by stage; returns what the last steps reported."""
-    from award.demo.counterparts import agency_scores, department_replies, publicity_objection
+    from award.demo.counterparts import department_replies, publicity_objection
 
     set_clock(FAKE_NOW)
     season = SeasonRun(root, timings)
+    timings.start_rss_mb = peak_rss_mb()
     # 收件 and 形式审查 while the application period runs
     season.intake(count_created=True)
     season.completeness(count_checked=True)
@@ -384,8 +418,8 @@ def run_season(root: Path, count: int, timings: Timings, say: Callable[[str], No
     # 推荐: the score sheet, the agency's scores (counterpart), ranking, the candidate publicity, approval, export
     season.advance("scores")
     first = season.recommendation_run()
-    target = agency_scores(season.rt)
-    say(f"  counterparts: {'the agency returned the score sheet' if target else 'no score sheet'} (not timed)")
+    scored = agency_scores(season.rt)
+    say(f"  counterparts: the agency returned the score sheet, {scored} scores (not timed)")
     ranked = season.recommendation_run()
     if "waiting" in ranked:
         raise RuntimeError(f"ranking still waiting after the scores came in: {ranked['waiting']} (first: {first})")
@@ -410,19 +444,22 @@ def run_season(root: Path, count: int, timings: Timings, say: Callable[[str], No
 
 def report(timings: Timings, count: int) -> float:
     """Print the per-stage figures; returns the total CPU seconds."""
-    print(f"{'stage':<15}{'wall s':>9}{'CPU s':>9}{'handled':>9}{'per CPU s':>11}{'per wall s':>12}{'peak RSS':>11}")
+    print(f"{'stage':<15}{'wall s':>9}{'CPU s':>9}{'handled':>9}{'per CPU s':>11}{'per wall s':>12}{'peak RSS':>11}"
+          f"{'raised':>9}")
     total_wall = total_cpu = 0.0
     for st in timings.stages.values():
         total_wall += st.wall
         total_cpu += st.cpu
         unit = "mails" if st.name == "outbox" else "apps"
         print(f"{st.name:<15}{st.wall:>9.2f}{st.cpu:>9.2f}{st.handled:>9}{st.handled / max(st.cpu, 1e-9):>11.1f}"
-              f"{st.handled / max(st.wall, 1e-9):>12.1f}{st.peak_rss_mb:>8.0f} MB  ({unit}"
+              f"{st.handled / max(st.wall, 1e-9):>12.1f}{st.peak_rss_mb:>8.0f} MB{st.raised_rss_mb:>+6.0f} MB  ({unit}"
               f"{'; ' + '; '.join(st.notes) if st.notes else ''})")
     print(f"{'season':<15}{total_wall:>9.2f}{total_cpu:>9.2f}{count:>9}{count / max(total_cpu, 1e-9):>11.1f}"
-          f"{count / max(total_wall, 1e-9):>12.1f}{peak_rss_mb():>8.0f} MB  (apps)")
-    print("(handled: applications the stage moved on; outbox: e-mails sent to the sink. peak RSS: of the season "
-          "process, after the stage)")
+          f"{count / max(total_wall, 1e-9):>12.1f}{peak_rss_mb():>8.0f} MB{peak_rss_mb() - timings.start_rss_mb:>+6.0f} MB"
+          "  (apps)")
+    print(f"(handled: applications the stage moved on; outbox: e-mails sent to the sink. peak RSS: of the season "
+          f"process when the stage's last call ended; raised: by how much the stage's calls raised that peak; "
+          f"{timings.start_rss_mb:.0f} MB before the first stage, after the imports and the migrations)")
     return total_cpu
 
 
