@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["dag_parse_bench.py", "intake_bench.py", "hostile_bench.py", "package_bench.py", "desk_bench.py",
-           "ack_latency_bench.py"]
+           "ack_latency_bench.py", "season_bench.py"]
 
 
 def machine() -> str:
