@@ -68,7 +68,8 @@ def intake() -> None:
         from airflow.sdk import BaseHook
         from pipeline_common import IMAP_CONN_ID, domain_session
 
-        from award.inbound.sources import ImapSettings, fetch_mail, mail_source_from_env
+        from award.connections import ImapSettings
+        from award.inbound import fetch_mail, mail_source_from_env
         from award.intake import imap_mailbox
 
         imap = ImapSettings.from_connection(BaseHook.get_connection(IMAP_CONN_ID)) if imap_mailbox() else None
@@ -85,7 +86,7 @@ def intake() -> None:
         """Archive every new or changed object under incoming/ in shared storage."""
         from pipeline_common import domain_session
 
-        from award.inbound.sources import fetch_storage
+        from award.inbound import fetch_storage
 
         with domain_session() as (session, rt):
             ids = fetch_storage(session, rt, "incoming/")

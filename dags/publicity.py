@@ -47,7 +47,8 @@ def _scan() -> dict[str, int]:
     """
     from airflow.sdk import BaseHook
 
-    from award.inbound.sources import ImapSettings, mail_source_from_env
+    from award.connections import ImapSettings
+    from award.inbound import mail_source_from_env
     from award.publicity import take_objections
 
     with domain_session() as (session, rt):
