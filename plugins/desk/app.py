@@ -36,7 +36,8 @@ from award.desk import (
     list_applications,
     overview,
 )
-from award.desk.queries import blob_for_download, filter_choices, report_key
+from award.desk.documents import blob_for_download, report_key
+from award.desk.queries import filter_choices
 from award.storage.blobs import BlobNotFound, iter_chunks
 from award.store import session_scope
 from desk.airflow_side import AirflowSide, MetadataDb

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from award.cli import main
 from award.desk import SCHEMA, ApplicationFilter, application_view, documents, list_applications, overview
+from award.desk.documents import PACKAGE_STATUSES
 from award.desk.queries import (
     CHANNELS,
     MAIL_STATUSES,
     MATERIAL_KINDS,
-    PACKAGE_STATUSES,
     VERDICTS,
     unit_index,
     unit_names,

@@ -7,14 +7,13 @@ packages). Every function takes a SQLAlchemy session and the season; ID numbers 
 desk plugin, not here.
 """
 
+from award.desk.documents import blob_for_download, documents, report_key
 from award.desk.queries import (
     SCHEMA,
     WAITING_STATES,
     ApplicationFilter,
     ApplicationNotFound,
     application_view,
-    blob_for_download,
-    documents,
     list_applications,
     overview,
 )
@@ -29,4 +28,5 @@ __all__ = [
     "documents",
     "list_applications",
     "overview",
+    "report_key",
 ]
