@@ -396,6 +396,11 @@ class Season(_Strict):
     def year(self) -> int:
         return self.dates.provincial_deadline.year
 
+    @property
+    def label(self) -> str:
+        """The award's name with its edition (第五届中国质量奖), as the letters and mails name the season."""
+        return f"{self.award.edition}{self.award.name}"
+
     def category(self, category_id: str) -> Category:
         """Return a category's settings or raise KeyError naming it."""
         found = self.find_category(category_id)

@@ -535,8 +535,6 @@ def ops_alert(season: Season) -> OpsAlert:
     notice is not queued (no loop).
     """
     def alert(session: Session, rows: list[OutboxEmail]) -> None:
-        from award.recommendation.package import season_label  # noqa: PLC0415 - package imports the outbox (a cycle)
-
         ops = str(season.recommending_unit.ops_email)
         for row in rows:
             if row.idempotency_key.startswith(ALERT_PREFIX):
@@ -546,7 +544,7 @@ def ops_alert(season: Season) -> OpsAlert:
             enqueue(session, key=f"{ALERT_PREFIX}{status}:{row.id}:{row.attempts}", template="staff_notice",
                     to=[ops], context={
                         "greeting": _text("alert.greeting"), "unit": season.recommending_unit,
-                        "season_label": season_label(season),
+                        "season_label": season.label,
                         "title": _text("alert.title_unknown", id=row.id) if unknown else _text(
                             "alert.title_failed", id=row.id),
                         "text": _text("alert.text_unknown", id=row.id) if unknown else _text(

@@ -20,7 +20,7 @@ from award.config import Department, Season
 from award.enums import Verdict
 from award.identity import listed_code
 from award.officialdoc import OfficialDocument
-from award.opinions.texts import render_blocks, season_label, sheet_texts
+from award.opinions.texts import render_blocks, sheet_texts
 from award.store.models import Application, OpinionRequest
 from award.templating import message_group
 
@@ -70,7 +70,7 @@ def rows_of(session: Session, season: Season, request: OpinionRequest) -> list[R
 
 def filenames(season: Season, request: OpinionRequest) -> tuple[str, str]:
     """The file names of the letter and of the reply sheet."""
-    return (_text("filenames.letter", season_label=season_label(season), token=request.token),
+    return (_text("filenames.letter", season_label=season.label, token=request.token),
             _text("filenames.sheet", token=request.token))
 
 
@@ -85,7 +85,7 @@ def build_letter(season: Season, dept: Department, request: OpinionRequest, rows
     """The 征求意见函 as .docx bytes (GB/T 9704-2012 layout by award.officialdoc; all text from the template)."""
     texts = sheet_texts()
     blocks = render_blocks(
-        LETTER_TEMPLATE, unit=season.recommending_unit, season_label=season_label(season), department=dept,
+        LETTER_TEMPLATE, unit=season.recommending_unit, season_label=season.label, department=dept,
         doc_number=doc_number, token=request.token, due_date=request.due_date, rows=list(rows), today=today,
         sheet_filename=sheet_filename, silence_meaning=texts["silence_meaning"][dept.default_on_silence],
     )
@@ -113,7 +113,7 @@ def build_sheet(season: Season, dept: Department, request: OpinionRequest, rows:
     wb = Workbook()
     ws = wb.active
     ws.title = t["sheet_name"]
-    ws["A1"] = t["title"].format(season_label=season_label(season))
+    ws["A1"] = t["title"].format(season_label=season.label)
     ws["A1"].font = Font(bold=True, size=14)
     ws.merge_cells("A1:G1")
     ws["A2"], ws["B2"] = t["token_label"], request.token

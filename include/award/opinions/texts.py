@@ -54,14 +54,10 @@ def render_blocks(name: str, **context: Any) -> dict[str, str]:
     return {block: "".join(render(ctx)).strip() for block, render in template.blocks.items()}
 
 
-def season_label(season: Season) -> str:
-    """E.g. 第五届中国质量奖."""
-    return f"{season.award.edition}{season.award.name}"
-
 
 def base_context(season: Season, greeting: str) -> dict[str, Any]:
     """What every mail of the stage is given: the greeting, the recommending unit and the season's label."""
-    return {"greeting": greeting, "unit": season.recommending_unit, "season_label": season_label(season)}
+    return {"greeting": greeting, "unit": season.recommending_unit, "season_label": season.label}
 
 
 def ops_notice(session: Session, season: Season, key: str, title: str, text: str, items: Sequence[str] = ()) -> None:

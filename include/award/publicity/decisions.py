@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from award.clock import now
 from award.enums import ObjectionStatus, WindowStatus
 from award.publicity.errors import PublicityError, UnmatchedObjectionsError
-from award.publicity.mails import mail_applicant, mail_objector_outcome, season_label
+from award.publicity.mails import mail_applicant, mail_objector_outcome
 from award.publicity.objections import assign_objection
 from award.publicity.purposes import ACTOR, purpose_states
 from award.runtime import Runtime
@@ -173,7 +173,7 @@ def resolve_objection(
     window = session.get(PublicityWindow, obj.window_id) if obj.window_id else None
     if app is not None and window is not None and not obj.late:
         _apply_decision(session, app, window, obj, decision, decided_by, reason.strip())
-    ctx = dict(unit=season.recommending_unit, season_label=season_label(season), upheld=decision == UPHELD,
+    ctx = dict(unit=season.recommending_unit, season_label=season.label, upheld=decision == UPHELD,
                reason=reason.strip(), decided_at=decided_at)
     if app is not None:
         mail_applicant(session, season, app, "objection_outcome_applicant", str(obj.id), ctx)

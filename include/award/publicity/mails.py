@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 _text = message_group("publicity", "publicity")
 
 
-def season_label(season: Season) -> str:
-    """第五届中国质量奖."""
-    return f"{season.award.edition}{season.award.name}"
-
 
 def _applicant_email(app: Application) -> str | None:
     return app.applicant.email or (app.fields or {}).get("email") or None
@@ -44,7 +40,7 @@ def mail_applicant(session: Session, season: Season, app: Application, template:
         return
     row = notice_row(season, app)
     ctx = {"greeting": app.applicant.contact_name or row.name, "unit": season.recommending_unit,
-           "season_label": season_label(season), "submission_no": app.submission_no, "applicant_name": row.name,
+           "season_label": season.label, "submission_no": app.submission_no, "applicant_name": row.name,
            **extra}
     enqueue(session, key=f"publicity:{template}:{app.id}:{discriminator}", template=template, to=[to],
             context=ctx, application_id=app.id)
@@ -56,7 +52,7 @@ def mail_staff(session: Session, season: Season, obj: Objection, kind: str, item
     enqueue(session, key=f"publicity:objection_staff:{obj.id}:{kind}", template="objection_staff",
             to=[str(season.recommending_unit.ops_email)],
             context=dict(greeting=_text("greeting.staff"), unit=season.recommending_unit,
-                         season_label=season_label(season), kind=kind, inbound_id=item.id, objection_id=obj.id,
+                         season_label=season.label, kind=kind, inbound_id=item.id, objection_id=obj.id,
                          source=source, subject=item.subject or "",
                          submission_no=app.submission_no if app else "",
                          end_date=window.end_date if window else None))
@@ -67,7 +63,7 @@ def mail_objector_ack(session: Session, season: Season, item: InboundItem, to: s
     """Acknowledge an objection received by mail (``objection_ack``)."""
     enqueue(session, key=f"publicity:objection_ack:{item.id}:0", template="objection_ack", to=[to],
             context=dict(greeting=name or _text("greeting.objector"), unit=season.recommending_unit,
-                         season_label=season_label(season), inbound_id=item.id, received_at=received_at,
+                         season_label=season.label, inbound_id=item.id, received_at=received_at,
                          late=late, end_date=end_date))
 
 

@@ -90,7 +90,6 @@ def _enqueue_overdue(season_file: str | None) -> str:
     # the run-time modules below stay out of DAG parsing, which imports this module
     from award.config import load_season  # noqa: PLC0415 - keeps the DAG parse cheap (pydantic)
     from award.mail.outbox import enqueue  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
-    from award.recommendation.package import season_label  # noqa: PLC0415 - keeps the DAG parse cheap
     from award.runtime import Runtime  # noqa: PLC0415 - keeps the DAG parse cheap
     from award.store import session_scope  # noqa: PLC0415 - keeps the DAG parse cheap (SQLAlchemy ORM)
     from award.templating import message  # noqa: PLC0415 - keeps the DAG parse cheap (Jinja2)
@@ -105,7 +104,7 @@ def _enqueue_overdue(season_file: str | None) -> str:
             session, key=f"recommendation:staff_notice:export-overdue:{season.season_id}:{now().date().isoformat()}",
             template="staff_notice", to=[str(unit.ops_email)],
             context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
-                     "season_label": season_label(season),
+                     "season_label": season.label,
                      "title": message("recommendation", "alerts.overdue_title"),
                      "text": message("recommendation", "alerts.overdue_text",
                                      deadline=f"{season.dates.national_deadline:%Y-%m-%d %H:%M}",

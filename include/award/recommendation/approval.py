@@ -15,7 +15,7 @@ from award.clock import now
 from award.config import Season
 from award.enums import PackageStatus, State
 from award.recommendation.alerts import approval_form
-from award.recommendation.package import ACTOR, PackageError, season_label
+from award.recommendation.package import ACTOR, PackageError
 from award.recommendation.proposal import build_proposal, latest_package, pending_work, status_label
 from award.runtime import Runtime
 from award.states import audit, transition
@@ -40,7 +40,7 @@ def approval_request(rt: Runtime) -> dict[str, Any]:
     The caller asks when ``needed``, resumes version ``package_id`` when ``resume``, and otherwise stops.
     """
     work = pending_work(rt)
-    return {**work, "subject": _text("approval_subject", season_label=season_label(rt.season)),
+    return {**work, "subject": _text("approval_subject", season_label=rt.season.label),
             "body": approval_prompt(work)}
 
 

@@ -26,7 +26,7 @@ from award.recommendation.documents import (
     write_summary_docx,
     write_summary_xlsx,
 )
-from award.recommendation.package import ACTOR, PackageError, package_texts, safe_name, season_label
+from award.recommendation.package import ACTOR, PackageError, package_texts, safe_name
 from award.recommendation.proposal import Proposal, build_proposal
 from award.recommendation.ranking import ranking_table
 from award.recommendation.volumes import attachment_budget, plan_volumes
@@ -176,7 +176,7 @@ def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -
             file_entries.append({"path": f.path, "sha256": f.sha256, "size": f.size, "source": "material",
                                  "kind": f.kind, "material_id": f.material_id, "application_id": cand.application_id})
     manifest: dict[str, Any] = {
-        "season": season.season_id, "award": season_label(season), "unit": season.recommending_unit.name,
+        "season": season.season_id, "award": season.label, "unit": season.recommending_unit.name,
         "version": version, "doc_number": doc_number, "audit_doc_number": audit_number,
         "content_hash": prop.content_hash, "created_at": now().isoformat(), "folder": folder_name,
         "candidates": [

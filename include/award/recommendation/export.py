@@ -13,7 +13,7 @@ from award.config import Season
 from award.enums import PackageStatus, State
 from award.mail.outbox import enqueue
 from award.recommendation.documents import mail_contact, mail_sender, mail_subject_base
-from award.recommendation.package import ACTOR, PackageError, local_copy, season_label
+from award.recommendation.package import ACTOR, PackageError, local_copy
 from award.runtime import Runtime
 from award.states import audit, transition
 from award.store import session_scope
@@ -51,7 +51,7 @@ def _alert_mobile_missing(rt: Runtime, version: int) -> None:
             session, key=f"recommendation:staff_notice:mobile-missing-{rt.season.season_id}-v{version}",
             template="staff_notice", to=[str(unit.ops_email)],
             context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
-                     "season_label": season_label(rt.season), "title": _text("mobile_missing_title"),
+                     "season_label": rt.season.label, "title": _text("mobile_missing_title"),
                      "text": _text("mobile_missing"), "items": []},
         )
 

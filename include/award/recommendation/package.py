@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from award.config import Season
 from award.enums import State
 from award.seasonfile import yaml_load
 from award.storage.blobs import BlobStore
@@ -61,10 +60,6 @@ def safe_name(name: str) -> str:
     cleaned = _UNSAFE.sub("_", name).strip(" .")
     return cleaned[:80] or _text("unnamed")
 
-
-def season_label(season: Season) -> str:
-    """The award's name with its edition (第五届中国质量奖), as the mails name the season."""
-    return f"{season.award.edition}{season.award.name}"
 
 
 def form_field(app: Application, *keys: str) -> str:

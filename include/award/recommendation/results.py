@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from award.clock import now
 from award.enums import PackageStatus, State
 from award.mail.outbox import enqueue
-from award.recommendation.package import form_field, season_label
+from award.recommendation.package import form_field
 from award.runtime import Runtime
 from award.store import session_scope
 from award.store.models import Application, Package, ReviewScore
@@ -42,7 +42,7 @@ def notify_applicants(rt: Runtime) -> dict[str, int]:
                 session, key=f"recommendation:{template}:{app.id}:{season.season_id}", template=template, to=[to],
                 application_id=app.id,
                 context={"greeting": app.applicant.contact_name or app.applicant.name, "unit": season.recommending_unit,
-                         "season_label": season_label(season), "applicant_name": app.applicant.name,
+                         "season_label": season.label, "applicant_name": app.applicant.name,
                          "submission_no": app.submission_no, "edition": season.award.edition,
                          "award": season.award.name, "recipient": season.national.recipient_name,
                          "exported_at": sent.sent_at or now()},

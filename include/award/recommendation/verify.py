@@ -30,7 +30,6 @@ from award.recommendation.package import (
     PackageVerificationError,
     local_copy,
     package_texts,
-    season_label,
 )
 from award.recommendation.proposal import build_proposal
 from award.recommendation.volumes import mail_size
@@ -414,7 +413,7 @@ def verify_package(rt: Runtime, package_id: int, *, raise_on_failure: bool = Tru
                 session, key=f"recommendation:staff_notice:package-{rt.season.season_id}-v{package.version}:{digest}",
                 template="staff_notice", to=[str(unit.ops_email)],
                 context={"greeting": message("recommendation", "staff_notice.greeting"), "unit": unit,
-                         "season_label": season_label(rt.season),
+                         "season_label": rt.season.label,
                          "title": _text("verify_failed_title", version=package.version),
                          "text": _text("verify_failed_text"), "items": problems[:50]},
             )
