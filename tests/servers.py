@@ -235,8 +235,19 @@ service imap-login {{
 """
 
 
+@pytest.fixture(scope="session")
+def _dovecot_stops() -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
+    """Dovecot instances being stopped: a master takes about 2.5 s to stop, so tests do not wait for it; the
+    session waits for all of them at its end and removes their folders."""
+    stopping: list[tuple[subprocess.Popen[bytes], Path]] = []
+    yield stopping
+    for proc, root in stopping:
+        proc.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture()
-def dovecot() -> Iterator[Dovecot]:
+def dovecot(_dovecot_stops: list[tuple[subprocess.Popen[bytes], Path]]) -> Iterator[Dovecot]:
     """A real Dovecot IMAP server (Debian's dovecot-imapd) on 127.0.0.1, started for the test.
 
     Its folder is directly under /tmp with mode 755 (Dovecot's unprivileged auth process must read the users file;
@@ -266,10 +277,9 @@ def dovecot() -> Iterator[Dovecot]:
             time.sleep(0.1)
     try:
         yield Dovecot("127.0.0.1", port, "office", "secret", root, config)
-    finally:
-        subprocess.run(["doveadm", "-c", str(config), "stop"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+    finally:  # each instance has its own folder and port: the next test need not wait for this one to stop
+        _dovecot_stops.append((subprocess.Popen(["doveadm", "-c", str(config), "stop"], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL), root))
 
 
 # ---------------------------------------------------------------- S3 (moto's server over HTTP)

@@ -84,3 +84,28 @@ def test_dag_files_call_stages_through_their_entry_points() -> None:
     # the deadline alert's schedule is read at parse time from its cheap module (not through the lazy package)
     wrong = [w for w in wrong if "award.recommendation.alerts import" not in w]
     assert not wrong, "import stage entry points from the package (names in __all__): " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_entry_points_have_the_one_typed_shape(stage: str) -> None:
+    """``fn(session: Session, rt: Runtime, ...)`` for one-transaction steps, ``fn(rt: Runtime, ...)`` for steps with
+    one transaction per item: a step that takes the runtime or a session takes them first, typed."""
+    import inspect
+
+    names, _, typed = _declared(STAGES[stage])
+    wrong = []
+    for name in names:
+        fn = getattr(importlib.import_module(typed[name]), name)
+        if not inspect.isfunction(fn):
+            continue
+        params = list(inspect.signature(fn).parameters.values())
+        annotations = {p.name: str(p.annotation) for p in params}
+        order = [p.name for p in params]
+        if "rt" in annotations:
+            if annotations["rt"] != "Runtime":
+                wrong.append(f"{name}: rt is {annotations['rt']!r}, not Runtime")
+            if order[: order.index("rt") + 1] not in (["rt"], ["session", "rt"]):
+                wrong.append(f"{name}: parameters start {order[:2]}, not (session, rt) or (rt)")
+        if "session" in annotations and annotations["session"] != "Session":
+            wrong.append(f"{name}: session is {annotations['session']!r}, not Session")
+    assert not wrong, f"{stage}: " + "; ".join(wrong)
