@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
+from award.choices import season_choice_errors
+from award.identity import validate_phone
 from award.seasonfile import DEFAULT_SEASON_FILE as DEFAULT_SEASON_FILE  # re-exported
 from award.seasonfile import PACKAGE_DIR as PACKAGE_DIR  # re-exported
 from award.seasonfile import season_path, yaml_load
@@ -213,8 +215,6 @@ class National(_Strict):
     def _mobile(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from award.identity import validate_phone
-
         checked = validate_phone(value)
         if not (checked.valid and checked.normalized.isdigit() and checked.normalized.startswith("1")):
             raise ValueError(f"{value!r} is not a mobile number (11 digits starting with 1); the national mail "
@@ -459,15 +459,13 @@ def load_season(path: str | Path | None = None) -> Season:
 def _check_rules(season: Season, path: Path) -> None:
     """Unknown rule ids fail the load, naming the id (the rule registry lives in award.completeness.rules)."""
     try:
-        from award.completeness.rules import RULES  # local import: checks may import config
+        from award.completeness.rules import RULES  # noqa: PLC0415 - the rule registry (the rules package's eight submodules, award.units, award.entrypoints) loads only when a season file is validated, not in the 40-odd modules that import config for its types
     except ImportError:
         return
     for cat_id, cat in season.categories.items():
         for rule_id in cat.rules:
             if rule_id not in RULES:
                 raise SeasonConfigError(f"{path}: categories.{cat_id}.rules: unknown rule id {rule_id!r}")
-    from award.choices import season_choice_errors
-
     errors = season_choice_errors(season)
     if errors:
         raise SeasonConfigError("\n".join(f"{path}: {e}" for e in errors))

@@ -92,8 +92,8 @@ def fitting_size(text: str, width_mm: float) -> float:
 def set_run_font(run: Any, role_or_name: str, size: float | None = None, *, bold: bool = False,
                  color: str | None = None) -> None:
     """Give a run a font on every script slot (ascii, hAnsi, eastAsia, cs), a size, bold and a colour."""
-    from docx.oxml.ns import qn
-    from docx.shared import Pt, RGBColor
+    from docx.oxml.ns import qn  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+    from docx.shared import Pt, RGBColor  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
     name = FONTS.get(role_or_name, role_or_name)
     run.font.name = name
@@ -111,9 +111,9 @@ class OfficialDocument:
 
     def __init__(self, *, title: str, when: datetime | None = None, landscape: bool = False,
                  page_numbers: bool = True) -> None:
-        from docx import Document
-        from docx.enum.section import WD_ORIENT
-        from docx.shared import Mm
+        from docx import Document  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.enum.section import WD_ORIENT  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.shared import Mm  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         self.doc = Document()
         self._last: Any = None  # the last block added (paragraph or table), kept with the closing block
@@ -135,8 +135,8 @@ class OfficialDocument:
                   right_chars: float = 0, color: str | None = None, bold: bool = False,
                   size: float | None = None) -> Any:
         """A paragraph on the 22-line grid; ``indent_chars`` indents the first line by body characters."""
-        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
-        from docx.shared import Pt
+        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.shared import Pt  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         if align not in ALIGN:
             raise ValueError(f"align must be one of {ALIGN}, not {align!r}")
@@ -166,8 +166,8 @@ class OfficialDocument:
 
     def letterhead(self, issuer: str, doc_number: str) -> None:
         """版头: the issuer's mark in red, a blank line, the document number over the red separator line."""
-        from docx.oxml import OxmlElement
-        from docx.oxml.ns import qn
+        from docx.oxml import OxmlElement  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.oxml.ns import qn  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         # the mark on one line: a long issuer's name is set smaller than 26 pt rather than wrapped (7.2.2 leaves
         # the size to the office, "醒目、美观、庄重")
@@ -206,11 +206,11 @@ class OfficialDocument:
         when the text would not fit the column at the table's size in the widest font a reader may substitute.
         Lines in cells have an exact pitch (``CELL_LINE_PITCH`` x the size), so a fallback font moves no page break.
         """
-        from docx.enum.table import WD_TABLE_ALIGNMENT
-        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
-        from docx.oxml import OxmlElement
-        from docx.oxml.ns import qn
-        from docx.shared import Mm, Pt
+        from docx.enum.table import WD_TABLE_ALIGNMENT  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.oxml import OxmlElement  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.oxml.ns import qn  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.shared import Mm, Pt  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         if len(widths_mm) != len(rows[0]):
             raise ValueError(f"{len(rows[0])} columns but {len(widths_mm)} widths")
@@ -275,7 +275,7 @@ class OfficialDocument:
         End the body with a short paragraph (特此函告。): Word and WPS then move its last lines along, and
         LibreOffice, which moves a kept paragraph whole, leaves no gap either.
         """
-        from docx.shared import Pt
+        from docx.shared import Pt  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         self._keep_with_next(self._last)
         chain: list[Any] = []
@@ -327,7 +327,7 @@ class OfficialDocument:
 
     def _page_numbers(self, section: Any) -> None:
         """"— N —" in 4号宋体, odd pages right and even pages left, one character in, 7 mm under the type area."""
-        from docx.shared import Mm, Pt
+        from docx.shared import Mm, Pt  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         self.doc.settings.odd_and_even_pages_header_footer = True
         line_mm = SIZES["page"] / 72 * 25.4
@@ -339,9 +339,9 @@ class OfficialDocument:
 
     @staticmethod
     def _page_number(para: Any, align: str, one_char: Any) -> None:
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.oxml import OxmlElement
-        from docx.oxml.ns import qn
+        from docx.enum.text import WD_ALIGN_PARAGRAPH  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.oxml import OxmlElement  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
+        from docx.oxml.ns import qn  # noqa: PLC0415 - python-docx loads only when a document is built: officialdoc is imported by modules that never build one (opinions.replies, publicity.mails, recommendation.export)
 
         para.alignment = getattr(WD_ALIGN_PARAGRAPH, align.upper())
         fmt = para.paragraph_format

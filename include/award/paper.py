@@ -13,15 +13,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from award.clock import TZ, now
 from award.states import audit
+from award.store.models import Application, PaperReceipt
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from award.config import Season
-    from award.store.models import Application
 
 # states in which an application no longer needs its paper (refused, withdrawn, closed)
 NOT_NEEDED = frozenset({"ineligible", "late", "withdrawn", "closed_incomplete", "removed", "not_recommended"})
@@ -92,8 +93,6 @@ def paper_state(season: Season, app: Application) -> PaperState:
 
 def find_application(session: Session, season: Season, ref: str | int) -> Application:
     """An application of the season by id or submission number, or PaperError naming what was asked."""
-    from award.store.models import Application
-
     query = select(Application).where(Application.season == season.season_id)
     text = str(ref).strip()
     query = query.where(Application.id == int(text)) if text.isdigit() else query.where(
@@ -113,8 +112,6 @@ def record_receipt(session: Session, season: Season, application: Application | 
     (Asia/Shanghai); an arrival after the provincial deadline is kept and shows as late. Audited (actor, what,
     when).
     """
-    from award.store.models import Application, PaperReceipt
-
     app = application if isinstance(application, Application) else find_application(session, season, application)
     if copies is None and not usb:
         raise PaperError("nothing to record: give the number of paper copies and/or the USB stick")
@@ -149,10 +146,6 @@ def record_receipt(session: Session, season: Season, application: Application | 
 
 def missing_on_paper(session: Session, season: Season) -> list[PaperState]:
     """Every live application of the season whose paper or USB stick is still missing or came late."""
-    from sqlalchemy.orm import selectinload
-
-    from award.store.models import Application
-
     if not (season.process.paper_copies or season.process.usb_required):
         return []
     apps = session.scalars(select(Application).where(Application.season == season.season_id)

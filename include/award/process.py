@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from award.calendar import WorkCalendar, default_calendar
+from award.recommendation.alerts import export_due_at
+from award.units import unit_for
+
 if TYPE_CHECKING:
-    from award.calendar import WorkCalendar
     from award.config import Season
 
 DEFAULT_WORKDAYS = {"completeness": 1, "consultation": 5, "first_publicity": 5, "scores": 3,
@@ -82,9 +85,6 @@ def stage_plan(season: Season) -> list[tuple[str, int]]:
 
 def simulate(season: Season, calendar: WorkCalendar | None = None) -> Simulation:
     """Walk the stage plan from the provincial deadline day (UnknownYearError for a year without holiday data)."""
-    from award.calendar import default_calendar
-    from award.recommendation.alerts import export_due_at
-
     cal = calendar or default_calendar(tuple(season.calendar_overrides))
     completed = season.dates.provincial_deadline.date()
     end = completed
@@ -104,12 +104,13 @@ def advance_proven(session: Any, season: Season, *, today: date, actor: str = "p
     Before the deadline nothing moves (corrections may still come); an application of a unit whose first round
     the province runs stays ``complete`` for the ``opinions`` stage. Returns the ids moved; safe to re-run.
     """
-    from sqlalchemy import select
+    # the database and template stack loads only when applications are moved: `award season check` and the demo
+    # set-up import this module for simulate and stage_plan, which need neither
+    from sqlalchemy import select  # noqa: PLC0415 - sqlalchemy only when applications are moved
 
-    from award.states import State, transition
-    from award.store.models import Application
-    from award.templating import message_group
-    from award.units import unit_for
+    from award.states import State, transition  # noqa: PLC0415 - award.states loads the ORM models (sqlalchemy.orm)
+    from award.store.models import Application  # noqa: PLC0415 - sqlalchemy.orm only when applications are moved
+    from award.templating import message_group  # noqa: PLC0415 - jinja2 only when applications are moved
 
     _text = message_group("process", "process")
     if today <= season.dates.provincial_deadline.date():

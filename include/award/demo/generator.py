@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from award.calendar import default_calendar
 from award.choices import normalize_choice
 from award.enums import ApplicationChannel
 from award.forms.docx_io import fill_form_bytes
@@ -117,8 +118,6 @@ class _Maker:
     """Draws plausible applicants from a seeded rng."""
 
     def __init__(self, rng: random.Random, season: Season) -> None:
-        from award.calendar import default_calendar
-
         self.rng = rng
         self.season = season
         self.words = _words()

@@ -23,6 +23,8 @@ import yaml
 from award.calendar import UnknownYearError, WorkCalendar, default_calendar
 from award.clock import TZ, now, write_demo_clock
 from award.config import DEFAULT_SEASON_FILE, parse_season
+from award.demo.generator import generate
+from award.process import stage_plan
 from award.seasonfile import yaml_load
 
 
@@ -111,8 +113,6 @@ def demo_season_data(today: date, calendar_overrides: list[str] | None = None) -
     stages, ``process.stages``, can end) and the export lead shrinks; if even that does not fit, the year the
     calendar does not know is an error.
     """
-    from award.process import stage_plan
-
     data: dict[str, Any] = yaml_load(DEFAULT_SEASON_FILE.read_text(encoding="utf-8"))
     # the province consults the departments and runs the first publicity itself, so that the demo season plays
     # every stage (award demo play): the departments' replies, the publicity objections, the scores
@@ -203,8 +203,6 @@ def deliver(generated: Path, maildir: Path, shared: Path, *, when: datetime | No
 def setup_demo(root: Path, *, count: int = 40, seed: int = 2023, today: date | None = None,
                reset: bool = False) -> dict[str, Any]:
     """Create (or keep) the demo season under ``root``; returns what was done."""
-    from award.demo.generator import generate
-
     paths = DemoPaths(Path(root))
     if paths.season_file.exists() and not reset:
         return {"created": False, "season_file": str(paths.season_file)}

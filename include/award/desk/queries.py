@@ -28,6 +28,8 @@ from award.enums import (
     WindowStatus,
 )
 from award.identity import mask_id_number, mask_phone, validate_id_number, validate_phone
+from award.paper import paper_state
+from award.recommendation.alerts import export_due_at
 from award.states import LABELS_ZH, TERMINAL, State
 from award.store.models import (
     Applicant,
@@ -97,7 +99,7 @@ def masked_fields(fields: dict[str, Any], show_pii: bool) -> dict[str, Any]:
 def applicant_key(applicant: Applicant, show_pii: bool, category: str | None = None) -> str:
     """A person's key is an ID number (masked); an organisation's is its credit code (public); a stand-in key
     (the form's key could not be read) is shown as 待核实 naming the field of the application's ``category``."""
-    from award.intake.keyentry import is_pending, pending_text
+    from award.intake.keyentry import is_pending, pending_text  # noqa: PLC0415 - keyentry pulls in award.forms (python-docx, lxml, pypdf); the desk's web server and `award show` import queries for every page
 
     if is_pending(applicant.key):
         return pending_text(category or ("individual" if applicant.kind == "person" else "organization"))
@@ -176,8 +178,6 @@ def workdays_left(calendar: WorkCalendar, today: date, until: date) -> int | Non
 
 def key_dates(season: Season, at: datetime) -> list[dict[str, Any]]:
     """The season's key dates with working days left (Asia/Shanghai)."""
-    from award.recommendation.alerts import export_due_at
-
     cal = _calendar(season)
     today = at.date()
     dates: list[tuple[str, datetime | date]] = [
@@ -508,7 +508,7 @@ def application_view(session: Session, season: Season, submission_no: str, *,
 
 def field_labels(category: str) -> dict[str, str]:
     """The form's Chinese label of each field key (the form of the category), for showing parsed fields."""
-    from award.forms.spec import FormError, form_for_category
+    from award.forms.spec import FormError, form_for_category  # noqa: PLC0415 - award.forms (python-docx, lxml, pypdf) loads only when field labels are shown, not for every desk page
 
     try:
         return {f.key: f.label for f in form_for_category(category).fields}
@@ -518,8 +518,6 @@ def field_labels(category: str) -> dict[str, str]:
 
 def _paper(season: Season, app: Application) -> dict[str, Any] | None:
     """The paper copies and USB stick against the season's demand (award.paper), or None when nothing is asked."""
-    from award.paper import paper_state
-
     state = paper_state(season, app)
     return state.as_dict() if state.required else None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from award.choices import normalize_choice  # the notice's word for a synonym (初级中学 -> 初中)
 from award.forms.spec import (
     FormError,
     FormSpec,
@@ -444,8 +445,6 @@ def check_field(spec_form: FormSpec, key: str, raw: str) -> tuple[str, str | Non
         except ValueError as exc:
             return value, str(exc)
     if fs.type == "choice":
-        from award.choices import normalize_choice  # the notice's word for a synonym (初级中学 -> 初中)
-
         picked = _choice(value, fs.options)
         if picked == "":
             return "", ("必填项未勾选" if fs.required else None)
