@@ -281,7 +281,7 @@ def test_same_file_in_two_mails_of_one_run_is_one_application(tmp_path, rt, orgs
 
 
 def test_person_and_team_keys(tmp_path, rt, gen, capsys) -> None:  # type: ignore[no-untyped-def]
-    from tests.unit.test_forms import ID_NUMBER, VALUES
+    from tests.forms.test_forms import ID_NUMBER, VALUES
 
     person = fill_form_bytes("form5", {**VALUES["form5"], "id_number": ""})
     _send(tmp_path, rt, _raw("申报材料", {"推荐表.docx": person}, "wangfang@example.com"))

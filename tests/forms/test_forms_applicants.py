@@ -14,6 +14,7 @@ from award.cli import main as award_main
 from award.forms import FORM_IDS, extract_pdf_fields, fill_form_bytes, form_spec, parse_form
 from award.forms.pdf import read_pdf_form
 from award.forms.spec import form_by_title
+from tests.forms.test_forms import CODE, ID_NUMBER, VALUES, expected
 from tests.office import (
     W,
     edit_document,
@@ -24,7 +25,6 @@ from tests.office import (
     soffice,
     split_table_at,
 )
-from tests.unit.test_forms import CODE, ID_NUMBER, VALUES, expected
 
 KEYS = {"form1": ("org_name", "credit_code", "contact", "contact_phone"), "form5": ("name", "id_number", "phone")}
 
