@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,37 +63,15 @@ def _require_pg() -> None:
         pytest.skip("no PostgreSQL on 127.0.0.1:5432")
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """One migrated PostgreSQL database per worker, used only as the template of each test's database."""
-    _require_pg()
-    from award.store.db import get_engine, migrate
-
-    name = f"award_tpl_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    try:
-        migrate(url)
-        get_engine(url).dispose()  # a template must have no open connection when it is copied
-        yield name
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture()
-def pg_url(pg_template: str) -> Iterator[str]:
-    """A migrated throwaway database on the machine's PostgreSQL (a copy of the worker's template; dropped after)."""
+@contextmanager
+def _pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the machine's PostgreSQL (a copy of ``template`` when given), dropped afterwards."""
     from award.store.db import get_engine
 
-    name = f"award_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     try:
         yield url
@@ -101,6 +80,25 @@ def pg_url(pg_template: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One migrated PostgreSQL database per worker, used only as the template of each test's database."""
+    _require_pg()
+    from award.store.db import get_engine, migrate
+
+    with _pg_database("award_tpl") as url:
+        migrate(url)
+        get_engine(url).dispose()  # a template must have no open connection when it is copied
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture()
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A migrated throwaway database on the machine's PostgreSQL (a copy of the worker's template; dropped after)."""
+    with _pg_database("award_test", template=pg_template) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
