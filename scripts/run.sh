@@ -69,6 +69,9 @@ export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=120
 export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=30
 # new DAG files show up within 30 s
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=20
+# an idle scheduler looks again after 0.25 s instead of 1 s: each task of a run starts about a second sooner
+# (the demo's season has over a hundred tasks); a busy loop never sleeps anyway
+export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.25
 export AIRFLOW__API__HOST=$HOST
 export AIRFLOW__API__PORT=$PORT
 export AIRFLOW__API__BASE_URL=http://$HOST:$PORT
