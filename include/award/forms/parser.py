@@ -297,6 +297,62 @@ def _below(rows: list[list[Cell]], r: int, cell: Cell) -> Cell | None:
     return None
 
 
+def _cell_label(rows: list[list[Cell]], r: int, norms: list[str], i: int) -> tuple[str, int] | None:
+    """The label starting at cell ``i`` of row ``r`` and the index of its last cell, or None.
+
+    The cell alone, the cell with its right neighbour, or the cell with the one below it.
+    """
+    row = rows[r]
+    if is_label(norms[i]):
+        return norms[i], i
+    if i + 1 < len(row) and norms[i + 1] and not is_label(norms[i + 1]) and is_label(norms[i] + norms[i + 1]):
+        return norms[i] + norms[i + 1], i + 1
+    under = _below(rows, r, row[i])
+    if under is not None:
+        under_norm = normalize_label(under.text)
+        if not is_label(under_norm) and is_label(norms[i] + under_norm):
+            return norms[i] + under_norm, i
+    return None
+
+
+def _value_right(row: list[Cell], norms: list[str], i: int, last: int, label: str) -> tuple[str | None, list[str]]:
+    """The first value right of a label (cells ``i``..``last``) and the texts up to the next label."""
+    value: str | None = None
+    tail: list[str] = []
+    for k in range(last + 1, len(row)):
+        if row[k].covered or norms[k] in (label, norms[i]):
+            continue  # the continuation or a duplicated cell of a merged label
+        if is_label(norms[k]) or _split_inline(row[k].text):
+            break
+        if value is None:
+            value = _clean(row[k].text)
+        tail.append(row[k].text)
+    return value, tail
+
+
+def _value_below(
+    rows: list[list[Cell]],
+    r: int,
+    norms: list[str],
+    i: int,
+    label: str,
+    labels_only: bool,
+    found: tuple[str | None, list[str]],
+) -> tuple[str | None, list[str]]:
+    """The value in the row below when the label has none to its right (or the row holds only labels)."""
+    value, tail = found
+    heading = all(n in ("", label, norms[i]) for j, n in enumerate(norms) if j != i)
+    if not value and r + 1 < len(rows) and heading:
+        below = [c for c in rows[r + 1] if c.text.strip() and not c.covered]
+        if below and not any(_labelled(c.text) for c in below):
+            return _clean(below[0].text), [c.text for c in below]
+    elif value is None or (not value and labels_only):  # a row of labels: the values are below
+        under = _below(rows, r, rows[r][i])
+        if under is not None and not _labelled(under.text):
+            return _clean(under.text), [under.text]
+    return value, tail
+
+
 def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
     """Normalised label -> value for every labelled cell of the rows, and ``label：value`` paragraphs.
 
@@ -319,40 +375,15 @@ def collect(rows: list[list[Cell]], paragraphs: list[str]) -> dict[str, Found]:
         for i, cell in enumerate(row):
             if cell.covered or not norms[i]:
                 continue
-            label, last = None, i
-            if is_label(norms[i]):
-                label = norms[i]
-            elif i + 1 < len(row) and norms[i + 1] and not is_label(norms[i + 1]) and is_label(norms[i] + norms[i + 1]):
-                label, last = norms[i] + norms[i + 1], i + 1
-            else:
-                under = _below(rows, r, cell)
-                joined = norms[i] + normalize_label(under.text) if under is not None else ""
-                if under is not None and not is_label(normalize_label(under.text)) and is_label(joined):
-                    label = joined
-                else:
-                    inline = _split_inline(cell.text)
-                    if inline is not None:
-                        put(*inline)
-                    continue
-            value: str | None = None
-            tail: list[str] = []
-            for k in range(last + 1, len(row)):
-                if row[k].covered or norms[k] in (label, norms[i]):
-                    continue  # the continuation or a duplicated cell of a merged label
-                if is_label(norms[k]) or _split_inline(row[k].text):
-                    break
-                if value is None:
-                    value = _clean(row[k].text)
-                tail.append(row[k].text)
-            heading = all(n in ("", label, norms[i]) for j, n in enumerate(norms) if j != i)
-            if not value and r + 1 < len(rows) and heading:
-                below = [c for c in rows[r + 1] if c.text.strip() and not c.covered]
-                if below and not any(_labelled(c.text) for c in below):
-                    value, tail = _clean(below[0].text), [c.text for c in below]
-            elif value is None or (not value and labels_only):  # a row of labels: the values are below
-                under = _below(rows, r, cell)
-                if under is not None and not _labelled(under.text):
-                    value, tail = _clean(under.text), [under.text]
+            hit = _cell_label(rows, r, norms, i)
+            if hit is None:
+                inline = _split_inline(cell.text)
+                if inline is not None:
+                    put(*inline)
+                continue
+            label, last = hit
+            right = _value_right(row, norms, i, last, label)
+            value, tail = _value_below(rows, r, norms, i, label, labels_only, right)
             put(label, value or "", " ".join(tail))
     for text in paragraphs:
         inline = _split_inline(text)
