@@ -33,7 +33,7 @@ from award.choices import normalize_choice
 from award.enums import ApplicationChannel
 from award.forms.docx_io import fill_form_bytes
 from award.forms.pdf import render_pdf_copy_bytes, text_pdf_bytes
-from award.forms.spec import applicant_key, form_for_category
+from award.forms.spec import FormSpec, applicant_key, form_for_category
 from award.identity import CREDIT_CODE_ALPHABET, make_credit_code, make_id_number
 from award.seasonfile import yaml_load
 
@@ -328,6 +328,118 @@ def _safe_dir_name(name: str) -> str:
     return "".join("_" if c in '/\\:*?"<>|' else c for c in name).strip() or "_"
 
 
+def _check_arguments(count: int, defect_share: float, channels: tuple[str, ...]) -> tuple[str, ...]:
+    """The channels as a tuple; ``ValueError`` for a negative count, a share outside 0..1 or unknown channels."""
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    if not 0.0 <= defect_share <= 1.0:
+        raise ValueError("defect_share must be between 0 and 1")
+    channels = tuple(channels)
+    if not channels or set(channels) - {"mail", "city"}:
+        raise ValueError("channels must be a non-empty subset of ('mail', 'city')")
+    return channels
+
+
+def _pick_defect(
+    rng: random.Random, defect_share: float, room: int, channel: str, channels: tuple[str, ...], category: str
+) -> str | None:
+    """The one defect of the next submission (one ``rng`` draw, two with a defect), or None."""
+    if not rng.random() < defect_share:
+        return None
+    options = [
+        d
+        for d in DEFECTS
+        if not (d == "late" and channel != ApplicationChannel.MAIL)
+        and not (d == "two_channels" and (len(channels) < 2 or room < 2))
+        and not (d == "ineligible_school" and category != "education")
+    ]
+    return rng.choice(options)
+
+
+def _draw_values(
+    maker: _Maker, rng: random.Random, category: str, city: str, defect: str | None
+) -> tuple[FormSpec, dict[str, str], dict[str, str]]:
+    """The form, its values and the values of its PDF copy, with the defect applied."""
+    spec = form_for_category(category)
+    drawn = maker.values(category, city, defect)
+    values = {key: drawn.get(key, "") for key in spec.keys}
+    if defect == "bad_check_char":
+        values[spec.code_field] = _break_check_char(values[spec.code_field], rng, spec.code_field == "id_number")
+    pdf_values = dict(values)
+    if defect == "pdf_mismatch":
+        pdf_values[spec.name_field] = _mismatch_name(values[spec.name_field], rng)
+    return spec, values, pdf_values
+
+
+def _channel_values(
+    values: dict[str, str], pdf_values: dict[str, str], sub_channel: str, city: str, app_rng: random.Random
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Copies of the form and PDF values with the channel fields of one submission filled in."""
+    v = dict(values)
+    pv = dict(pdf_values)
+    for target in (v, pv):
+        target["channel"] = "市州推荐" if sub_channel == "city" else ("省直推荐" if app_rng.random() < 0.7 else "")
+        target["channel_city"] = city if sub_channel == "city" else ""
+    return v, pv
+
+
+def _send_mail(
+    out_dir: Path,
+    folder: Path,
+    app: GeneratedApplication,
+    v: dict[str, str],
+    files: list[str],
+    *,
+    sent: datetime,
+    season: Season,
+    seed: int,
+    mail_no: int,
+) -> None:
+    """Record the sending on ``app`` and write the mail's ``meta.json``."""
+    app.sent_at = sent.isoformat()
+    app.sender = v["email"]
+    meta = {
+        "from": v["email"],
+        "from_name": v.get("contact") or v.get("name") or "",
+        "to": str(season.recommending_unit.email),
+        "subject": f"{season.award.edition}{season.award.name}申报材料-{app.name}",
+        "sent_at": app.sent_at,
+        "message_id": f"<demo-{seed}-{mail_no:04d}@mail.example.com>",
+        "attachments": files,
+    }
+    _write(out_dir / folder / "meta.json", json.dumps(meta, ensure_ascii=False, indent=2).encode())
+
+
+def _write_city_letters(
+    out_dir: Path,
+    result: GenerationResult,
+    city_batches: dict[str, list[GeneratedApplication]],
+    season: Season,
+    maker: _Maker,
+) -> None:
+    """Write each city's recommendation letter (in the order of the cities) and list it in ``result``."""
+    for city in sorted(city_batches, key=maker.cities.index):
+        rel = Path("city") / city / f"{city}推荐函.pdf"
+        _write(out_dir / rel, _unit_opinion(city, [(a.name, a.category) for a in city_batches[city]], season, maker))
+        result.city_letters[city] = rel.as_posix()
+
+
+def _write_manifest(
+    result: GenerationResult, season: Season, seed: int, defect_share: float, channels: tuple[str, ...]
+) -> None:
+    """Write ``manifest.json``."""
+    manifest = {
+        "season_id": season.season_id,
+        "seed": seed,
+        "count": len(result.applications),
+        "defect_share": defect_share,
+        "channels": list(channels),
+        "applications": [asdict(a) for a in result.applications],
+        "city_letters": result.city_letters,
+    }
+    _write(result.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+
+
 def generate(
     out_dir: Path,
     count: int,
@@ -338,18 +450,11 @@ def generate(
     channels: tuple[str, ...] = ("mail", "city"),
 ) -> GenerationResult:
     """Write ``count`` synthetic submissions under ``out_dir`` (see the module docstring)."""
-    if count < 0:
-        raise ValueError("count must be >= 0")
-    if not 0.0 <= defect_share <= 1.0:
-        raise ValueError("defect_share must be between 0 and 1")
-    channels = tuple(channels)
-    if not channels or set(channels) - {"mail", "city"}:
-        raise ValueError("channels must be a non-empty subset of ('mail', 'city')")
+    channels = _check_arguments(count, defect_share, channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     maker = _Maker(rng, season)
-    edition = season.award.edition
     result = GenerationResult(out_dir=out_dir, seed=seed)
     city_batches: dict[str, list[GeneratedApplication]] = {}
     mail_no = 0
@@ -360,35 +465,14 @@ def generate(
         category = rng.choices(categories, weights)[0]
         channel = rng.choice(channels)
         city = rng.choice(maker.cities)
-        defect: str | None = None
-        if rng.random() < defect_share:
-            room = count - len(result.applications)
-            options = [
-                d
-                for d in DEFECTS
-                if not (d == "late" and channel != ApplicationChannel.MAIL)
-                and not (d == "two_channels" and (len(channels) < 2 or room < 2))
-                and not (d == "ineligible_school" and category != "education")
-            ]
-            defect = rng.choice(options)
-        spec = form_for_category(category)
-        drawn = maker.values(category, city, defect)
-        values = {key: drawn.get(key, "") for key in spec.keys}
-        if defect == "bad_check_char":
-            values[spec.code_field] = _break_check_char(values[spec.code_field], rng, spec.code_field == "id_number")
-        pdf_values = dict(values)
-        if defect == "pdf_mismatch":
-            pdf_values[spec.name_field] = _mismatch_name(values[spec.name_field], rng)
+        defect = _pick_defect(rng, defect_share, count - len(result.applications), channel, channels, category)
+        spec, values, pdf_values = _draw_values(maker, rng, category, city, defect)
         missing = rng.choice(["publicity_proof", "form_pdf"]) if defect == "missing_material" else None
         app_rng = random.Random(rng.getrandbits(64))
         messy = app_rng.random() < MESSY_SHARE
         subs = [channel] if defect != "two_channels" else ["mail", "city"]
         for sub_channel in subs:
-            v = dict(values)
-            pv = dict(pdf_values)
-            for target in (v, pv):
-                target["channel"] = "市州推荐" if sub_channel == "city" else ("省直推荐" if app_rng.random() < 0.7 else "")
-                target["channel_city"] = city if sub_channel == "city" else ""
+            v, pv = _channel_values(values, pdf_values, sub_channel, city, app_rng)
             name = v[spec.name_field]
             if sub_channel == "mail":
                 mail_no += 1
@@ -418,37 +502,13 @@ def generate(
             )
             if sub_channel == "mail":
                 sent = maker.sent_at(late=defect == "late")
-                app.sent_at = sent.isoformat()
-                app.sender = v["email"]
-                meta = {
-                    "from": v["email"],
-                    "from_name": v.get("contact") or v.get("name") or "",
-                    "to": str(season.recommending_unit.email),
-                    "subject": f"{edition}{season.award.name}申报材料-{name}",
-                    "sent_at": app.sent_at,
-                    "message_id": f"<demo-{seed}-{mail_no:04d}@mail.example.com>",
-                    "attachments": files,
-                }
-                _write(out_dir / folder / "meta.json", json.dumps(meta, ensure_ascii=False, indent=2).encode())
+                _send_mail(out_dir, folder, app, v, files, sent=sent, season=season, seed=seed, mail_no=mail_no)
             else:
                 city_batches.setdefault(city, []).append(app)
             result.applications.append(app)
 
-    for city in sorted(city_batches, key=maker.cities.index):
-        rel = Path("city") / city / f"{city}推荐函.pdf"
-        _write(out_dir / rel, _unit_opinion(city, [(a.name, a.category) for a in city_batches[city]], season, maker))
-        result.city_letters[city] = rel.as_posix()
-
-    manifest = {
-        "season_id": season.season_id,
-        "seed": seed,
-        "count": len(result.applications),
-        "defect_share": defect_share,
-        "channels": list(channels),
-        "applications": [asdict(a) for a in result.applications],
-        "city_letters": result.city_letters,
-    }
-    _write(result.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    _write_city_letters(out_dir, result, city_batches, season, maker)
+    _write_manifest(result, season, seed, defect_share, channels)
     return result
 
 
