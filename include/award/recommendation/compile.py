@@ -116,6 +116,77 @@ def _text_print(key: str) -> str:
     return str(package_texts()["print"][key])
 
 
+def _check_compilable(package: Package | None, package_id: int) -> Package:
+    """The package, unless it is missing, already sent, rejected or not approved (``PackageError``)."""
+    if package is None:
+        raise PackageError(f"package {package_id} not found")
+    if package.status == PackageStatus.SENT:
+        raise PackageError(_text("already_sent", version=package.version))
+    if package.status == PackageStatus.REJECTED or not package.approved_by:
+        raise PackageError(_text("not_approved_version", version=package.version))
+    return package
+
+
+def _file_entries(folder: Path, generated: list[str], prop: Proposal) -> list[dict[str, Any]]:
+    """The manifest's file list: the generated documents (hashed in ``folder``), then every candidate's material."""
+    file_entries: list[dict[str, Any]] = []
+    for rel in generated:
+        sha, size = sha256_file(folder / rel)
+        file_entries.append({"path": rel, "sha256": sha, "size": size, "source": "generated"})
+    for cand in prop.candidates:
+        for f in cand.files:
+            file_entries.append({"path": f.path, "sha256": f.sha256, "size": f.size, "source": "material",
+                                 "kind": f.kind, "material_id": f.material_id, "application_id": cand.application_id})
+    return file_entries
+
+
+def _material_paths(prop: Proposal) -> list[str]:
+    """Every candidate's material files, relative to the package folder."""
+    return [f.path for c in prop.candidates for f in c.files]
+
+
+def _manifest_candidates(prop: Proposal) -> list[dict[str, Any]]:
+    """The manifest's candidate list."""
+    return [
+        {"nn": c.nn, "submission_no": c.submission_no, "name": c.name, "group": c.group,
+         "category": c.category, "folder": c.folder, "application_id": c.application_id,
+         "files": [f.path for f in c.files]}
+        for c in prop.candidates
+    ]
+
+
+def _volume_name(texts: dict[str, Any], folder_name: str, i: int, count: int) -> str:
+    """The zip name of mail volume ``i`` of ``count`` (the package zip's name when there is one)."""
+    if count == 1:
+        return f"{folder_name}.zip"
+    return str(texts["volume_zip"].format(folder=folder_name, volume=i, volumes=count))
+
+
+def _store_volumes(
+    blobs: BlobStore, folder: Path, base: Path, zip_path: Path, volumes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Zip each mail volume (the single volume is the package zip itself) and store it; their documents."""
+    count = len(volumes)
+    volume_docs = []
+    for vol in volumes:
+        vol_path = zip_path if count == 1 else base / vol["filename"]
+        if count > 1:
+            zip_folder(folder, vol_path, vol["files"])
+        ref = blobs.put_file(vol_path, link=count > 1)
+        volume_docs.append({"volume": vol["volume"], "of": count, "filename": vol["filename"],
+                            "sha256": ref.sha256, "size": ref.size, "files": vol["files"]})
+    return volume_docs
+
+
+def _store_documents(blobs: BlobStore, folder: Path, names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Store the package folder's documents; filename, hash and size by document key."""
+    docs = {}
+    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet"):
+        ref = blobs.put_file(folder / names[key])
+        docs[key] = {"filename": names[key], "sha256": ref.sha256, "size": ref.size}
+    return docs
+
+
 def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -> Compiled:
     """Build the approved version: the package folder, its zip, the mail volumes and the staff documents.
 
@@ -128,13 +199,7 @@ def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -
     season = rt.season
     texts = package_texts()
     with session_scope(rt.db_url) as session:
-        package = session.get(Package, package_id)
-        if package is None:
-            raise PackageError(f"package {package_id} not found")
-        if package.status == PackageStatus.SENT:
-            raise PackageError(_text("already_sent", version=package.version))
-        if package.status == PackageStatus.REJECTED or not package.approved_by:
-            raise PackageError(_text("not_approved_version", version=package.version))
+        package = _check_compilable(session.get(Package, package_id), package_id)
         prop = build_proposal(session, season)
         if prop.content_hash != package.content_hash:
             raise PackageError(_text("changed_since_approval_version", version=package.version))
@@ -167,24 +232,12 @@ def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -
 
     # the electronic material: what the zip, the disc folder and the mail volumes carry
     generated = [names["letter"], names["audit_opinion"], names["summary_docx"], names["summary_xlsx"]]
-    file_entries = []
-    for rel in generated:
-        sha, size = sha256_file(folder / rel)
-        file_entries.append({"path": rel, "sha256": sha, "size": size, "source": "generated"})
-    for cand in prop.candidates:
-        for f in cand.files:
-            file_entries.append({"path": f.path, "sha256": f.sha256, "size": f.size, "source": "material",
-                                 "kind": f.kind, "material_id": f.material_id, "application_id": cand.application_id})
+    file_entries = _file_entries(folder, generated, prop)
     manifest: dict[str, Any] = {
         "season": season.season_id, "award": season.label, "unit": season.recommending_unit.name,
         "version": version, "doc_number": doc_number, "audit_doc_number": audit_number,
         "content_hash": prop.content_hash, "created_at": now().isoformat(), "folder": folder_name,
-        "candidates": [
-            {"nn": c.nn, "submission_no": c.submission_no, "name": c.name, "group": c.group,
-             "category": c.category, "folder": c.folder, "application_id": c.application_id,
-             "files": [f.path for f in c.files]}
-            for c in prop.candidates
-        ],
+        "candidates": _manifest_candidates(prop),
         "files": file_entries,
     }
     # volumes: the first mail also carries the letters and the summary loose (easy to read at once)
@@ -195,30 +248,19 @@ def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -
     planned = plan_volumes(entries, budget=attachment_budget(season.national.attachment_limit_mb),
                            first_extra=loose_size)
     count = len(planned)
-
-    def volume_name(i: int) -> str:
-        if count == 1:
-            return f"{folder_name}.zip"
-        return str(texts["volume_zip"].format(folder=folder_name, volume=i, volumes=count))
-
-    manifest["volumes"] = [{"volume": i, "of": count, "filename": volume_name(i), "files": paths}
-                           for i, paths in enumerate(planned, start=1)]
+    manifest["volumes"] = [
+        {"volume": i, "of": count, "filename": _volume_name(texts, folder_name, i, count), "files": paths}
+        for i, paths in enumerate(planned, start=1)
+    ]
     (folder / names["manifest"]).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
 
-    electronic = [names["manifest"], *generated, *[f.path for c in prop.candidates for f in c.files]]
+    electronic = [names["manifest"], *generated, *_material_paths(prop)]
     disc = folder / texts["disc_dir"]
     for rel in electronic:
         _link_or_copy(folder / rel, disc / rel)
     zip_path = base / f"{folder_name}.zip"
-    zip_folder(folder, zip_path, [*generated, *[f.path for c in prop.candidates for f in c.files], names["manifest"]])
-    volume_docs = []
-    for vol in manifest["volumes"]:
-        vol_path = zip_path if count == 1 else base / vol["filename"]
-        if count > 1:
-            zip_folder(folder, vol_path, vol["files"])
-        ref = rt.blobs.put_file(vol_path, link=count > 1)
-        volume_docs.append({"volume": vol["volume"], "of": count, "filename": vol["filename"],
-                            "sha256": ref.sha256, "size": ref.size, "files": vol["files"]})
+    zip_folder(folder, zip_path, [*generated, *_material_paths(prop), names["manifest"]])
+    volume_docs = _store_volumes(rt.blobs, folder, base, zip_path, manifest["volumes"])
 
     # the staff's documents: the print list and the postal cover sheet (in the folder, not in the zip)
     print_list = render(
@@ -231,22 +273,19 @@ def compile_package(rt: Runtime, package_id: int, *, root: Path | None = None) -
                       volumes=count, when=approved_at)
 
     zip_ref = rt.blobs.put_file(zip_path, link=True)  # the package folder is never edited in place
-    docs = {}
-    for key in ("letter", "audit_opinion", "summary_docx", "summary_xlsx", "manifest", "print_list", "cover_sheet"):
-        ref = rt.blobs.put_file(folder / names[key])
-        docs[key] = {"filename": names[key], "sha256": ref.sha256, "size": ref.size}
+    docs = _store_documents(rt.blobs, folder, names)
     ref = rt.blobs.put_file(base / names["ranking_sheet"])
     internal = {"ranking_sheet": {"filename": names["ranking_sheet"], "sha256": ref.sha256, "size": ref.size}}
     docs["zip"] = {"filename": zip_path.name, "sha256": zip_ref.sha256, "size": zip_ref.size}
 
     with session_scope(rt.db_url) as session:
-        package = session.get(Package, package_id)
-        assert package is not None
-        package.path = str(folder)
-        package.zip_sha256 = zip_ref.sha256
-        package.manifest = {**meta, **manifest, "documents": docs, "internal": internal,
-                            "volume_docs": volume_docs, "disc_dir": texts["disc_dir"]}
-        package.status = PackageStatus.COMPILED
+        stored = session.get(Package, package_id)
+        assert stored is not None
+        stored.path = str(folder)
+        stored.zip_sha256 = zip_ref.sha256
+        stored.manifest = {**meta, **manifest, "documents": docs, "internal": internal,
+                           "volume_docs": volume_docs, "disc_dir": texts["disc_dir"]}
+        stored.status = PackageStatus.COMPILED
         audit(session, actor=ACTOR, entity_type="package", entity_id=package_id, action="compile",
               details={"version": version, "zip_sha256": zip_ref.sha256, "files": len(file_entries),
                        "zip_size": zip_ref.size, "volumes": count})
