@@ -39,10 +39,33 @@ def _no_demo_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWARD_DEMO_CLOCK", raising=False)
 
 
+def _chunk_starts(count: int, workers: int) -> list[int]:
+    """Where each worker's first tests start: pytest-xdist's worksteal scheduler splits the collection into
+    contiguous chunks, evenly, in worker order (later it steals from the tails of the longest queues)."""
+    starts, start, left = [], 0, count
+    for i in range(workers):
+        starts.append(start)
+        size = left // (workers - i)
+        start, left = start + size, left - size
+    return starts
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the long end-to-end tests (marked ``slow``) first, so that under pytest-xdist they overlap the rest of
-    the suite instead of being its tail (the order is otherwise kept)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Start the long end-to-end tests (marked ``slow``) at once, each on its own worker, so that they overlap the
+    rest of the suite instead of running one after the other as its tail: under pytest-xdist each slow test heads
+    one worker's chunk (every worker computes the same order); in one process they simply come first."""
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2 or not slow:
+        items[:] = slow + rest
+        return
+    starts = _chunk_starts(len(items), workers)
+    slots: list[pytest.Item | None] = [None] * len(items)
+    for k, item in enumerate(slow):
+        slots[starts[k % workers] + k // workers] = item
+    others = iter(rest)
+    items[:] = [slot if slot is not None else next(others) for slot in slots]
 
 # Hypothesis draws the same examples on every run (CI must not depend on luck); set HYPOTHESIS_PROFILE=explore
 # to search with fresh random examples while developing.
