@@ -24,7 +24,8 @@ run: install
 # Lint and type-check first (cheap, and CI must enforce both), then the suite with pytest-xdist: one worker more
 # than the cores (at most 4), because the two end-to-end tests spend much of their time waiting on Airflow's loops
 # (measured on 2 cores: 3 workers 427 s, 2 workers 473 s); work stealing, and each long test heads its own worker's
-# share (tests/conftest.py), so they overlap the rest instead of being its tail. pytest exit 5 (no test collected) is a failure with a message, never a pass.
+# share (tests/conftest.py), so they overlap the rest instead of being its tail. pytest exit 5 (no test collected)
+# is a failure with a message, never a pass.
 WORKERS ?= $(shell python3 -c "import os; print(min(4, (os.cpu_count() or 1) + 1))")
 test: install
 	$(VENV)/bin/ruff check .
