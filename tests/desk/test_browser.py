@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -157,10 +158,21 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def _wait(driver: object, condition: object, timeout: float = 60) -> object:
+def _wait(driver: object, condition: Any, timeout: float = 60) -> object:
+    """Wait for ``condition``; a look taken while the page was navigating (the UI redirects to its login page and
+    back with JavaScript) is taken again, not a failure. Seen once in CI: 'aborted by navigation'."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)  # type: ignore[arg-type]
+    def settled(d: Any) -> Any:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            if "navigat" in (exc.msg or ""):
+                return False
+            raise
+
+    return WebDriverWait(driver, timeout).until(settled)  # type: ignore[arg-type]
 
 
 def test_desk_in_the_browser(server: Server, browser: object) -> None:
