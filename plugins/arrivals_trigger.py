@@ -76,7 +76,7 @@ class ArrivalsTrigger(BaseEventTrigger):
             if imap_mailbox():
                 from airflow.sdk import BaseHook
 
-                from award.inbound.sources import ImapSettings
+                from award.connections import ImapSettings
                 from award.intake.watch import ImapProbe
 
                 settings = ImapSettings.from_connection(await BaseHook.aget_connection(self.imap_conn_id))

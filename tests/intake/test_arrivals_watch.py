@@ -96,7 +96,7 @@ def test_s3_listing_against_archived_keys(make_rt, s3_bucket, sqlite_url: str, t
 
 
 def _imap_settings(dovecot):  # type: ignore[no-untyped-def]
-    from award.inbound.sources import ImapSettings
+    from award.connections import ImapSettings
 
     return ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
                         use_ssl=False)

@@ -207,7 +207,7 @@ def _file_in_sent(dovecot):  # type: ignore[no-untyped-def]
 
 def test_kill_9_mid_send_is_settled_through_the_sent_folder(db_url, season, faulty_smtp, dovecot, clock) -> None:
     """A worker killed after the server took the mail left it "sending"; it was sent again 15 minutes later."""
-    from award.inbound.sources import ImapSettings
+    from award.connections import ImapSettings
     from award.mail.outbox import message_id_for
     from award.mail.sentfolder import ImapSentFolder
 
@@ -244,7 +244,7 @@ def test_kill_9_mid_send_is_settled_through_the_sent_folder(db_url, season, faul
 
 
 def test_sent_folder_lookup_by_message_id(dovecot) -> None:
-    from award.inbound.sources import ImapSettings
+    from award.connections import ImapSettings
     from award.mail.sentfolder import ImapSentFolder
 
     dovecot.append(b"Message-ID: <abc@award.local>\r\nSubject: x\r\n\r\nbody\r\n", folder="Sent")

@@ -18,7 +18,8 @@ from docx.shared import Pt
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from award.inbound.sources import ImapSettings, ImapSource, fetch_mail
+from award.connections import ImapSettings
+from award.inbound.sources import ImapSource, fetch_mail
 from award.opinions.clearing import OpinionError, current_opinions
 from award.opinions.decisions import apply_decision, pending_decisions
 from award.opinions.letters import TOKEN_RE

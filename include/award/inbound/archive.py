@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from award.clock import now
-from award.enums import InboundStatus
+from award.enums import InboundPurpose, InboundStatus
 from award.storage.blobs import BlobStore
 from award.store.models import InboundItem, Problem
 from award.textclean import fit, fit_key
@@ -38,7 +38,7 @@ def archive_inbound(
     channel: str,
     source_key: str,
     data: bytes,
-    purpose: str = "application",
+    purpose: str = InboundPurpose.APPLICATION,
     filename: str | None = None,
     sender: str | None = None,
     subject: str | None = None,

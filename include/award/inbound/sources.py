@@ -42,13 +42,11 @@ from sqlalchemy.orm import Session
 
 from award.clock import TZ, now
 from award.config import Season
-from award.connections import IMAP_CONN_ID
-from award.connections import ImapSettings as ImapSettings  # re-exported: where the sources' callers found it
+from award.connections import IMAP_CONN_ID, ImapSettings
 from award.enums import InboundPurpose, InboundStatus, SourceChannel
 from award.inbound import archive  # its functions are looked up at call time (tests replace them)
 from award.inbound.mime import _raw_header, decode_words, sender_display
 from award.runtime import Runtime, maildir
-from award.storage.shared import SharedStorage
 from award.store.models import InboundItem, MailboxCursor
 from award.textclean import fit_key
 
@@ -454,11 +452,6 @@ def fetch_mail(
             break
     flush()
     return created
-
-
-def storage_channel(storage: SharedStorage) -> SourceChannel:
-    """The InboundItem channel of a shared-storage backend: the backend's own ``channel``."""
-    return storage.channel
 
 
 def fetch_storage(

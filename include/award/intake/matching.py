@@ -19,12 +19,14 @@ from award.clock import now
 from award.enums import ApplicationChannel, InboundStatus
 from award.forms import ParsedForm
 from award.inbound.archive import record_problem
+from award.inbound.sources import MAIL_CHANNELS
 from award.intake.keyentry import is_pending, pending_text, stand_in_application
 from award.intake.kinds import SINGLE_KINDS, channel_label
 from award.intake.replies import Replies, key_review
-from award.intake.runstate import ACTOR, MAIL_CHANNELS, STORAGE_CHANNELS
+from award.intake.runstate import ACTOR
 from award.intake.submission import FileIn, Submission, dt_text, mail_address, sub_key
 from award.states import State, audit, create_application_state
+from award.storage.registry import STORAGE_CHANNELS
 from award.store.models import Applicant, Application, InboundItem, Material, Problem
 from award.templating import message_group
 from award.textclean import clean_fields, fit

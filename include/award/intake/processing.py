@@ -33,11 +33,12 @@ from award.clock import now
 from award.enums import ApplicationChannel, InboundPurpose, InboundStatus
 from award.inbound.archive import record_problem
 from award.inbound.mime import parse_message
+from award.inbound.sources import MAIL_CHANNELS
 from award.intake.classify import choose_form
 from award.intake.filetypes import guess_content_type
 from award.intake.kinds import is_city_letter
 from award.intake.matching import Matching
-from award.intake.runstate import INCOMING, MAIL_CHANNELS, STORAGE_CHANNELS, IntakeResult
+from award.intake.runstate import INCOMING, IntakeResult
 from award.intake.submission import (
     MB,
     SUBJECT_CHARS,
@@ -51,6 +52,7 @@ from award.intake.submission import (
 )
 from award.runtime import Runtime
 from award.states import State
+from award.storage.registry import STORAGE_CHANNELS
 from award.store.models import Application, InboundItem
 from award.templating import message_group
 from award.textclean import clean

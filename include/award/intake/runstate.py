@@ -17,21 +17,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from award.config import Season
-from award.inbound.sources import MAIL_CHANNELS as mail_channels
 from award.intake.submission import Submission, dt_text, limits_of, sub_key, submission_pattern
 from award.mail.outbox import PreparedMail, enqueue_many
 from award.mail.outbox import prepare as prepare_mail
 from award.runtime import Runtime
 from award.states import State, create_application_states
-from award.storage.registry import STORAGE_CHANNELS as storage_channels
 from award.store.models import Applicant, Application, Material
 from award.templating import message_group
 
 log = logging.getLogger(__name__)
 
 ACTOR = "intake"
-MAIL_CHANNELS = mail_channels  # the mailboxes' InboundItem channels (award.inbound.sources)
-STORAGE_CHANNELS = storage_channels  # shared storage's (award.storage.registry)
 INCOMING = "incoming/"
 # inbound statuses of intake that award.enums.InboundStatus does not list yet
 

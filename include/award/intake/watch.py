@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from sqlalchemy import select
 
-from award.inbound.sources import ImapSettings, storage_channel
+from award.connections import ImapSettings
 from award.storage.shared import SharedStorage
 from award.store.db import session_scope
 from award.store.models import InboundItem, MailboxCursor
@@ -112,7 +112,7 @@ class StorageProbe:
         self.storage = storage
         self.db_url = db_url
         self.prefix = prefix
-        self.channel = storage_channel(storage)
+        self.channel = storage.channel
         self.name = f"{self.channel}:{prefix}"
 
     def waiting(self) -> frozenset[str]:

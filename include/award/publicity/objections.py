@@ -28,8 +28,7 @@ from award.enums import InboundPurpose, InboundStatus, ObjectionStatus, WindowSt
 from award.identity import normalize
 from award.inbound.archive import archive_inbound
 from award.inbound.mime import parse_message
-from award.inbound.sources import MAIL_CHANNELS as mail_channels
-from award.inbound.sources import MaildirSource, MailSource
+from award.inbound.sources import MAIL_CHANNELS, MaildirSource, MailSource
 from award.publicity.errors import PublicityError
 from award.publicity.mails import mail_objector_ack, mail_staff
 from award.publicity.notice import notice_row
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 _text = message_group("publicity", "publicity")
 
 RECENT_CLOSED = timedelta(days=30)  # objections still matched to windows closed this recently (recorded late)
-MAIL_CHANNELS = mail_channels  # the mailboxes' InboundItem channels (award.inbound.sources)
 
 
 # ------------------------------------------------------------------ matching
